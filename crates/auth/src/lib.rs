@@ -1,0 +1,145 @@
+//! Credentials: argon2id password hashes verified off the async runtime on a bounded pool,
+//! and the opaque random tokens of sessions and CSRF protection.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("the hashing pool is gone")]
+    PoolClosed,
+}
+
+/// OWASP's argon2id recommendation (2024): 19 MiB of memory, 2 iterations, 1 lane.
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+pub const ARGON2_ITERATIONS: u32 = 2;
+pub const ARGON2_LANES: u32 = 1;
+
+fn argon2() -> Result<Argon2<'static>, AuthError> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, None)
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time, so a login
+/// storm queues for CPU instead of starving the rest of the server.
+#[derive(Clone)]
+pub struct PasswordHasherPool {
+    permits: Arc<Semaphore>,
+    /// A real hash of a random password, verified against when the email is unknown, so an
+    /// unknown email costs the same time as a wrong password.
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasherPool {
+    pub fn new(permits: usize) -> Result<Self, AuthError> {
+        let dummy = hash_password_blocking(&random_token(24))?;
+        Ok(Self { permits: Arc::new(Semaphore::new(permits.max(1))), dummy_hash: dummy.into() })
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AuthError::PoolClosed)?;
+        tokio::task::spawn_blocking(move || hash_password_blocking(&password))
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?
+    }
+
+    /// Checks a password against a stored hash; with no stored hash, burns the same time and
+    /// answers false.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AuthError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AuthError::PoolClosed)?;
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let ok = tokio::task::spawn_blocking(move || verify_password_blocking(&password, &hash))
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?;
+        Ok(known && ok)
+    }
+}
+
+pub fn hash_password_blocking(password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Hash(e.to_string()))
+}
+
+pub fn verify_password_blocking(password: &str, stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    // Verify with the parameters recorded in the hash itself.
+    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+}
+
+/// `bytes` random bytes from the OS, URL-safe base64 without padding.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// What is stored for a secret token: its SHA-256 (the token itself has 256 bits of entropy, so
+/// a fast hash is enough; a leaked table yields nothing usable).
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A session token (32 random bytes) and its stored hash.
+pub fn new_session_token() -> (String, Vec<u8>) {
+    let token = random_token(32);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// Compares two secrets in constant time.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// A readable generated password (about 120 bits), for first owners and new members.
+pub fn generate_password() -> String {
+    random_token(20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_with_owasp_parameters() {
+        let h = hash_password_blocking("correct horse battery staple").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password_blocking("correct horse battery staple", &h));
+        assert!(!verify_password_blocking("wrong horse battery staple", &h));
+        assert!(!verify_password_blocking("x", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn pool_refuses_unknown_users_even_with_the_dummy_password() {
+        let pool = PasswordHasherPool::new(2).unwrap();
+        let h = pool.hash("a long enough password".into()).await.unwrap();
+        assert!(pool.verify("a long enough password".into(), Some(h)).await.unwrap());
+        assert!(!pool.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, ha) = new_session_token();
+        let (b, _) = new_session_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(ha, token_hash(&a));
+        assert!(secrets_equal(&a, &a.clone()));
+        assert!(!secrets_equal(&a, &b));
+    }
+}

@@ -1,0 +1,109 @@
+//! LabLedger's storage: the only code that speaks SQL.
+//!
+//! Org data has one door: [`Store::org`] takes an [`OrgScope`] (which only the store can make,
+//! after checking membership) and every query behind it binds that org's id. Its writes run in
+//! one transaction that also appends their audit events to the org's hash chain; a write that
+//! records no event is refused and rolled back.
+
+mod chain;
+mod engine;
+mod error;
+mod instance;
+mod members;
+mod org;
+mod roles;
+mod scope;
+mod sessions;
+mod trail;
+mod tx;
+mod writer;
+
+pub use chain::{StoredEvent, Verification};
+pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
+pub use error::{Result, StoreError};
+pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
+pub use members::{Member, NewMember};
+pub use org::Org;
+pub use roles::{Role, RoleChange};
+pub use scope::{Actor, OrgScope, RequestMeta};
+pub use sessions::{Session, SessionUser};
+pub use trail::{AuditFilter, AuditPage};
+
+use sqlx::{AnyPool, Connection};
+use std::sync::Arc;
+use writer::WritePath;
+
+/// Options for opening a store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreOptions {
+    pub sqlite_sync: SqliteSync,
+    /// Read connections (SQLite) or pooled connections (PostgreSQL); 0 picks a default.
+    pub max_connections: u32,
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    read: AnyPool,
+    write: WritePath,
+}
+
+impl Store {
+    /// Connects, applies pending migrations (refusing a schema newer than this binary) and starts
+    /// the write path.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::from_url(url)?;
+        let (read, write) = match engine {
+            Engine::Sqlite => {
+                let mut conn = engine::sqlite_writer(url, options.sqlite_sync).await?;
+                engine::migrate(engine, &mut conn).await?;
+                let readers = engine::sqlite_readers(url, pick(options.max_connections, 4)).await?;
+                (readers, WritePath::sqlite(conn))
+            }
+            Engine::Postgres => {
+                let mut conn = sqlx::AnyConnection::connect(url).await?;
+                engine::migrate(engine, &mut conn).await?;
+                conn.close().await?;
+                let pool = engine::postgres_pool(url, pick(options.max_connections, 16)).await?;
+                (pool.clone(), WritePath::Postgres(pool))
+            }
+        };
+        Ok(Store { inner: Arc::new(Inner { engine, read, write }) })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.inner.engine
+    }
+
+    /// The org-scoped door to one org's data.
+    pub fn org<'a>(&'a self, scope: &'a OrgScope) -> Org<'a> {
+        Org::new(self, scope)
+    }
+
+    /// Readiness: the database answers and its schema is exactly this binary's.
+    pub async fn ready(&self) -> Result<bool> {
+        engine::migrations_current(self.inner.engine, &self.inner.read).await
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.inner.read
+    }
+
+    pub(crate) async fn write<T: Send + 'static>(&self, f: writer::WriteFn<T>) -> Result<T> {
+        self.inner.write.run(f).await
+    }
+}
+
+fn pick(n: u32, default: u32) -> u32 {
+    if n == 0 {
+        default
+    } else {
+        n
+    }
+}

@@ -1,0 +1,137 @@
+//! Picking the engine from the URL, connecting, and migrating.
+
+use crate::error::{Result, StoreError};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// How hard SQLite flushes each commit: FULL by default (an acknowledged write survives power loss).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl Engine {
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(StoreError::Refused(
+                "database URL must start with sqlite: or postgres://".to_owned(),
+            ))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+
+    pub(crate) fn migrator(self) -> &'static Migrator {
+        match self {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Row locking clause for the chain head: PostgreSQL queues writers of one org on that row;
+    /// SQLite has one writer, so nothing to lock.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// The SQLite URL of the database file inside a data directory.
+pub fn sqlite_url_for_data_dir(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("labledger.db").display())
+}
+
+fn options(url: &str) -> Result<AnyConnectOptions> {
+    let opts = AnyConnectOptions::from_str(url)?;
+    // Statement logging would put every query at INFO; we log requests instead.
+    Ok(opts.disable_statement_logging())
+}
+
+pub(crate) async fn sqlite_writer(url: &str, sync: SqliteSync) -> Result<AnyConnection> {
+    let mut conn = options(url)?.connect().await?;
+    let sync = match sync {
+        SqliteSync::Full => "FULL",
+        SqliteSync::Normal => "NORMAL",
+    };
+    conn.execute(
+        format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
+             PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 4000;"
+        )
+        .as_str(),
+    )
+    .await?;
+    Ok(conn)
+}
+
+pub(crate) async fn sqlite_readers(url: &str, max: u32) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(300))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options(url)?)
+        .await?)
+}
+
+pub(crate) async fn postgres_pool(url: &str, max: u32) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options(url)?)
+        .await?)
+}
+
+/// Applies pending migrations. A database migrated by a newer binary (a version this binary
+/// does not know) is refused: sqlx reports the unknown version and nothing is changed.
+pub(crate) async fn migrate(engine: Engine, conn: &mut AnyConnection) -> Result<()> {
+    engine.migrator().run(conn).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Refused(format!(
+            "the database schema is newer than this binary (it has migration {v}, which this \
+             binary does not know): upgrade LabLedger instead"
+        )),
+        other => StoreError::Migrate(other),
+    })
+}
+
+/// Whether every migration this binary knows is applied, and nothing newer.
+pub(crate) async fn migrations_current(engine: Engine, pool: &AnyPool) -> Result<bool> {
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
+        .fetch_all(pool)
+        .await?;
+    let known: Vec<i64> = engine.migrator().iter().map(|m| m.version).collect();
+    Ok(applied == known)
+}

@@ -1,0 +1,286 @@
+//! Instance-level records: organizations, users and memberships. These are not one org's data;
+//! operators create and disable orgs, and login resolves a user's memberships here. Every change
+//! that touches an org still lands in that org's audit chain.
+
+use crate::chain::{self, PendingEvent};
+use crate::error::{Result, StoreError};
+use crate::scope::{Actor, OrgScope, RequestMeta};
+use crate::{roles, Store};
+use labledger_domain::audit::Changes;
+use labledger_domain::validate::{Email, OrgName, PersonName};
+use labledger_domain::{BuiltinRole, OrgId, PermissionSet, Timestamp, UserId};
+use serde::Serialize;
+use sqlx::Row;
+
+/// The first owner of a new org. An existing user with that email becomes the owner as is.
+#[derive(Clone, Debug)]
+pub struct NewOwner {
+    pub email: Email,
+    pub name: PersonName,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OrgSummary {
+    pub id: OrgId,
+    pub name: String,
+    pub status: String,
+    pub created_at: Timestamp,
+    pub members: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Membership {
+    pub org_id: OrgId,
+    pub org_name: String,
+    pub roles: Vec<String>,
+}
+
+pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("bad id `{s}`")))
+}
+
+impl Store {
+    /// True when no organization exists yet (first start).
+    pub async fn is_empty(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs").fetch_one(self.reader()).await?;
+        Ok(n == 0)
+    }
+
+    /// Creates an organization, its built-in roles and its first Owner, audited in the new
+    /// org's chain. Returns the org, the owner, and whether the owner's user was newly created.
+    pub async fn create_org(&self, name: OrgName, owner: NewOwner, actor: Actor) -> Result<(OrgId, UserId, bool)> {
+        let engine = self.engine();
+        let meta = RequestMeta::default();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let org = OrgId::new();
+                let now = Timestamp::now().micros();
+                sqlx::query("INSERT INTO orgs (id, name, status, created_at) VALUES ($1, $2, 'active', $3)")
+                    .bind(org.to_string())
+                    .bind(name.as_str())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                chain::init_head(conn, org).await?;
+                let role_ids = roles::seed_builtin(conn, org, now).await?;
+                let existing = sqlx::query("SELECT id FROM users WHERE email = $1")
+                    .bind(owner.email.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let (user, created) = match existing {
+                    Some(row) => (parse_id::<UserId>(&row.try_get::<String, _>("id")?)?, false),
+                    None => {
+                        let user = UserId::new();
+                        insert_user(conn, user, &owner.email, &owner.name, &owner.password_hash, now).await?;
+                        (user, true)
+                    }
+                };
+                let owner_role = role_ids
+                    .iter()
+                    .find(|(r, _)| *r == BuiltinRole::Owner)
+                    .map(|(_, id)| id.clone())
+                    .ok_or_else(|| StoreError::Corrupt("no Owner role seeded".into()))?;
+                sqlx::query("INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(org.to_string())
+                    .bind(user.to_string())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)")
+                    .bind(org.to_string())
+                    .bind(user.to_string())
+                    .bind(owner_role)
+                    .execute(&mut *conn)
+                    .await?;
+                let events = vec![
+                    PendingEvent {
+                        action: "org.create".into(),
+                        target_type: "org".into(),
+                        target_id: Some(org.to_string()),
+                        changes: Changes::new()
+                            .created("name", name.as_str())
+                            .created("roles", BuiltinRole::ALL.map(|r| r.name()))
+                            .into_value(),
+                    },
+                    PendingEvent {
+                        action: "member.add".into(),
+                        target_type: "member".into(),
+                        target_id: Some(user.to_string()),
+                        changes: Changes::new()
+                            .created("email", owner.email.as_str())
+                            .created("roles", ["Owner"])
+                            .into_value(),
+                    },
+                ];
+                chain::append(conn, engine, org, &actor, &meta, events).await?;
+                Ok((org, user, created))
+            })
+        }))
+        .await
+    }
+
+    pub async fn list_orgs(&self) -> Result<Vec<OrgSummary>> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.name, o.status, o.created_at, \
+             (SELECT COUNT(*) FROM members m WHERE m.org_id = o.id) AS members \
+             FROM orgs o ORDER BY o.created_at, o.id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OrgSummary {
+                    id: parse_id(&r.try_get::<String, _>("id")?)?,
+                    name: r.try_get("name")?,
+                    status: r.try_get("status")?,
+                    created_at: Timestamp::from_micros(r.try_get("created_at")?),
+                    members: r.try_get("members")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Disables or re-enables an org (an operator action, audited in the org's chain).
+    pub async fn set_org_disabled(&self, org: OrgId, disabled: bool, actor: Actor) -> Result<()> {
+        let engine = self.engine();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let status: Option<String> = sqlx::query_scalar("SELECT status FROM orgs WHERE id = $1")
+                    .bind(org.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let before = status.ok_or(StoreError::NotFound)?;
+                let after = if disabled { "disabled" } else { "active" };
+                if before == after {
+                    return Ok(());
+                }
+                sqlx::query("UPDATE orgs SET status = $2 WHERE id = $1")
+                    .bind(org.to_string())
+                    .bind(after)
+                    .execute(&mut *conn)
+                    .await?;
+                let event = PendingEvent {
+                    action: if disabled { "org.disable".into() } else { "org.enable".into() },
+                    target_type: "org".into(),
+                    target_id: Some(org.to_string()),
+                    changes: Changes::new().field("status", before, after).into_value(),
+                };
+                chain::append(conn, engine, org, &actor, &RequestMeta::default(), vec![event]).await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>> {
+        let row = sqlx::query("SELECT id, email, name, password_hash FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| decode_user(&r)).transpose()
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
+        let row = sqlx::query("SELECT id, email, name, password_hash FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| decode_user(&r)).transpose()
+    }
+
+    /// The active orgs a user belongs to, with their role names there.
+    pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.name, r.name AS role FROM members m \
+             JOIN orgs o ON o.id = m.org_id \
+             LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
+             LEFT JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
+             WHERE m.user_id = $1 AND o.status = 'active' ORDER BY o.name, o.id, r.name",
+        )
+        .bind(user.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        let mut out: Vec<Membership> = Vec::new();
+        for r in rows {
+            let org_id: OrgId = parse_id(&r.try_get::<String, _>("id")?)?;
+            let role: Option<String> = r.try_get("role")?;
+            match out.last_mut() {
+                Some(m) if m.org_id == org_id => m.roles.extend(role),
+                _ => out.push(Membership { org_id, org_name: r.try_get("name")?, roles: role.into_iter().collect() }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The scope a user acts in within an org: `None` when they are not a member (or the org
+    /// does not exist: the same answer), `OrgDisabled` when an operator disabled the org.
+    pub async fn resolve_scope(&self, user: UserId, org: OrgId, meta: RequestMeta) -> Result<Option<OrgScope>> {
+        let rows = sqlx::query(
+            "SELECT o.name, o.status, r.permissions, r.builtin, r.name AS role FROM members m \
+             JOIN orgs o ON o.id = m.org_id \
+             LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
+             LEFT JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
+             WHERE m.org_id = $1 AND m.user_id = $2",
+        )
+        .bind(org.to_string())
+        .bind(user.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let org_name: String = first.try_get("name")?;
+        if first.try_get::<String, _>("status")? != "active" {
+            return Err(StoreError::OrgDisabled);
+        }
+        let mut permissions = PermissionSet::EMPTY;
+        let mut is_owner = false;
+        for r in &rows {
+            if let Some(text) = r.try_get::<Option<String>, _>("permissions")? {
+                permissions = permissions.union(
+                    PermissionSet::parse_text(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+            let builtin: Option<i64> = r.try_get("builtin")?;
+            let role: Option<String> = r.try_get("role")?;
+            is_owner |= builtin == Some(1) && role.as_deref() == Some(BuiltinRole::Owner.name());
+        }
+        Ok(Some(OrgScope::new(org, org_name, user, permissions, is_owner, meta)))
+    }
+}
+
+pub(crate) async fn insert_user(
+    conn: &mut sqlx::AnyConnection,
+    user: UserId,
+    email: &Email,
+    name: &PersonName,
+    password_hash: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(user.to_string())
+        .bind(email.as_str())
+        .bind(name.as_str())
+        .bind(password_hash)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn decode_user(r: &sqlx::any::AnyRow) -> Result<UserRecord> {
+    Ok(UserRecord {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        password_hash: r.try_get("password_hash")?,
+    })
+}
+

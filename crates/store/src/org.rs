@@ -1,0 +1,51 @@
+//! The door to one org's data.
+
+use crate::chain::{self, Verification};
+use crate::error::Result;
+use crate::scope::OrgScope;
+use crate::tx::{self, OrgWriteFn};
+use crate::Store;
+use labledger_domain::Permission;
+
+/// One org's data as seen by one scope. Every read binds the scope's org id; every write runs
+/// through [`tx::write_scoped`], which appends the audit events.
+pub struct Org<'a> {
+    store: &'a Store,
+    scope: &'a OrgScope,
+}
+
+impl<'a> Org<'a> {
+    pub(crate) fn new(store: &'a Store, scope: &'a OrgScope) -> Self {
+        Self { store, scope }
+    }
+
+    pub fn scope(&self) -> &OrgScope {
+        self.scope
+    }
+
+    pub(crate) fn org_text(&self) -> String {
+        self.scope.org_id().to_string()
+    }
+
+    pub(crate) fn reader(&self) -> &sqlx::AnyPool {
+        self.store.reader()
+    }
+
+    pub(crate) async fn write<T: Send + 'static>(&self, f: OrgWriteFn<T>) -> Result<T> {
+        tx::write_scoped(self.store, self.scope, f).await
+    }
+
+    /// Recomputes the org's whole chain and checks it against the head kept apart.
+    pub async fn verify_audit(&self) -> Result<Verification> {
+        self.scope.require(Permission::AUDIT_READ)?;
+        chain::verify(self.reader(), self.scope.org_id()).await
+    }
+}
+
+impl Store {
+    /// Verifies an org's chain for an operator (`labledger audit verify`): integrity only,
+    /// no org data is returned.
+    pub async fn verify_audit_as_operator(&self, org: labledger_domain::OrgId) -> Result<Verification> {
+        chain::verify(self.reader(), org).await
+    }
+}

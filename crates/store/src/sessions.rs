@@ -1,0 +1,120 @@
+//! Login sessions: opaque tokens, stored only as their SHA-256, with idle and absolute expiry.
+
+use crate::error::Result;
+use crate::instance::parse_id;
+use crate::Store;
+use labledger_domain::{Timestamp, UserId};
+use sqlx::Row;
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionUser {
+    pub session: Session,
+    pub email: String,
+    pub name: String,
+}
+
+impl Store {
+    pub async fn create_session(
+        &self,
+        token_hash: Vec<u8>,
+        user: UserId,
+        csrf_token: String,
+        lifetime_secs: i64,
+        source_ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<()> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let now = Timestamp::now();
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip, user_agent) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+                )
+                .bind(token_hash)
+                .bind(user.to_string())
+                .bind(csrf_token)
+                .bind(now.micros())
+                .bind(now.plus_secs(lifetime_secs).micros())
+                .bind(source_ip)
+                .bind(user_agent)
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// The live session for a token hash: none when unknown, past its absolute expiry, or idle
+    /// for longer than `idle_secs`.
+    pub async fn session(&self, token_hash: &[u8], idle_secs: i64) -> Result<Option<SessionUser>> {
+        let row = sqlx::query(
+            "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, u.email, u.name \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let session = Session {
+            user_id: parse_id(&r.try_get::<String, _>("user_id")?)?,
+            csrf_token: r.try_get("csrf_token")?,
+            created_at: Timestamp::from_micros(r.try_get("created_at")?),
+            last_seen_at: Timestamp::from_micros(r.try_get("last_seen_at")?),
+            expires_at: Timestamp::from_micros(r.try_get("expires_at")?),
+        };
+        let now = Timestamp::now();
+        if now >= session.expires_at || now >= session.last_seen_at.plus_secs(idle_secs) {
+            return Ok(None);
+        }
+        Ok(Some(SessionUser { session, email: r.try_get("email")?, name: r.try_get("name")? }))
+    }
+
+    /// Marks a session as used now (callers do it at most about once a minute).
+    pub async fn touch_session(&self, token_hash: Vec<u8>) -> Result<()> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .bind(Timestamp::now().micros())
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    pub async fn delete_session(&self, token_hash: Vec<u8>) -> Result<()> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(conn).await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Drops sessions past their absolute expiry.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(Timestamp::now().micros())
+                    .execute(conn)
+                    .await?;
+                Ok(r.rows_affected())
+            })
+        }))
+        .await
+    }
+}

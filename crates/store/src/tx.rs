@@ -1,0 +1,86 @@
+//! The org-scoped write transaction: every statement binds the scope's org, and the events it
+//! records join the org's audit chain in the same transaction.
+
+use crate::chain::{self, PendingEvent};
+use crate::error::{Result, StoreError};
+use crate::scope::OrgScope;
+use crate::Store;
+use futures::future::BoxFuture;
+use labledger_domain::audit::Changes;
+use labledger_domain::OrgId;
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
+
+pub(crate) struct OrgTx<'c> {
+    conn: &'c mut AnyConnection,
+    org: String,
+    events: Vec<PendingEvent>,
+    wrote: bool,
+}
+
+pub(crate) type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+impl<'c> OrgTx<'c> {
+    /// The org id every statement must bind (as `$1` by convention).
+    pub(crate) fn org(&self) -> &str {
+        &self.org
+    }
+
+    /// Runs a statement that changes data.
+    pub(crate) async fn execute(&mut self, q: Q<'_>) -> Result<AnyQueryResult> {
+        self.wrote = true;
+        Ok(q.execute(&mut *self.conn).await?)
+    }
+
+    pub(crate) async fn fetch_optional(&mut self, q: Q<'_>) -> Result<Option<AnyRow>> {
+        Ok(q.fetch_optional(&mut *self.conn).await?)
+    }
+
+    pub(crate) async fn fetch_all(&mut self, q: Q<'_>) -> Result<Vec<AnyRow>> {
+        Ok(q.fetch_all(&mut *self.conn).await?)
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut AnyConnection {
+        self.wrote = true;
+        self.conn
+    }
+
+    /// Records what this write did, for the org's audit chain.
+    pub(crate) fn record(&mut self, action: &str, target_type: &str, target_id: Option<String>, changes: Changes) {
+        self.events.push(PendingEvent {
+            action: action.to_owned(),
+            target_type: target_type.to_owned(),
+            target_id,
+            changes: changes.into_value(),
+        });
+    }
+}
+
+/// A write job over an [`OrgTx`].
+pub(crate) type OrgWriteFn<T> =
+    Box<dyn for<'t, 'c> FnOnce(&'t mut OrgTx<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static>;
+
+/// Runs `f` in one transaction scoped to the org, appending its audit events before commit.
+pub(crate) async fn write_scoped<T: Send + 'static>(store: &Store, scope: &OrgScope, f: OrgWriteFn<T>) -> Result<T> {
+    let org: OrgId = scope.org_id();
+    let actor = scope.actor().clone();
+    let meta = scope.meta().clone();
+    let engine = store.engine();
+    let (value, appended) = store
+        .write(Box::new(move |conn| {
+            Box::pin(async move {
+                let mut tx = OrgTx { conn, org: org.to_string(), events: Vec::new(), wrote: false };
+                let value = f(&mut tx).await?;
+                let OrgTx { conn, events, wrote, .. } = tx;
+                if wrote && events.is_empty() {
+                    return Err(StoreError::Unaudited);
+                }
+                let appended = chain::append(conn, engine, org, &actor, &meta, events).await?;
+                Ok((value, appended))
+            })
+        }))
+        .await?;
+    metrics::counter!("labledger_audit_events_appended_total").increment(appended as u64);
+    Ok(value)
+}

@@ -1,0 +1,129 @@
+//! The write path. PostgreSQL: one pooled transaction per write. SQLite: one writer task owns
+//! the only read-write connection and runs each write as a job inside a SAVEPOINT of a shared
+//! transaction, committing when the queue runs dry or a batch is full (group commit): one fsync
+//! acknowledges many writes, a failed job rolls back only its own savepoint, and no job's result
+//! is released before its batch has committed.
+
+use crate::error::{Result, StoreError};
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use tokio::sync::{mpsc, oneshot};
+
+/// A unit of work against the write connection, run inside one transaction (or savepoint).
+pub(crate) type WriteFn<T> =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static>;
+
+/// Hands the job's outcome to its caller once the batch's commit outcome is known.
+type Deliver = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+/// A queued write. Given no connection (the batch could not start), it fails without running.
+pub(crate) struct Job {
+    run: Box<dyn for<'c> FnOnce(Option<&'c mut AnyConnection>) -> BoxFuture<'c, (bool, Deliver)> + Send>,
+}
+
+impl Job {
+    fn abort(self, error: &StoreError) {
+        let fut = (self.run)(None);
+        // With no connection the future completes at once, without awaiting anything.
+        if let Some((_, deliver)) = futures::FutureExt::now_or_never(fut) {
+            deliver(Some(error));
+        }
+    }
+}
+
+/// How many jobs one commit may acknowledge at most.
+const MAX_BATCH: usize = 512;
+
+#[derive(Clone)]
+pub(crate) enum WritePath {
+    Sqlite(mpsc::Sender<Job>),
+    Postgres(AnyPool),
+}
+
+impl WritePath {
+    pub(crate) fn sqlite(conn: AnyConnection) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run_writer(conn, rx));
+        WritePath::Sqlite(tx)
+    }
+
+    pub(crate) async fn run<T: Send + 'static>(&self, f: WriteFn<T>) -> Result<T> {
+        match self {
+            WritePath::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let value = f(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            WritePath::Sqlite(queue) => {
+                let (done, outcome) = oneshot::channel::<Result<T>>();
+                let job = Job {
+                    run: Box::new(move |conn| {
+                        Box::pin(async move {
+                            let result = match conn {
+                                Some(conn) => f(conn).await,
+                                None => Err(StoreError::WriterGone),
+                            };
+                            let ok = result.is_ok();
+                            let deliver: Deliver = Box::new(move |commit_error| {
+                                let outcome = match (result, commit_error) {
+                                    (Ok(_), Some(e)) => Err(StoreError::Refused(format!("commit failed: {e}"))),
+                                    (result, _) => result,
+                                };
+                                let _ = done.send(outcome);
+                            });
+                            (ok, deliver)
+                        })
+                    }),
+                };
+                queue.send(job).await.map_err(|_| StoreError::WriterGone)?;
+                outcome.await.map_err(|_| StoreError::WriterGone)?
+            }
+        }
+    }
+}
+
+async fn run_writer(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            tracing::error!(error = %e, "sqlite writer could not begin a transaction");
+            first.abort(&StoreError::Database(e));
+            continue;
+        }
+        let mut delivers: Vec<Deliver> = Vec::new();
+        let mut next = Some(first);
+        let mut failure: Option<StoreError> = None;
+        while let Some(job) = next.take() {
+            if let Err(e) = conn.execute("SAVEPOINT job").await {
+                let e = StoreError::Database(e);
+                job.abort(&e);
+                failure = Some(e);
+                break;
+            }
+            let (ok, deliver) = (job.run)(Some(&mut conn)).await;
+            delivers.push(deliver);
+            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            if let Err(e) = conn.execute(end).await {
+                failure = Some(e.into());
+                break;
+            }
+            if delivers.len() < MAX_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if failure.is_none() {
+            if let Err(e) = conn.execute("COMMIT").await {
+                failure = Some(e.into());
+            }
+        }
+        if failure.is_some() {
+            let _ = conn.execute("ROLLBACK").await;
+            tracing::error!(error = ?failure, jobs = delivers.len(), "sqlite group commit failed");
+        }
+        metrics::histogram!("labledger_store_group_commit_jobs").record(delivers.len() as f64);
+        for deliver in delivers {
+            deliver(failure.as_ref());
+        }
+    }
+    let _ = conn.close().await;
+}
