@@ -1,1 +1,71 @@
-fn main() {}
+//! `labledger`: the one binary. `serve` runs the server; `admin` and `audit` are operator tools
+//! that work on the same database, also while `serve` runs.
+
+mod admin;
+mod config;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use config::DatabaseArgs;
+
+#[derive(Parser)]
+#[command(name = "labledger", version, about = "LabLedger: laboratory operations and regulated data")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Instance administration (operators; no access to org data).
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every org's hash chain (or one org's) and check it against its chain head.
+    /// Exits 0 when intact, 1 naming the first broken sequence number.
+    Verify {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// Only this organization.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await.map(|()| 0),
+            Command::Admin { command } => admin::run(command).await.map(|()| 0),
+            Command::Audit { command: AuditCommand::Verify { db, org } } => admin::audit_verify(db, org).await,
+        }
+    });
+    match result {
+        Ok(0) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! LabLedger's HTTP server: the JSON API (`api`), the server-rendered web UI (`ui`), health and
+//! metrics endpoints, and the middleware around all of them.
+//!
+//! Handlers are thin: extractors resolve the caller and their org scope once; the store enforces
+//! permissions and writes the audit events.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod security;
+pub mod state;
+pub mod ui;
+
+pub use state::{AppState, ServerConfig};
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use labledger_auth::PasswordHasherPool;
+use labledger_store::Store;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// The process-wide metrics recorder (installed once, shared by every app built in-process).
+pub fn metrics_handle() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("duration_seconds".into()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                )
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// Builds the whole application: API, UI, health, metrics and middleware, over a store.
+pub fn build_app(store: Store, config: ServerConfig) -> Result<(Router, AppState), String> {
+    let hasher = PasswordHasherPool::new(config.hash_permits).map_err(|e| e.to_string())?;
+    let state = AppState::new(store, hasher, config.clone(), metrics_handle()?);
+    let (api, openapi) = api::router();
+    let openapi_json = std::sync::Arc::new(openapi.to_pretty_json().map_err(|e| e.to_string())?);
+    let app = Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi_json.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+            }),
+        )
+        .merge(health::router())
+        .merge(ui::router())
+        .fallback(fallback)
+        .route_layer(axum::middleware::from_fn(middleware::track_metrics))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state.clone());
+    Ok((app, state))
+}
+
+async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::NotFound.into_response()
+    } else {
+        ui::not_found_page().into_response()
+    }
+}

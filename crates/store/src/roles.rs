@@ -122,7 +122,7 @@ impl Org<'_> {
         decode_role(&row)
     }
 
-    pub async fn create_role(&self, name: RoleName, description: Description, permissions: PermissionSet) -> Result<RoleId> {
+    pub async fn create_role(&self, name: RoleName, description: Option<Description>, permissions: PermissionSet) -> Result<RoleId> {
         let scope = self.scope();
         scope.require(Permission::MEMBERS_WRITE)?;
         reserved(&name)?;
@@ -137,6 +137,7 @@ impl Org<'_> {
                     return Err(StoreError::Conflict(format!("a role named `{name}` already exists")));
                 }
                 let id = RoleId::new();
+                let description = description.map(Description::into_string).unwrap_or_default();
                 tx.execute(
                     sqlx::query(
                         "INSERT INTO roles (org_id, id, name, description, permissions, builtin, created_at) \
@@ -145,7 +146,7 @@ impl Org<'_> {
                     .bind(org)
                     .bind(id.to_string())
                     .bind(name.as_str().to_owned())
-                    .bind(description.as_str().to_owned())
+                    .bind(description.clone())
                     .bind(permissions.to_text())
                     .bind(Timestamp::now().micros()),
                 )
@@ -156,7 +157,7 @@ impl Org<'_> {
                     Some(id.to_string()),
                     Changes::new()
                         .created("name", name.as_str())
-                        .created("description", description.as_str())
+                        .created("description", &description)
                         .created("permissions", permissions),
                 );
                 Ok(id)

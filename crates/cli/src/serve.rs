@@ -1,0 +1,124 @@
+//! `labledger serve`: first-start setup, then the HTTP server until SIGINT/SIGTERM.
+
+use crate::config::DatabaseArgs;
+use anyhow::{bail, Context};
+use labledger_domain::validate::{Email, NewPassword, OrgName, PersonName};
+use labledger_server::{build_app, ServerConfig};
+use labledger_store::{Actor, NewOwner, SqliteSync, Store, StoreOptions};
+use std::net::SocketAddr;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Address to listen on. Plain HTTP is served on loopback addresses only.
+    #[arg(long, env = "LABLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// SQLite durability: `full` (an acknowledged write survives power loss) or `normal`.
+    #[arg(long, env = "LABLEDGER_SQLITE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
+    pub sqlite_sync: String,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "LABLEDGER_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: i64,
+    /// Hours after login at which a session ends regardless.
+    #[arg(long, env = "LABLEDGER_SESSION_LIFETIME_HOURS", default_value_t = 12)]
+    pub session_lifetime_hours: i64,
+    /// Largest accepted JSON request body, in KiB.
+    #[arg(long, env = "LABLEDGER_BODY_LIMIT_KIB", default_value_t = 1024)]
+    pub body_limit_kib: usize,
+    /// Log format: `json` (one object per line) or `text`.
+    #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
+    pub log_format: String,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LABLEDGER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "refusing to serve plain HTTP on {}: listen on a loopback address (127.0.0.1 or [::1]) \
+             behind a TLS-terminating proxy",
+            args.listen
+        );
+    }
+    let options = StoreOptions {
+        sqlite_sync: if args.sqlite_sync == "normal" { SqliteSync::Normal } else { SqliteSync::Full },
+        max_connections: 0,
+    };
+    let store = args.db.open(options).await?;
+    first_start(&store).await?;
+    let config = ServerConfig {
+        session_idle_secs: args.session_idle_minutes.max(1) * 60,
+        session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
+        body_limit: args.body_limit_kib.max(1) * 1024,
+        ..ServerConfig::default()
+    };
+    let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("LabLedger listening on http://{addr} ({} database)", store.engine().name());
+    tracing::info!(%addr, engine = store.engine().name(), "listening");
+    spawn_session_purge(store);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// On an empty database: the first organization and its Owner. The password comes from
+/// `LABLEDGER_ADMIN_PASSWORD`, or is generated and printed this once.
+async fn first_start(store: &Store) -> anyhow::Result<()> {
+    if !store.is_empty().await? {
+        return Ok(());
+    }
+    let email = std::env::var("LABLEDGER_ADMIN_EMAIL").unwrap_or_else(|_| "admin@labledger.local".to_owned());
+    let email = Email::parse("LABLEDGER_ADMIN_EMAIL", &email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let org_name = std::env::var("LABLEDGER_ORG_NAME").unwrap_or_else(|_| "My Lab".to_owned());
+    let org_name = OrgName::parse("LABLEDGER_ORG_NAME", &org_name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (password, generated) = match std::env::var("LABLEDGER_ADMIN_PASSWORD") {
+        Ok(p) => (NewPassword::parse("LABLEDGER_ADMIN_PASSWORD", &p).map_err(|e| anyhow::anyhow!("{e}"))?, false),
+        Err(_) => (NewPassword::parse("password", &labledger_auth::generate_password()).map_err(|e| anyhow::anyhow!("{e}"))?, true),
+    };
+    let hash = labledger_auth::hash_password_blocking(password.expose())?;
+    let owner = NewOwner { email: email.clone(), name: PersonName::parse("name", "Administrator").map_err(|e| anyhow::anyhow!("{e}"))?, password_hash: hash };
+    let (org, _, _) = store.create_org(org_name.clone(), owner, Actor::system()).await?;
+    println!("First start: created organization \"{org_name}\" ({org}) with owner {email}");
+    if generated {
+        println!("Owner password (shown this once): {}", password.expose());
+    }
+    Ok(())
+}
+
+fn spawn_session_purge(store: Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.purge_expired_sessions().await {
+                tracing::warn!(error = %e, "purging expired sessions failed");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,209 @@
+//! One error type for the API, rendered as RFC 9457 problem+json with a stable `type`.
+//!
+//! The public body says only what the caller may know; details for operators go to the log.
+//! A 404 body is the same bytes whatever was missing, so "not yours" and "not there" cannot be
+//! told apart.
+
+use crate::security::{security_event, SecurityEvent};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use labledger_domain::{FieldError, FieldErrors};
+use labledger_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("CSRF token missing or wrong")]
+    Csrf,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("bad request: {0}")]
+    BadRequest(String, Vec<FieldError>),
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    #[error("organization disabled")]
+    OrgDisabled,
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The RFC 9457 body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `/problems/not-found`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Each rejected input field and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorDoc>)]
+    pub errors: Vec<FieldError>,
+}
+
+/// One rejected input field.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct FieldErrorDoc {
+    field: String,
+    message: String,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::Csrf | ApiError::OrgDisabled => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) | ApiError::Refused(_) => StatusCode::CONFLICT,
+            ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn slug(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidCredentials => "invalid-credentials",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Csrf => "csrf",
+            ApiError::NotFound => "not-found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Refused(_) => "refused",
+            ApiError::BadRequest(..) => "bad-request",
+            ApiError::Invalid(_) => "invalid-input",
+            ApiError::PayloadTooLarge => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::OrgDisabled => "org-disabled",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "Authentication required",
+            ApiError::InvalidCredentials => "Invalid email or password",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Csrf => "CSRF token missing or invalid",
+            ApiError::NotFound => "Not found",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::Refused(_) => "Refused by a rule",
+            ApiError::BadRequest(..) => "Bad request",
+            ApiError::Invalid(_) => "Invalid input",
+            ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::OrgDisabled => "Organization disabled",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let detail = match self {
+            ApiError::Unauthorized => Some("Log in, or send a valid session cookie or bearer token.".to_owned()),
+            ApiError::InvalidCredentials => Some("The email or the password is wrong.".to_owned()),
+            ApiError::NotFound => Some("The requested resource does not exist.".to_owned()),
+            ApiError::Csrf => Some("Send the session's CSRF token in the X-CSRF-Token header.".to_owned()),
+            ApiError::OrgDisabled => Some("An operator has disabled this organization.".to_owned()),
+            ApiError::PayloadTooLarge => Some("The request body exceeds the size limit.".to_owned()),
+            ApiError::Forbidden(d)
+            | ApiError::Conflict(d)
+            | ApiError::Refused(d)
+            | ApiError::BadRequest(d, _)
+            | ApiError::UnsupportedMediaType(d) => Some(d.clone()),
+            ApiError::Invalid(_) => Some("One or more fields are invalid; see `errors`.".to_owned()),
+            // Never leak internals: the log has the detail.
+            ApiError::Unavailable(_) => Some("The service is not ready; try again shortly.".to_owned()),
+            ApiError::Internal(_) => Some("Something went wrong on our side; it has been logged.".to_owned()),
+        };
+        let errors = match self {
+            ApiError::BadRequest(_, e) | ApiError::Invalid(e) => e.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: format!("/problems/{}", self.slug()),
+            title: self.title(),
+            status: self.status().as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "request failed")
+            }
+            ApiError::Forbidden(detail) => security_event(SecurityEvent::PermissionDenied, detail),
+            ApiError::Csrf => security_event(SecurityEvent::CsrfRejected, "unsafe request without a valid CSRF token"),
+            _ => {}
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Forbidden(p) => ApiError::Forbidden(format!("This needs the permission `{p}`.")),
+            StoreError::NotAllowed(d) => ApiError::Forbidden(d),
+            StoreError::Refused(d) => ApiError::Refused(d),
+            StoreError::Conflict(d) => ApiError::Conflict(d),
+            StoreError::Invalid(errors) => ApiError::Invalid(errors.0),
+            StoreError::OrgDisabled => ApiError::OrgDisabled,
+            StoreError::WriterGone => ApiError::Unavailable("write queue closed".into()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(e: FieldErrors) -> Self {
+        ApiError::Invalid(e.0)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Invalid(vec![e])
+    }
+}
+
+impl From<labledger_auth::AuthError> for ApiError {
+    fn from(e: labledger_auth::AuthError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

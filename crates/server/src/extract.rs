@@ -1,0 +1,225 @@
+//! Extractors: who is calling (session cookie), in which org (resolved once, from the path),
+//! and the parsed, validated input. Handlers receive these and never re-parse ids themselves.
+
+use crate::error::ApiError;
+use crate::middleware::RequestId;
+use crate::security::{security_event, SecurityEvent};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use axum_extra::extract::CookieJar;
+use labledger_domain::{FieldError, OrgId, Timestamp, UserId};
+use labledger_store::{OrgScope, RequestMeta};
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+pub const SESSION_COOKIE: &str = "labledger_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A logged-in person, from a live session.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub csrf_token: String,
+    pub token_hash: Vec<u8>,
+}
+
+pub fn request_meta(parts: &Parts) -> RequestMeta {
+    RequestMeta {
+        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+        source_ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+    }
+}
+
+/// The session behind the request's cookie, if it is live. Refreshes its idle clock about
+/// once a minute.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthUser>, ApiError> {
+    let jar = CookieJar::from_headers(&parts.headers);
+    let Some(cookie) = jar.get(SESSION_COOKIE) else { return Ok(None) };
+    let token_hash = labledger_auth::token_hash(cookie.value());
+    let config = state.config();
+    let Some(found) = state.store().session(&token_hash, config.session_idle_secs).await? else {
+        return Ok(None);
+    };
+    if Timestamp::now() >= found.session.last_seen_at.plus_secs(60) {
+        state.store().touch_session(token_hash.clone()).await?;
+    }
+    Ok(Some(AuthUser {
+        user_id: found.session.user_id,
+        email: found.email,
+        name: found.name,
+        csrf_token: found.session.csrf_token,
+        token_hash,
+    }))
+}
+
+pub fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(user.clone());
+        }
+        let Some(user) = authenticate(parts, state).await? else {
+            security_event(SecurityEvent::Unauthenticated, parts.uri.path());
+            return Err(ApiError::Unauthorized);
+        };
+        if is_unsafe(&parts.method) {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !labledger_auth::secrets_equal(sent, &user.csrf_token) {
+                return Err(ApiError::Csrf);
+            }
+        }
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+/// The org named by the path's `{org_id}`, resolved to the caller's scope there. A malformed
+/// id, an unknown org and an org the caller is not a member of all answer the same 404.
+pub async fn resolve_org(parts: &mut Parts, state: &AppState, user: &AuthUser) -> Result<OrgScope, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+    let raw = params.iter().find(|(k, _)| *k == "org_id").map(|(_, v)| v.to_owned());
+    let org: Option<OrgId> = raw.as_deref().and_then(|s| s.parse().ok());
+    let scope = match org {
+        Some(org) => state.store().resolve_scope(user.user_id, org, request_meta(parts)).await?,
+        None => None,
+    };
+    scope.ok_or_else(|| {
+        security_event(SecurityEvent::NotVisible, parts.uri.path());
+        ApiError::NotFound
+    })
+}
+
+/// The caller's scope in the org of the path.
+pub struct OrgAccess(pub OrgScope);
+
+impl FromRequestParts<AppState> for OrgAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        resolve_org(parts, state, &user).await.map(OrgAccess)
+    }
+}
+
+/// The id of the record a path names (its last parameter other than `{org_id}`). One that does
+/// not parse is answered like one that does not exist.
+pub struct RecordId<T>(pub T);
+
+impl<T: FromStr + Send> FromRequestParts<AppState> for RecordId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        let raw = params.iter().filter(|(k, _)| *k != "org_id").last().map(|(_, v)| v.to_owned());
+        raw.and_then(|s| s.parse().ok()).map(RecordId).ok_or(ApiError::NotFound)
+    }
+}
+
+/// A JSON body, parsed strictly: the wrong content type is 415, broken JSON 400, and a missing,
+/// unknown or mistyped field 422 naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime: Option<mime::Mime> = content_type.parse().ok();
+        let is_json = mime.is_some_and(|m| {
+            m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType("Send the body as application/json.".into()));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("The request body could not be read.".into(), Vec::new())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = named_field(&message).map(|f| join_path(&path, &f)).unwrap_or(path);
+                ApiError::Invalid(vec![FieldError::new(field, message)])
+            }
+            _ => ApiError::BadRequest(format!("The body is not valid JSON: {message}."), Vec::new()),
+        }
+    })?;
+    Ok(value)
+}
+
+/// serde names a missing field only in its message ("missing field `x`"); the path then points
+/// at the enclosing object. (For an unknown field the path already ends with it.)
+fn named_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+fn join_path(path: &str, field: &str) -> String {
+    if path == "." || path.is_empty() || path == "?" {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// Query parameters, parsed strictly; a bad one is a 400 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            let field = named_field(&message).map(|f| join_path(&path, &f)).unwrap_or(path);
+            ApiError::BadRequest("A query parameter is invalid.".into(), vec![FieldError::new(field, message)])
+        })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Where the request came from: for audit events, security events and session records.
+pub struct ClientInfo {
+    pub meta: RequestMeta,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let user_agent =
+            parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect());
+        Ok(ClientInfo { meta: request_meta(parts), user_agent })
+    }
+}

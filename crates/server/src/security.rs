@@ -1,0 +1,36 @@
+//! Security events: refused and failed requests are logged (target `security`) and counted,
+//! never written to an org's audit chain as if they had changed something.
+
+#[derive(Clone, Copy, Debug)]
+pub enum SecurityEvent {
+    LoginFailed,
+    LoginSucceeded,
+    PermissionDenied,
+    /// A record or org the caller cannot see was asked for (answered 404).
+    NotVisible,
+    CsrfRejected,
+    Unauthenticated,
+    AuditChainBroken,
+}
+
+impl SecurityEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityEvent::LoginFailed => "login_failed",
+            SecurityEvent::LoginSucceeded => "login_succeeded",
+            SecurityEvent::PermissionDenied => "permission_denied",
+            SecurityEvent::NotVisible => "not_visible",
+            SecurityEvent::CsrfRejected => "csrf_rejected",
+            SecurityEvent::Unauthenticated => "unauthenticated",
+            SecurityEvent::AuditChainBroken => "audit_chain_broken",
+        }
+    }
+}
+
+pub fn security_event(kind: SecurityEvent, detail: &str) {
+    metrics::counter!("labledger_security_events_total", "kind" => kind.as_str()).increment(1);
+    match kind {
+        SecurityEvent::LoginSucceeded => tracing::info!(target: "security", event = kind.as_str(), detail),
+        _ => tracing::warn!(target: "security", event = kind.as_str(), detail),
+    }
+}

@@ -1,0 +1,63 @@
+//! Shared state of the server: the store, the password pool, configuration, metrics.
+
+use labledger_auth::PasswordHasherPool;
+use labledger_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// A session unused this long ends (seconds).
+    pub session_idle_secs: i64,
+    /// A session ends this long after login, used or not (seconds).
+    pub session_lifetime_secs: i64,
+    /// Largest accepted request body for JSON routes (bytes).
+    pub body_limit: usize,
+    /// Mark cookies `Secure` (served over TLS).
+    pub secure_cookies: bool,
+    /// Password hashes computed at once, at most.
+    pub hash_permits: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 30 * 60,
+            session_lifetime_secs: 12 * 3600,
+            body_limit: 1024 * 1024,
+            secure_cookies: false,
+            hash_permits: 2,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    hasher: PasswordHasherPool,
+    config: ServerConfig,
+    metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(store: Store, hasher: PasswordHasherPool, config: ServerConfig, metrics: PrometheusHandle) -> Self {
+        Self { inner: Arc::new(Inner { store, hasher, config, metrics }) }
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn hasher(&self) -> &PasswordHasherPool {
+        &self.inner.hasher
+    }
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+    pub fn metrics(&self) -> &PrometheusHandle {
+        &self.inner.metrics
+    }
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# LabLedger's test command (README) and CI's: run as root on Debian 12.
+# Installs what it needs (PostgreSQL server, Chromium + chromedriver) when missing, checks formatting and
+# lints, then runs the test suite once against SQLite and once against a throwaway PostgreSQL cluster.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+# shellcheck source=scripts/pg-throwaway.sh
+source "$ROOT/scripts/pg-throwaway.sh" # only defines pg_throwaway_* functions
+
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+# cargo lives in ~/.cargo/bin on this kind of machine; CI's environment may not have it on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+if [[ -n "${CI:-}" ]]; then
+    export CARGO_TERM_COLOR=never
+fi
+
+# ---------------------------------------------------------------------------------------------------------
+section "Tools"
+
+have_pg_server() {
+    local bin
+    for bin in /usr/lib/postgresql/*/bin/initdb; do
+        [[ -x "$bin" ]] && return 0
+    done
+    return 1
+}
+
+missing=()
+have_pg_server || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+
+if ((${#missing[@]} > 0)); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "missing packages (${missing[*]}) and not root: install them, or run as root" >&2
+        exit 1
+    fi
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # No recommends: postgresql pulls in its server package (postgresql-15) by dependency; Chromium runs
+    # headless, so its recommends (upower, mesa, notification daemon, ...) are not needed, except a font.
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+have_pg_server || { echo "PostgreSQL server binaries (initdb) still missing after install" >&2; exit 1; }
+command -v chromium >/dev/null 2>&1 || { echo "chromium still missing after install" >&2; exit 1; }
+command -v chromedriver >/dev/null 2>&1 || { echo "chromedriver still missing after install" >&2; exit 1; }
+
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+
+cargo --version
+rustc --version
+printf 'postgres:     %s\n' "$("$(pg_throwaway_bin)/postgres" --version)"
+printf 'chromium:     %s\n' "$("$CHROMIUM" --version 2>/dev/null || echo '?')"
+printf 'chromedriver: %s\n' "$("$CHROMEDRIVER" --version 2>/dev/null || echo '?')"
+
+# ---------------------------------------------------------------------------------------------------------
+section "cargo fmt --all --check"
+if cargo fmt --version >/dev/null 2>&1; then
+    cargo fmt --all --check
+else
+    echo "rustfmt is not installed: skipping the format check"
+fi
+
+# ---------------------------------------------------------------------------------------------------------
+section "cargo clippy --workspace --all-targets -- -D warnings"
+if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --workspace --all-targets -- -D warnings
+else
+    echo "clippy is not installed: skipping lints"
+fi
+
+# ---------------------------------------------------------------------------------------------------------
+section "Throwaway PostgreSQL"
+pg_throwaway_start # exports LABLEDGER_TEST_PG_ADMIN_URL; an EXIT trap stops the cluster
+
+# ---------------------------------------------------------------------------------------------------------
+section "Tests: SQLite (cargo test --workspace)"
+LABLEDGER_TEST_ENGINE=sqlite cargo test --workspace
+
+# ---------------------------------------------------------------------------------------------------------
+# --workspace --tests: the same package set, hence the same feature resolution and the same binaries as the
+# run above (no rebuild), so engine-dependent tests in any crate run against PostgreSQL; doctests are skipped.
+section "Tests: PostgreSQL (cargo test --workspace --tests)"
+LABLEDGER_TEST_ENGINE=postgres cargo test --workspace --tests
+
+section "All checks passed"
