@@ -1,8 +1,8 @@
 //! The JSON API under `/api/v1`, described by the OpenAPI document it is built with: each
 //! route is registered together with its documentation, so the two cannot drift apart.
 
-mod audit;
-mod auth;
+pub mod audit;
+pub mod auth;
 mod members;
 mod orgs;
 mod roles;

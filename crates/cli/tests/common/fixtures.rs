@@ -1,0 +1,121 @@
+//! Calls that succeed for an Owner, for every org-scoped route of the OpenAPI document. A route
+//! without a fixture fails the tests that enumerate routes, so new routes cannot go untested.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use super::{Session, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// One operation of the OpenAPI document.
+#[derive(Clone, Debug)]
+pub struct Operation {
+    pub method: String,
+    pub template: String,
+    /// The permissions its security requirement names (empty: any member).
+    pub scopes: Vec<String>,
+    pub has_body: bool,
+}
+
+pub async fn operations(server: &TestServer) -> Vec<Operation> {
+    let doc: Value = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    let mut ops = Vec::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            let scopes = op["security"]
+                .as_array()
+                .and_then(|reqs| reqs.first())
+                .and_then(|r| r["session"].as_array())
+                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            ops.push(Operation {
+                method: method.to_uppercase(),
+                template: template.clone(),
+                scopes,
+                has_body: op.get("requestBody").is_some(),
+            });
+        }
+    }
+    assert!(ops.len() >= 10, "the OpenAPI document lists too few operations: {ops:?}");
+    ops
+}
+
+pub fn org_scoped(ops: &[Operation]) -> Vec<Operation> {
+    ops.iter().filter(|o| o.template.starts_with("/api/v1/orgs/{org_id}")).cloned().collect()
+}
+
+/// A concrete call: path and JSON body.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub path: String,
+    pub body: Option<Value>,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A fresh member (Viewer) of `org`, made by its owner; returns the user id.
+pub async fn victim_member(owner: &Session, org: &str) -> String {
+    let email = format!("{}@lab.example", unique("victim"));
+    let res = owner
+        .post(&format!("/api/v1/orgs/{org}/members"), json!({"email": email, "name": "Victim", "roles": ["Viewer"]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["member"]["user_id"].as_str().unwrap().to_owned()
+}
+
+/// A fresh custom role of `org`; returns its id.
+pub async fn custom_role(owner: &Session, org: &str) -> String {
+    let res = owner
+        .post(&format!("/api/v1/orgs/{org}/roles"), json!({"name": unique("role"), "permissions": ["samples:read"]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// A valid body for a write operation.
+pub fn valid_body(method: &str, template: &str) -> Option<Value> {
+    let body = match (method, template) {
+        ("POST", "/api/v1/orgs/{org_id}/members") => {
+            json!({"email": format!("{}@lab.example", unique("new")), "name": "New Member", "roles": ["Viewer"]})
+        }
+        ("PATCH", "/api/v1/orgs/{org_id}/members/{user_id}") => json!({"roles": ["Technician"]}),
+        ("POST", "/api/v1/orgs/{org_id}/roles") => json!({"name": unique("role"), "permissions": ["samples:read"]}),
+        ("PATCH", "/api/v1/orgs/{org_id}/roles/{role_id}") => json!({"description": "changed"}),
+        ("POST", "/api/v1/auth/login") => json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD}),
+        _ => return None,
+    };
+    Some(body)
+}
+
+/// Prepares a call of `op` in `org` that succeeds for an Owner (creating the records it names).
+pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
+    let mut path = op.template.replace("{org_id}", org);
+    if path.contains("{user_id}") {
+        path = path.replace("{user_id}", &victim_member(owner, org).await);
+    }
+    if path.contains("{role_id}") {
+        path = path.replace("{role_id}", &custom_role(owner, org).await);
+    }
+    assert!(!path.contains('{'), "no fixture for the path parameters of {} {}: add one", op.method, op.template);
+    let body = if op.has_body {
+        Some(valid_body(&op.method, &op.template).unwrap_or_else(|| panic!("no body fixture for {} {}", op.method, op.template)))
+    } else {
+        None
+    };
+    Call { path, body }
+}
+
+/// The same route, naming records that do not exist (random ids) in `org`.
+pub fn missing_records(org: &str, op: &Operation) -> String {
+    let mut path = op.template.replace("{org_id}", org);
+    for param in ["{user_id}", "{role_id}"] {
+        path = path.replace(param, &uuid::Uuid::now_v7().to_string());
+    }
+    path
+}

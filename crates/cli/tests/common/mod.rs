@@ -1,0 +1,242 @@
+//! Black-box test harness: starts the real `labledger` binary on a loopback port, on a fresh
+//! database of the engine `LABLEDGER_TEST_ENGINE` names (`sqlite`, the default, or `postgres`,
+//! with a new database made through `LABLEDGER_TEST_PG_ADMIN_URL`), and talks HTTP to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub mod fixtures;
+
+pub const ADMIN_EMAIL: &str = "owner@lab.example";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_labledger")
+}
+
+pub fn engine() -> String {
+    std::env::var("LABLEDGER_TEST_ENGINE").unwrap_or_else(|_| "sqlite".to_owned())
+}
+
+pub fn is_postgres() -> bool {
+    engine() == "postgres"
+}
+
+/// A fresh, empty database for one test: its URL (None for SQLite in the data dir).
+pub async fn fresh_database() -> Option<String> {
+    if !is_postgres() {
+        return None;
+    }
+    use sqlx::{Connection, Executor};
+    let admin = std::env::var("LABLEDGER_TEST_PG_ADMIN_URL")
+        .expect("LABLEDGER_TEST_ENGINE=postgres needs LABLEDGER_TEST_PG_ADMIN_URL (scripts/test.sh sets it)");
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+    let base = admin.rsplit_once('/').expect("admin url has a database").0;
+    Some(format!("{base}/{name}"))
+}
+
+/// A running server, killed when dropped.
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    pub org_id: String,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a server on a fresh database; its first org is owned by ADMIN_EMAIL.
+pub async fn spawn() -> TestServer {
+    let data_dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database().await;
+    spawn_on(data_dir, database_url, &[])
+}
+
+pub fn spawn_on(data_dir: tempfile::TempDir, database_url: Option<String>, extra: &[&str]) -> TestServer {
+    let log = std::fs::File::create(data_dir.path().join("server.log")).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(extra)
+        .env("LABLEDGER_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("LABLEDGER_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("LABLEDGER_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    if let Some(url) = &database_url {
+        cmd.env("LABLEDGER_DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().expect("start labledger serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut org_id = String::new();
+    let base = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let log = std::fs::read_to_string(data_dir.path().join("server.log")).unwrap_or_default();
+            panic!("server exited before listening; log:\n{log}");
+        };
+        if let Some(rest) = line.strip_prefix("First start: created organization ") {
+            org_id = rest.split('(').nth(1).unwrap().split(')').next().unwrap().to_owned();
+        }
+        if let Some(rest) = line.strip_prefix("LabLedger listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    TestServer { child, base, data_dir, database_url, org_id }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn org_path(&self, org: &str, rest: &str) -> String {
+        format!("/api/v1/orgs/{org}{rest}")
+    }
+
+    /// The CLI against this server's database.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.env_remove("LABLEDGER_DATABASE_URL").env_remove("LABLEDGER_OWNER_PASSWORD");
+        if let Some(url) = &self.database_url {
+            cmd.env("LABLEDGER_DATABASE_URL", url);
+        }
+        cmd
+    }
+
+    pub fn data_dir_arg(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.path().join("labledger.db")
+    }
+
+    /// A raw connection to the server's database, for tamper tests.
+    pub async fn raw_db(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.sqlite_path().display()),
+        };
+        sqlx::AnyConnection::connect(&url).await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let client = Client::builder().cookie_store(true).build().unwrap();
+        let res = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "login as {email}");
+        let body: Value = res.json().await.unwrap();
+        Session {
+            client,
+            base: self.base.clone(),
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            user_id: body["id"].as_str().unwrap().to_owned(),
+            me: body,
+        }
+    }
+
+    pub async fn owner(&self) -> Session {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates another org (through the operator CLI) owned by `email`; returns its id.
+    pub fn create_org(&self, name: &str, email: &str, password: &str) -> String {
+        let out = self
+            .cli()
+            .args(["admin", "org", "create", "--name", name, "--owner-email", email, "--data-dir"])
+            .arg(self.data_dir.path())
+            .env("LABLEDGER_OWNER_PASSWORD", password)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "org create failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        stdout.split('(').nth(1).unwrap().split(')').next().unwrap().to_owned()
+    }
+}
+
+/// A logged-in HTTP client (session cookie + CSRF token).
+pub struct Session {
+    pub client: Client,
+    pub base: String,
+    pub csrf: String,
+    pub user_id: String,
+    pub me: Value,
+}
+
+impl Session {
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self.client.request(method.clone(), format!("{}{}", self.base, path));
+        if method != Method::GET && method != Method::HEAD {
+            req = req.header("x-csrf-token", &self.csrf);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Adds a member with roles and logs them in.
+    pub async fn add_member(&self, server: &TestServer, org: &str, email: &str, roles: &[&str]) -> Session {
+        let password = "members own long password";
+        let res = self
+            .post(
+                &server.org_path(org, "/members"),
+                json!({"email": email, "name": email.split('@').next().unwrap(), "roles": roles, "password": password}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "add {email}: {}", res.text().await.unwrap());
+        server.login(email, password).await
+    }
+}
+
+/// The number of events in an org's audit chain (via the owner's session).
+pub async fn audit_len(owner: &Session, org: &str) -> i64 {
+    let v = owner.get_json(&format!("/api/v1/orgs/{org}/audit/verify")).await;
+    assert_eq!(v["ok"], true, "{v}");
+    v["verified_events"].as_i64().unwrap()
+}
