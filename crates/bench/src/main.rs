@@ -1,0 +1,77 @@
+//! `labledger-bench`: LabLedger's performance benchmarks (DESIGN.md, "Performance targets").
+//!
+//! Subcommands (each run is meant to stay well under a minute on the 2-core machine):
+//!
+//! - `append --engine sqlite|postgres [--url URL] [--sync full|normal] --seconds N --concurrency C
+//!   [--roles R] [--orgs K]`: audited writes through the store (`update_role`, one event per
+//!   transaction) from C concurrent tasks; events/s and per-call latency.
+//! - `raw-sqlite --seconds N [--sync full|normal] [--per-tx K]`: the baseline, a bare
+//!   INSERT+COMMIT loop on SQLite WAL with no store in between.
+//! - `verify --events N [--data-dir DIR] [--cli PATH]`: fills one org's chain through the store,
+//!   then times `verify_audit_as_operator`, the real `labledger audit verify`, and the parts of
+//!   verification apart (row fetch, decode, canonical JSON, SHA-256).
+//! - `idle-rss [--cli PATH] [--starts N]`: resident memory of an idle `labledger serve`.
+//!
+//! Without `--url`, `--engine postgres` starts a throwaway PostgreSQL cluster with default
+//! (durable) settings: fsync on, synchronous_commit on.
+
+mod append;
+mod args;
+mod pg;
+mod raw;
+mod rss;
+mod stats;
+mod verify;
+
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: labledger-bench <command> [--flag value ...]
+  append      --engine sqlite|postgres [--url URL] [--sync full|normal] [--seconds 10]
+              [--concurrency 1] [--roles C] [--orgs 1] [--pg-port 54400]
+  raw-sqlite  [--seconds 10] [--sync full|normal] [--per-tx 1]
+  verify      [--events 1000000] [--data-dir DIR] [--fill-concurrency 256] [--cli PATH]
+              [--sample 100000]
+  idle-rss    [--cli PATH] [--starts 3]";
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let mut argv = std::env::args().skip(1);
+    let Some(command) = argv.next() else { bail!("{USAGE}") };
+    if command == "-h" || command == "--help" {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let flags = args::Flags::parse(argv)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(async move {
+        match command.as_str() {
+            "append" => append::run(&flags).await,
+            "raw-sqlite" => raw::run(&flags).await,
+            "verify" => verify::run(&flags).await,
+            "idle-rss" => rss::run(&flags).await,
+            other => bail!("unknown command `{other}`\n{USAGE}"),
+        }
+    })
+}
+
+/// The `labledger` binary: `--cli PATH`, else the one built next to this benchmark.
+pub(crate) fn cli_path(flags: &args::Flags) -> anyhow::Result<PathBuf> {
+    let path = match flags.get("cli") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()?.with_file_name("labledger"),
+    };
+    if !path.is_file() {
+        bail!("no labledger binary at {} (build it with `cargo build --release -p labledger`, or pass --cli)", path.display());
+    }
+    Ok(path)
+}
