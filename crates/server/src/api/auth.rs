@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use labledger_domain::validate::Email;
-use labledger_domain::{Permission, UserId};
+use labledger_domain::{FieldError, FieldErrors, Permission, UserId};
 use labledger_store::Membership;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -75,6 +75,19 @@ pub fn expired_cookie() -> Cookie<'static> {
     c
 }
 
+/// The shape of a login: a well-formed email and a password of sane length. (Says nothing about
+/// whether an account exists.)
+pub fn validate_login(email: &str, password: &str) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    errors.check(Email::parse("email", email));
+    if password.is_empty() || password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
+        errors.push(FieldError::new("password", format!("must be 1 to {MAX_LOGIN_PASSWORD_CHARS} characters")));
+    }
+    errors.into_result()
+}
+
+const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
+
 /// Checks email and password and opens a session; the same failure for an unknown email and a
 /// wrong password, in the same time. Returns the user and the new session's CSRF token.
 pub async fn open_session(
@@ -124,6 +137,7 @@ pub async fn open_session(
     )
 )]
 pub async fn login(State(state): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Response> {
+    validate_login(&req.email, &req.password)?;
     let (me, token, csrf) = open_session(&state, client, &req.email, req.password).await?;
     let cookie = session_cookie(&state, token);
     Ok(([(header::SET_COOKIE, cookie.to_string())], Json(LoginResponse { user: me, csrf_token: csrf })).into_response())
