@@ -143,7 +143,10 @@ impl Browser {
             if self.path().await == path {
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(10), "expected {path}, still at {}", self.path().await);
+            if started.elapsed() > Duration::from_secs(10) {
+                let page = self.client.source().await.unwrap_or_default();
+                panic!("expected {path}, still at {}; the page:\n{page}", self.path().await);
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
