@@ -132,6 +132,13 @@ impl Browser {
         input.send_keys(value).await.unwrap();
     }
 
+    async fn shot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("TMP_SHOTS") {
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
     async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
     }
@@ -228,6 +235,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     assert!(b.text("#org-switch").await.contains(&name), "the org switcher lists the org");
     assert!(b.text("main").await.contains("Owner"), "the dashboard shows the caller's roles");
     b.assert_script_ran().await;
+    b.shot("dashboard").await;
 
     // Members: add a Scientist through the form, without a password (one is generated).
     b.click("nav a[href$='/members']").await;
@@ -239,6 +247,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("#add-member button[type=submit]").await;
     let password = b.text("#initial-password").await;
     assert!(password.len() >= 20, "a generated initial password is shown once: {password:?}");
+    b.shot("added").await;
     let row = b.text("#members-table tr[data-member='sam@lab.example']").await;
     assert!(row.contains("Sam Scientist") && row.contains("Scientist"), "{row}");
     // The new member can log in with the password shown.
@@ -251,6 +260,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("#add-member button[type=submit]").await;
     assert!(b.text("[role=alert]").await.contains("already a member"));
     assert_eq!(b.find("#add-name").await.prop("value").await.unwrap().as_deref(), Some("Sam Again"));
+    b.shot("duplicate").await;
 
     // Change Sam's roles through the row's form: post/redirect/get with a flash message.
     b.click("tr[data-member='sam@lab.example'] summary").await;
@@ -274,6 +284,9 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     assert!(b.text("[role=status]").await.contains("Role created."));
     let roles = b.text("#roles-table").await;
     assert!(roles.contains("Sample clerk") && roles.contains("samples:write"), "{roles}");
+    b.client.set_window_size(1280, 3000).await.unwrap();
+    b.shot("roles").await;
+    b.client.set_window_size(1280, 1000).await.unwrap();
 
     // The audit trail shows the member.add event; filters narrow it down.
     b.click("nav a[href$='/audit']").await;
@@ -291,15 +304,27 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("form.verify-form button[type=submit]").await;
     let verdict = b.text("#verdict").await;
     assert!(verdict.to_lowercase().contains("intact"), "{verdict}");
+    b.shot("verify").await;
     assert!(b.text("#verdict .hash").await.len() == 64);
 
     b.assert_script_ran().await;
     b.assert_no_csp_violations().await;
+    // The check above does see violations: an inline script is refused and reported.
+    let inject = "var s = document.createElement('script'); s.textContent = 'window.injected = 1'; \
+        document.body.appendChild(s); return window.injected || null;";
+    assert_eq!(b.client.execute(inject, vec![]).await.unwrap(), Value::Null, "the CSP blocks inline scripts");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let console = b.console().await;
+    assert!(
+        console.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("Content Security Policy"))),
+        "the console reports CSP violations: {console:?}"
+    );
 
     // Log out: the session ends on the server too.
     b.click("form.logout-form button[type=submit]").await;
     b.wait_path("/login").await;
     assert!(b.text("[role=status]").await.contains("logged out"));
+    b.shot("login").await;
     b.goto(&format!("{base}/orgs/{org}/members")).await;
     b.wait_path("/login").await;
 
@@ -332,6 +357,7 @@ async fn a_viewer_gets_no_member_pages_and_no_write_forms() {
 
     b.goto(&format!("{base}/orgs/{org}/members")).await;
     assert_eq!(b.text("main h1").await, "Access denied");
+    b.shot("viewer-403").await;
     assert_eq!(b.count("#members-table").await, 0);
 
     // No write form anywhere: the only POST form on every page is the logout form.
