@@ -15,6 +15,8 @@ mod roles;
 mod scope;
 mod sessions;
 mod trail;
+#[cfg(test)]
+mod tests;
 mod tx;
 mod writer;
 
