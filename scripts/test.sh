@@ -39,6 +39,7 @@ missing=()
 have_pg_server || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then
@@ -56,6 +57,14 @@ fi
 have_pg_server || { echo "PostgreSQL server binaries (initdb) still missing after install" >&2; exit 1; }
 command -v chromium >/dev/null 2>&1 || { echo "chromium still missing after install" >&2; exit 1; }
 command -v chromedriver >/dev/null 2>&1 || { echo "chromedriver still missing after install" >&2; exit 1; }
+
+# The outside OpenAPI validator the platform tests call.
+if ! command -v openapi-spec-validator >/dev/null 2>&1; then
+    echo "installing: openapi-spec-validator (PyPI)"
+    python3 -m pip install -q --disable-pip-version-check openapi-spec-validator
+fi
+command -v openapi-spec-validator >/dev/null 2>&1 || { echo "openapi-spec-validator still missing after install" >&2; exit 1; }
+command -v promtool >/dev/null 2>&1 || { echo "promtool still missing after install" >&2; exit 1; }
 
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"

@@ -43,11 +43,18 @@ pub struct PasswordHasherPool {
 impl PasswordHasherPool {
     pub fn new(permits: usize) -> Result<Self, AuthError> {
         let dummy = hash_password_blocking(&random_token(24))?;
-        Ok(Self { permits: Arc::new(Semaphore::new(permits.max(1))), dummy_hash: dummy.into() })
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+            dummy_hash: dummy.into(),
+        })
     }
 
     pub async fn hash(&self, password: String) -> Result<String, AuthError> {
-        let _permit = self.permits.acquire().await.map_err(|_| AuthError::PoolClosed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AuthError::PoolClosed)?;
         tokio::task::spawn_blocking(move || hash_password_blocking(&password))
             .await
             .map_err(|e| AuthError::Hash(e.to_string()))?
@@ -55,8 +62,16 @@ impl PasswordHasherPool {
 
     /// Checks a password against a stored hash; with no stored hash, burns the same time and
     /// answers false.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AuthError> {
-        let _permit = self.permits.acquire().await.map_err(|_| AuthError::PoolClosed)?;
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, AuthError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AuthError::PoolClosed)?;
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let ok = tokio::task::spawn_blocking(move || verify_password_blocking(&password, &hash))
@@ -75,9 +90,13 @@ pub fn hash_password_blocking(password: &str) -> Result<String, AuthError> {
 }
 
 pub fn verify_password_blocking(password: &str, stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
     // Verify with the parameters recorded in the hash itself.
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// `bytes` random bytes from the OS, URL-safe base64 without padding.
@@ -128,7 +147,10 @@ mod tests {
     async fn pool_refuses_unknown_users_even_with_the_dummy_password() {
         let pool = PasswordHasherPool::new(2).unwrap();
         let h = pool.hash("a long enough password".into()).await.unwrap();
-        assert!(pool.verify("a long enough password".into(), Some(h)).await.unwrap());
+        assert!(pool
+            .verify("a long enough password".into(), Some(h))
+            .await
+            .unwrap());
         assert!(!pool.verify("anything".into(), None).await.unwrap());
     }
 

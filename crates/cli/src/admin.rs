@@ -61,23 +61,42 @@ fn field<T>(r: Result<T, labledger_domain::FieldError>) -> anyhow::Result<T> {
 }
 
 fn org_id(raw: &str) -> anyhow::Result<OrgId> {
-    raw.parse().map_err(|_| anyhow!("`{raw}` is not an organization id"))
+    raw.parse()
+        .map_err(|_| anyhow!("`{raw}` is not an organization id"))
 }
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     let AdminCommand::Org { command } = command;
     match command {
-        OrgCommand::Create { db, name, owner_email, owner_name } => {
+        OrgCommand::Create {
+            db,
+            name,
+            owner_email,
+            owner_name,
+        } => {
             let name = field(OrgName::parse("--name", &name))?;
             let email = field(Email::parse("--owner-email", &owner_email))?;
             let owner_name = field(PersonName::parse("--owner-name", &owner_name))?;
             let (password, generated) = match std::env::var("LABLEDGER_OWNER_PASSWORD") {
-                Ok(p) => (field(NewPassword::parse("LABLEDGER_OWNER_PASSWORD", &p))?, false),
-                Err(_) => (field(NewPassword::parse("password", &labledger_auth::generate_password()))?, true),
+                Ok(p) => (
+                    field(NewPassword::parse("LABLEDGER_OWNER_PASSWORD", &p))?,
+                    false,
+                ),
+                Err(_) => (
+                    field(NewPassword::parse(
+                        "password",
+                        &labledger_auth::generate_password(),
+                    ))?,
+                    true,
+                ),
             };
             let password_hash = labledger_auth::hash_password_blocking(password.expose())?;
             let store = db.open(StoreOptions::default()).await?;
-            let owner = NewOwner { email: email.clone(), name: owner_name, password_hash };
+            let owner = NewOwner {
+                email: email.clone(),
+                name: owner_name,
+                password_hash,
+            };
             let (org, user, created) = store.create_org(name.clone(), owner, operator()).await?;
             println!("Created organization \"{name}\" ({org}); owner {email} ({user})");
             if created && generated {
@@ -90,17 +109,24 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             let store = db.open(StoreOptions::default()).await?;
             println!("{:<36}  {:<8}  {:>7}  name", "id", "status", "members");
             for org in store.list_orgs().await? {
-                println!("{:<36}  {:<8}  {:>7}  {}", org.id, org.status, org.members, org.name);
+                println!(
+                    "{:<36}  {:<8}  {:>7}  {}",
+                    org.id, org.status, org.members, org.name
+                );
             }
         }
         OrgCommand::Disable { db, org } => {
             let store = db.open(StoreOptions::default()).await?;
-            store.set_org_disabled(org_id(&org)?, true, operator()).await?;
+            store
+                .set_org_disabled(org_id(&org)?, true, operator())
+                .await?;
             println!("Disabled organization {org}");
         }
         OrgCommand::Enable { db, org } => {
             let store = db.open(StoreOptions::default()).await?;
-            store.set_org_disabled(org_id(&org)?, false, operator()).await?;
+            store
+                .set_org_disabled(org_id(&org)?, false, operator())
+                .await?;
             println!("Enabled organization {org}");
         }
     }
@@ -132,7 +158,10 @@ pub async fn audit_verify(db: DatabaseArgs, org: Option<String>) -> anyhow::Resu
             ),
             Verification::Broken(b) => {
                 broken += 1;
-                println!("org {id} ({name}): BROKEN at sequence number {}: {b}", b.seq());
+                println!(
+                    "org {id} ({name}): BROKEN at sequence number {}: {b}",
+                    b.seq()
+                );
             }
         }
     }

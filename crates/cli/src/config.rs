@@ -25,7 +25,8 @@ impl DatabaseArgs {
             return Ok(url.clone());
         }
         if let Some(file) = &self.database_url_file {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
             return Ok(text.trim().to_owned());
         }
         ensure_private_dir(&self.data_dir)?;
@@ -34,7 +35,9 @@ impl DatabaseArgs {
 
     pub async fn open(&self, options: StoreOptions) -> anyhow::Result<Store> {
         let url = self.url()?;
-        Store::open(&url, options).await.context("opening the database")
+        Store::open(&url, options)
+            .await
+            .context("opening the database")
     }
 }
 

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use config::DatabaseArgs;
 
 #[derive(Parser)]
-#[command(name = "labledger", version, about = "LabLedger: laboratory operations and regulated data")]
+#[command(
+    name = "labledger",
+    version,
+    about = "LabLedger: laboratory operations and regulated data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +50,10 @@ enum AuditCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -57,7 +64,9 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await.map(|()| 0),
             Command::Admin { command } => admin::run(command).await.map(|()| 0),
-            Command::Audit { command: AuditCommand::Verify { db, org } } => admin::audit_verify(db, org).await,
+            Command::Audit {
+                command: AuditCommand::Verify { db, org },
+            } => admin::audit_verify(db, org).await,
         }
     });
     match result {

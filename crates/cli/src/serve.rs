@@ -34,8 +34,14 @@ pub struct ServeArgs {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LABLEDGER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -48,7 +54,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let options = StoreOptions {
-        sqlite_sync: if args.sqlite_sync == "normal" { SqliteSync::Normal } else { SqliteSync::Full },
+        sqlite_sync: if args.sqlite_sync == "normal" {
+            SqliteSync::Normal
+        } else {
+            SqliteSync::Full
+        },
         max_connections: 0,
     };
     let store = args.db.open(options).await?;
@@ -60,14 +70,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("LabLedger listening on http://{addr} ({} database)", store.engine().name());
+    println!(
+        "LabLedger listening on http://{addr} ({} database)",
+        store.engine().name()
+    );
     tracing::info!(%addr, engine = store.engine().name(), "listening");
     spawn_session_purge(store);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 
@@ -77,17 +95,34 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
     if !store.is_empty().await? {
         return Ok(());
     }
-    let email = std::env::var("LABLEDGER_ADMIN_EMAIL").unwrap_or_else(|_| "admin@labledger.local".to_owned());
-    let email = Email::parse("LABLEDGER_ADMIN_EMAIL", &email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let email = std::env::var("LABLEDGER_ADMIN_EMAIL")
+        .unwrap_or_else(|_| "admin@labledger.local".to_owned());
+    let email =
+        Email::parse("LABLEDGER_ADMIN_EMAIL", &email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let org_name = std::env::var("LABLEDGER_ORG_NAME").unwrap_or_else(|_| "My Lab".to_owned());
-    let org_name = OrgName::parse("LABLEDGER_ORG_NAME", &org_name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let org_name =
+        OrgName::parse("LABLEDGER_ORG_NAME", &org_name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (password, generated) = match std::env::var("LABLEDGER_ADMIN_PASSWORD") {
-        Ok(p) => (NewPassword::parse("LABLEDGER_ADMIN_PASSWORD", &p).map_err(|e| anyhow::anyhow!("{e}"))?, false),
-        Err(_) => (NewPassword::parse("password", &labledger_auth::generate_password()).map_err(|e| anyhow::anyhow!("{e}"))?, true),
+        Ok(p) => (
+            NewPassword::parse("LABLEDGER_ADMIN_PASSWORD", &p)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            false,
+        ),
+        Err(_) => (
+            NewPassword::parse("password", &labledger_auth::generate_password())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            true,
+        ),
     };
     let hash = labledger_auth::hash_password_blocking(password.expose())?;
-    let owner = NewOwner { email: email.clone(), name: PersonName::parse("name", "Administrator").map_err(|e| anyhow::anyhow!("{e}"))?, password_hash: hash };
-    let (org, _, _) = store.create_org(org_name.clone(), owner, Actor::system()).await?;
+    let owner = NewOwner {
+        email: email.clone(),
+        name: PersonName::parse("name", "Administrator").map_err(|e| anyhow::anyhow!("{e}"))?,
+        password_hash: hash,
+    };
+    let (org, _, _) = store
+        .create_org(org_name.clone(), owner, Actor::system())
+        .await?;
     println!("First start: created organization \"{org_name}\" ({org}) with owner {email}");
     if generated {
         println!("Owner password (shown this once): {}", password.expose());
@@ -113,7 +148,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -22,21 +22,39 @@ async fn login_sets_an_httponly_samesite_cookie_and_returns_the_csrf_token() {
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("labledger_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax") || cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("SameSite=Lax") || cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let token = cookie.split(';').next().unwrap().split('=').nth(1).unwrap();
-    assert!(token.len() >= 43, "a session token carries at least 256 bits");
+    assert!(
+        token.len() >= 43,
+        "a session token carries at least 256 bits"
+    );
     let body: Value = res.json().await.unwrap();
     assert!(body["csrf_token"].as_str().unwrap().len() >= 43);
     assert_eq!(body["email"], common::ADMIN_EMAIL);
     // The token is stored hashed: the database never holds it in the clear.
     let mut db = server.raw_db().await;
     let count = |bytes: Vec<u8>| {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions WHERE token_hash = $1").bind(bytes)
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions WHERE token_hash = $1")
+            .bind(bytes)
     };
     use sha2::Digest;
     let hashed = sha2::Sha256::digest(token.as_bytes()).to_vec();
-    assert_eq!(count(hashed).fetch_one(&mut db).await.unwrap(), 1, "stored as its SHA-256");
-    assert_eq!(count(token.as_bytes().to_vec()).fetch_one(&mut db).await.unwrap(), 0, "never in the clear");
+    assert_eq!(
+        count(hashed).fetch_one(&mut db).await.unwrap(),
+        1,
+        "stored as its SHA-256"
+    );
+    assert_eq!(
+        count(token.as_bytes().to_vec())
+            .fetch_one(&mut db)
+            .await
+            .unwrap(),
+        0,
+        "never in the clear"
+    );
 }
 
 #[tokio::test]
@@ -59,7 +77,11 @@ async fn unknown_email_and_wrong_password_answer_the_same() {
 async fn me_reports_the_user_and_memberships() {
     let server = common::spawn().await;
     let owner = server.owner().await;
-    let other = server.create_org("Second Lab", common::ADMIN_EMAIL, "ignored because the account exists");
+    let other = server.create_org(
+        "Second Lab",
+        common::ADMIN_EMAIL,
+        "ignored because the account exists",
+    );
     let me = owner.get_json("/api/v1/me").await;
     assert_eq!(me["id"], owner.user_id.as_str());
     assert_eq!(me["email"], common::ADMIN_EMAIL);
@@ -73,7 +95,11 @@ async fn me_reports_the_user_and_memberships() {
     }
     // The existing account kept its password.
     server.owner().await;
-    let anon = Client::new().get(server.url("/api/v1/me")).send().await.unwrap();
+    let anon = Client::new()
+        .get(server.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(anon.headers()["content-type"], "application/problem+json");
 }
@@ -83,10 +109,26 @@ async fn logout_ends_the_session_on_the_server() {
     let server = common::spawn().await;
     let owner = server.owner().await;
     let res = login_raw(&server, common::ADMIN_EMAIL, common::ADMIN_PASSWORD).await;
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let csrf = res.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
-    let with_cookie = |path: &str| Client::new().get(server.url(path)).header("cookie", cookie.clone());
-    assert_eq!(with_cookie("/api/v1/me").send().await.unwrap().status(), StatusCode::OK);
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = res.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_cookie = |path: &str| {
+        Client::new()
+            .get(server.url(path))
+            .header("cookie", cookie.clone())
+    };
+    assert_eq!(
+        with_cookie("/api/v1/me").send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let out = Client::new()
         .post(server.url("/api/v1/auth/logout"))
         .header("cookie", cookie.clone())
@@ -95,9 +137,15 @@ async fn logout_ends_the_session_on_the_server() {
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
-    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("labledger_session=;"));
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("labledger_session=;"));
     // Replaying the old cookie does not work: the server forgot the session.
-    assert_eq!(with_cookie("/api/v1/me").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        with_cookie("/api/v1/me").send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     // Other sessions of the same user live on.
     assert_eq!(owner.get("/api/v1/me").await.status(), StatusCode::OK);
 }
@@ -110,7 +158,10 @@ async fn unsafe_requests_with_the_cookie_need_the_csrf_token() {
     let path = server.url(&format!("/api/v1/orgs/{org}/roles"));
     let before = common::audit_len(&owner, org).await;
     for token in [None, Some("wrong-token"), Some("")] {
-        let mut req = owner.client.post(&path).json(&json!({"name": "Sneaky", "permissions": []}));
+        let mut req = owner
+            .client
+            .post(&path)
+            .json(&json!({"name": "Sneaky", "permissions": []}));
         if let Some(t) = token {
             req = req.header("x-csrf-token", t);
         }
@@ -119,11 +170,25 @@ async fn unsafe_requests_with_the_cookie_need_the_csrf_token() {
         let p: Value = res.json().await.unwrap();
         assert_eq!(p["type"], "/problems/csrf");
     }
-    let logout = owner.client.post(server.url("/api/v1/auth/logout")).send().await.unwrap();
-    assert_eq!(logout.status(), StatusCode::FORBIDDEN, "logout is CSRF-protected too");
+    let logout = owner
+        .client
+        .post(server.url("/api/v1/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        logout.status(),
+        StatusCode::FORBIDDEN,
+        "logout is CSRF-protected too"
+    );
     assert_eq!(common::audit_len(&owner, org).await, before);
     // With it, the same request goes through.
-    let res = owner.post(&format!("/api/v1/orgs/{org}/roles"), json!({"name": "Sneaky", "permissions": []})).await;
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/roles"),
+            json!({"name": "Sneaky", "permissions": []}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
@@ -136,8 +201,14 @@ async fn sessions_end_after_the_idle_timeout() {
     assert_eq!(owner.get("/api/v1/me").await.status(), StatusCode::OK);
     // Age the session's last use past the idle limit, as 61 seconds of inactivity would.
     let mut raw = server.raw_db().await;
-    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 61000000").execute(&mut raw).await.unwrap();
-    assert_eq!(owner.get("/api/v1/me").await.status(), StatusCode::UNAUTHORIZED);
+    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 61000000")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        owner.get("/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -149,6 +220,9 @@ async fn passwords_are_stored_as_argon2id_with_owasp_parameters() {
         .fetch_one(&mut raw)
         .await
         .unwrap();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
     assert!(!hash.contains(common::ADMIN_PASSWORD));
 }

@@ -44,7 +44,13 @@ async fn first_start_prints_a_generated_owner_password_once() {
         .unwrap_or_else(|| panic!("no generated password in {lines:?}"))
         .to_owned();
     assert!(password.len() >= 20);
-    let base = lines.last().unwrap().split_whitespace().nth(3).unwrap().to_owned();
+    let base = lines
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_owned();
     let res = Client::new()
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": "first@lab.example", "password": password}))
@@ -56,7 +62,12 @@ async fn first_start_prints_a_generated_owner_password_once() {
     child.wait().unwrap();
     // The second start finds its data and creates nothing, prints no password.
     let (mut child, lines) = start();
-    assert!(lines.iter().all(|l| !l.contains("password") && !l.starts_with("First start")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("password") && !l.starts_with("First start")),
+        "{lines:?}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -80,7 +91,8 @@ async fn a_schema_newer_than_the_binary_is_refused() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     // ... and a new start refuses to run on it.
     let mut cmd = server.cli();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(server.data_dir_arg());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(server.data_dir_arg());
     let out = cmd.output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -104,40 +116,102 @@ async fn plain_http_is_served_on_loopback_only() {
 async fn health_readiness_and_metrics() {
     let server = common::spawn().await;
     let owner = server.owner().await;
-    owner.get(&format!("/api/v1/orgs/{}/members", server.org_id)).await;
-    let health: Value = reqwest::get(server.url("/healthz")).await.unwrap().json().await.unwrap();
+    owner
+        .get(&format!("/api/v1/orgs/{}/members", server.org_id))
+        .await;
+    let health: Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
-    let ready: Value = reqwest::get(server.url("/readyz")).await.unwrap().json().await.unwrap();
-    assert_eq!(ready, json!({"status": "ready", "database": "ok", "migrations": "current"}));
+    let ready: Value = reqwest::get(server.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "database": "ok", "migrations": "current"})
+    );
     let res = reqwest::get(server.url("/metrics")).await.unwrap();
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = res.text().await.unwrap();
     assert!(text.contains(r#"labledger_http_requests_total{method="GET",route="/api/v1/orgs/{org_id}/members",status="200"} 1"#), "{text}");
-    assert!(text.contains("labledger_http_request_duration_seconds_bucket{"), "latency is a histogram");
+    assert!(
+        text.contains("labledger_http_request_duration_seconds_bucket{"),
+        "latency is a histogram"
+    );
     assert!(text.contains(r#"labledger_logins_total{outcome="success"}"#));
-    owner.post(&format!("/api/v1/orgs/{}/roles", server.org_id), json!({"name": "R", "permissions": []})).await;
-    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(text.contains("labledger_audit_events_appended_total 1"), "{text}");
+    owner
+        .post(
+            &format!("/api/v1/orgs/{}/roles", server.org_id),
+            json!({"name": "R", "permissions": []}),
+        )
+        .await;
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("labledger_audit_events_appended_total 1"),
+        "{text}"
+    );
     // Every sample line is `name{labels} value`, and counters end in _total.
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let (name, value) = line.rsplit_once(' ').unwrap();
         assert!(value.parse::<f64>().is_ok(), "{line}");
         assert!(name.starts_with("labledger_"), "{line}");
     }
-    for line in text.lines().filter(|l| l.starts_with("# TYPE") && l.ends_with(" counter")) {
-        assert!(line.split_whitespace().nth(2).unwrap().ends_with("_total"), "{line}");
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE") && l.ends_with(" counter"))
+    {
+        assert!(
+            line.split_whitespace().nth(2).unwrap().ends_with("_total"),
+            "{line}"
+        );
     }
     if let Ok(promtool) = which("promtool") {
-        let mut child = Command::new(promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
 fn which(tool: &str) -> Result<String, ()> {
-    let out = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().map_err(|_| ())?;
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map_err(|_| ())?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
@@ -148,7 +222,9 @@ fn which(tool: &str) -> Result<String, ()> {
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_and_its_errors() {
     let server = common::spawn().await;
-    let res = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap();
+    let res = reqwest::get(server.url("/api/v1/openapi.json"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
@@ -156,16 +232,34 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
-            assert!(responses.keys().any(|k| k.starts_with('2')), "{method} {path}: no success response");
-            assert!(responses.keys().any(|k| k.starts_with('4')), "{method} {path}: no error response");
+            assert!(
+                responses.keys().any(|k| k.starts_with('2')),
+                "{method} {path}: no success response"
+            );
+            assert!(
+                responses.keys().any(|k| k.starts_with('4')),
+                "{method} {path}: no error response"
+            );
             if path.starts_with("/api/v1/orgs/") {
-                assert!(responses.contains_key("404") && responses.contains_key("403"), "{method} {path}");
-                assert!(op["security"].is_array(), "{method} {path}: no security requirement");
+                assert!(
+                    responses.contains_key("404") && responses.contains_key("403"),
+                    "{method} {path}"
+                );
+                assert!(
+                    op["security"].is_array(),
+                    "{method} {path}: no security requirement"
+                );
             }
         }
     }
     // The contract routes are there.
-    for p in ["/api/v1/auth/login", "/api/v1/me", "/api/v1/orgs/{org_id}/members", "/api/v1/orgs/{org_id}/audit", "/api/v1/orgs/{org_id}/audit/verify"] {
+    for p in [
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/orgs/{org_id}/members",
+        "/api/v1/orgs/{org_id}/audit",
+        "/api/v1/orgs/{org_id}/audit/verify",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing");
     }
     // An outside validator, when installed (scripts/test.sh installs it).
@@ -173,7 +267,12 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
         let file = server.data_dir.path().join("openapi.json");
         std::fs::write(&file, &text).unwrap();
         let out = Command::new(validator).arg(&file).output().unwrap();
-        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     } else if std::env::var("CI").is_ok() {
         panic!("openapi-spec-validator is not installed");
     }
@@ -183,19 +282,35 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
 async fn every_response_carries_the_security_headers() {
     let server = common::spawn().await;
     let client = Client::new();
-    for path in ["/api/v1/me", "/healthz", "/login", "/api/v1/nowhere", "/nowhere"] {
+    for path in [
+        "/api/v1/me",
+        "/healthz",
+        "/login",
+        "/api/v1/nowhere",
+        "/nowhere",
+    ] {
         let res = client.get(server.url(path)).send().await.unwrap();
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert!(h.contains_key("x-request-id"), "{path}");
     }
-    let res = client.get(server.url("/api/v1/nowhere")).send().await.unwrap();
+    let res = client
+        .get(server.url("/api/v1/nowhere"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 }
@@ -203,37 +318,96 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn operators_manage_orgs_while_the_server_runs() {
     let server = common::spawn().await;
-    let org = server.create_org("Second Lab", "second@lab.example", "second lab owner password");
-    let second = server.login("second@lab.example", "second lab owner password").await;
+    let org = server.create_org(
+        "Second Lab",
+        "second@lab.example",
+        "second lab owner password",
+    );
+    let second = server
+        .login("second@lab.example", "second lab owner password")
+        .await;
     assert_eq!(second.me["memberships"][0]["org_id"], org.as_str());
-    let members = second.get_json(&format!("/api/v1/orgs/{org}/members")).await;
+    let members = second
+        .get_json(&format!("/api/v1/orgs/{org}/members"))
+        .await;
     assert_eq!(members["items"].as_array().unwrap().len(), 1);
 
-    let list = server.cli().args(["admin", "org", "list", "--data-dir"]).arg(server.data_dir_arg()).output().unwrap();
+    let list = server
+        .cli()
+        .args(["admin", "org", "list", "--data-dir"])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&list.stdout);
     assert!(list.status.success());
-    assert!(listing.contains("Second Lab") && listing.contains("My Lab"), "{listing}");
-    assert!(!listing.contains("second@lab.example"), "operators see no member data: {listing}");
+    assert!(
+        listing.contains("Second Lab") && listing.contains("My Lab"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("second@lab.example"),
+        "operators see no member data: {listing}"
+    );
 
-    let out = server.cli().args(["admin", "org", "disable", "--org", &org, "--data-dir"]).arg(server.data_dir_arg()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = server
+        .cli()
+        .args(["admin", "org", "disable", "--org", &org, "--data-dir"])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let res = second.get(&format!("/api/v1/orgs/{org}/members")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let p: Value = res.json().await.unwrap();
     assert_eq!(p["type"], "/problems/org-disabled");
-    let out = server.cli().args(["admin", "org", "enable", "--org", &org, "--data-dir"]).arg(server.data_dir_arg()).output().unwrap();
+    let out = server
+        .cli()
+        .args(["admin", "org", "enable", "--org", &org, "--data-dir"])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
     assert!(out.status.success());
     // Both operator actions are in the org's chain, by the operator.
-    let trail = second.get_json(&format!("/api/v1/orgs/{org}/audit?action=org.")).await;
-    let actions: Vec<&str> = trail["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let trail = second
+        .get_json(&format!("/api/v1/orgs/{org}/audit?action=org."))
+        .await;
+    let actions: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, vec!["org.enable", "org.disable", "org.create"]);
     assert_eq!(trail["items"][0]["actor_type"], "operator");
 
     // Bad operator input is a readable error, not a crash.
-    let out = server.cli().args(["admin", "org", "create", "--name", "X", "--owner-email", "not-an-email", "--data-dir"]).arg(server.data_dir_arg()).output().unwrap();
+    let out = server
+        .cli()
+        .args([
+            "admin",
+            "org",
+            "create",
+            "--name",
+            "X",
+            "--owner-email",
+            "not-an-email",
+            "--data-dir",
+        ])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("valid email"));
-    let out = server.cli().args(["audit", "verify", "--org", "nope", "--data-dir"]).arg(server.data_dir_arg()).output().unwrap();
+    let out = server
+        .cli()
+        .args(["audit", "verify", "--org", "nope", "--data-dir"])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -248,7 +422,13 @@ async fn concurrent_writers_keep_one_gapless_chain() {
         let owner = owner.clone();
         let org = org.clone();
         tasks.push(tokio::spawn(async move {
-            owner.post(&format!("/api/v1/orgs/{org}/roles"), json!({"name": format!("Role {i}"), "permissions": []})).await.status()
+            owner
+                .post(
+                    &format!("/api/v1/orgs/{org}/roles"),
+                    json!({"name": format!("Role {i}"), "permissions": []}),
+                )
+                .await
+                .status()
         }));
     }
     for t in tasks {

@@ -4,7 +4,12 @@
 //! Chromium and chromedriver come from Debian (`apt-get install chromium chromium-driver`);
 //! `$CHROMIUM` and `$CHROMEDRIVER` override their paths. Without them the browser tests fail,
 //! unless `LABLEDGER_SKIP_BROWSER=1` says to skip them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -32,11 +37,17 @@ impl Drop for Browser {
 }
 
 fn tool(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts chromedriver and a headless Chromium session; `None` only when the browser is missing
@@ -69,7 +80,10 @@ async fn browser() -> Option<Browser> {
     let driver_url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start listening");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start listening"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut caps = serde_json::Map::new();
@@ -86,7 +100,12 @@ async fn browser() -> Option<Browser> {
         }),
     );
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
-    let browser = Browser { client: connect(&driver_url, caps).await, driver, driver_url, _profile: profile };
+    let browser = Browser {
+        client: connect(&driver_url, caps).await,
+        driver,
+        driver_url,
+        _profile: profile,
+    };
     browser.client.set_window_size(1280, 1000).await.unwrap();
     Some(browser)
 }
@@ -94,7 +113,12 @@ async fn browser() -> Option<Browser> {
 async fn connect(driver_url: &str, caps: serde_json::Map<String, Value>) -> Client {
     let mut last = None;
     for _ in 0..3 {
-        match ClientBuilder::rustls().unwrap().capabilities(caps.clone()).connect(driver_url).await {
+        match ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(driver_url)
+            .await
+        {
             Ok(c) => return c,
             Err(e) => last = Some(e),
         }
@@ -113,9 +137,12 @@ impl Browser {
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| {
-            panic!("no element `{css}`: {e}")
-        })
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
     }
 
     async fn text(&self, css: &str) -> String {
@@ -132,13 +159,6 @@ impl Browser {
         input.send_keys(value).await.unwrap();
     }
 
-    async fn shot(&self, name: &str) {
-        if let Some(dir) = std::env::var_os("TMP_SHOTS") {
-            let png = self.client.screenshot().await.unwrap();
-            std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).unwrap();
-        }
-    }
-
     async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
     }
@@ -152,7 +172,10 @@ impl Browser {
             }
             if started.elapsed() > Duration::from_secs(10) {
                 let page = self.client.source().await.unwrap_or_default();
-                panic!("expected {path}, still at {}; the page:\n{page}", self.path().await);
+                panic!(
+                    "expected {path}, still at {}; the page:\n{page}",
+                    self.path().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -162,7 +185,8 @@ impl Browser {
         self.goto(&format!("{base}/login")).await;
         self.fill("#login-email", email).await;
         self.fill("#login-password", password).await;
-        self.click("form[action='/login'] button[type=submit]").await;
+        self.click("form[action='/login'] button[type=submit]")
+            .await;
     }
 
     /// The browser console since the last call (chromedriver's log endpoint).
@@ -189,9 +213,16 @@ impl Browser {
         let entries = self.console().await;
         let violations: Vec<&Value> = entries
             .iter()
-            .filter(|e| e["message"].as_str().is_some_and(|m| m.contains("Content Security Policy")))
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Content Security Policy"))
+            })
             .collect();
-        assert!(violations.is_empty(), "CSP violations in the console: {violations:#?}");
+        assert!(
+            violations.is_empty(),
+            "CSP violations in the console: {violations:#?}"
+        );
         for e in &entries {
             if e["level"] == "SEVERE" {
                 eprintln!("console error: {}", e["message"]);
@@ -200,8 +231,19 @@ impl Browser {
     }
 
     async fn assert_script_ran(&self) {
-        let flag = self.client.execute("return document.documentElement.dataset.js || null;", vec![]).await.unwrap();
-        assert_eq!(flag, json!("on"), "app.js did not run (blocked by the CSP, or not loaded)");
+        let flag = self
+            .client
+            .execute(
+                "return document.documentElement.dataset.js || null;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            flag,
+            json!("on"),
+            "app.js did not run (blocked by the CSP, or not loaded)"
+        );
     }
 }
 
@@ -224,18 +266,36 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.wait_path("/login").await;
 
     // A wrong password: the form again, with the email kept and a readable error.
-    b.login(&base, common::ADMIN_EMAIL, "not the password at all").await;
-    assert!(b.text("[role=alert]").await.contains("Wrong email or password."));
-    assert_eq!(b.find("#login-email").await.prop("value").await.unwrap().as_deref(), Some(common::ADMIN_EMAIL));
+    b.login(&base, common::ADMIN_EMAIL, "not the password at all")
+        .await;
+    assert!(b
+        .text("[role=alert]")
+        .await
+        .contains("Wrong email or password."));
+    assert_eq!(
+        b.find("#login-email")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(common::ADMIN_EMAIL)
+    );
 
     // Log in: `/` leads to the first org's dashboard.
-    b.login(&base, common::ADMIN_EMAIL, common::ADMIN_PASSWORD).await;
+    b.login(&base, common::ADMIN_EMAIL, common::ADMIN_PASSWORD)
+        .await;
     b.wait_path(&format!("/orgs/{org}")).await;
     assert_eq!(b.text("main h1").await, name);
-    assert!(b.text("#org-switch").await.contains(&name), "the org switcher lists the org");
-    assert!(b.text("main").await.contains("Owner"), "the dashboard shows the caller's roles");
+    assert!(
+        b.text("#org-switch").await.contains(&name),
+        "the org switcher lists the org"
+    );
+    assert!(
+        b.text("main").await.contains("Owner"),
+        "the dashboard shows the caller's roles"
+    );
     b.assert_script_ran().await;
-    b.shot("dashboard").await;
 
     // Members: add a Scientist through the form, without a password (one is generated).
     b.click("nav a[href$='/members']").await;
@@ -243,13 +303,21 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     assert!(b.text("#members-table").await.contains(common::ADMIN_EMAIL));
     b.fill("#add-email", "sam@lab.example").await;
     b.fill("#add-name", "Sam Scientist").await;
-    b.click("#add-member input[name=roles][value=Scientist]").await;
+    b.click("#add-member input[name=roles][value=Scientist]")
+        .await;
     b.click("#add-member button[type=submit]").await;
     let password = b.text("#initial-password").await;
-    assert!(password.len() >= 20, "a generated initial password is shown once: {password:?}");
-    b.shot("added").await;
-    let row = b.text("#members-table tr[data-member='sam@lab.example']").await;
-    assert!(row.contains("Sam Scientist") && row.contains("Scientist"), "{row}");
+    assert!(
+        password.len() >= 20,
+        "a generated initial password is shown once: {password:?}"
+    );
+    let row = b
+        .text("#members-table tr[data-member='sam@lab.example']")
+        .await;
+    assert!(
+        row.contains("Sam Scientist") && row.contains("Scientist"),
+        "{row}"
+    );
     // The new member can log in with the password shown.
     let sam = server.login("sam@lab.example", &password).await;
     assert_eq!(sam.me["email"], "sam@lab.example");
@@ -259,15 +327,26 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.fill("#add-name", "Sam Again").await;
     b.click("#add-member button[type=submit]").await;
     assert!(b.text("[role=alert]").await.contains("already a member"));
-    assert_eq!(b.find("#add-name").await.prop("value").await.unwrap().as_deref(), Some("Sam Again"));
-    b.shot("duplicate").await;
+    assert_eq!(
+        b.find("#add-name")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Sam Again")
+    );
 
     // Change Sam's roles through the row's form: post/redirect/get with a flash message.
     b.click("tr[data-member='sam@lab.example'] summary").await;
-    b.click("tr[data-member='sam@lab.example'] input[name=roles][value=Technician]").await;
-    b.click("tr[data-member='sam@lab.example'] form[action$='/roles'] button[type=submit]").await;
+    b.click("tr[data-member='sam@lab.example'] input[name=roles][value=Technician]")
+        .await;
+    b.click("tr[data-member='sam@lab.example'] form[action$='/roles'] button[type=submit]")
+        .await;
     assert!(b.text("[role=status]").await.contains("Roles changed."));
-    let row = b.text("#members-table tr[data-member='sam@lab.example']").await;
+    let row = b
+        .text("#members-table tr[data-member='sam@lab.example']")
+        .await;
     assert!(row.contains("Technician"), "{row}");
 
     b.goto(&format!("{base}/orgs/{org}/members")).await;
@@ -283,10 +362,10 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("#create-role button[type=submit]").await;
     assert!(b.text("[role=status]").await.contains("Role created."));
     let roles = b.text("#roles-table").await;
-    assert!(roles.contains("Sample clerk") && roles.contains("samples:write"), "{roles}");
-    b.client.set_window_size(1280, 3000).await.unwrap();
-    b.shot("roles").await;
-    b.client.set_window_size(1280, 1000).await.unwrap();
+    assert!(
+        roles.contains("Sample clerk") && roles.contains("samples:write"),
+        "{roles}"
+    );
 
     // The audit trail shows the member.add event; filters narrow it down.
     b.click("nav a[href$='/audit']").await;
@@ -297,26 +376,36 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("form.filter-grid button[type=submit]").await;
     b.find("#audit-table").await;
     assert!(b.count("#audit-table tbody tr").await >= 1);
-    assert_eq!(b.count("#audit-table tr[data-action='member.add']").await, 0, "the filter applies");
+    assert_eq!(
+        b.count("#audit-table tr[data-action='member.add']").await,
+        0,
+        "the filter applies"
+    );
     assert!(b.path().await.ends_with("/audit"));
 
     // Verify the chain.
     b.click("form.verify-form button[type=submit]").await;
     let verdict = b.text("#verdict").await;
     assert!(verdict.to_lowercase().contains("intact"), "{verdict}");
-    b.shot("verify").await;
     assert!(b.text("#verdict .hash").await.len() == 64);
 
     b.assert_script_ran().await;
     b.assert_no_csp_violations().await;
     // The check above does see violations: an inline script is refused and reported.
-    let inject = "var s = document.createElement('script'); s.textContent = 'window.injected = 1'; \
+    let inject =
+        "var s = document.createElement('script'); s.textContent = 'window.injected = 1'; \
         document.body.appendChild(s); return window.injected || null;";
-    assert_eq!(b.client.execute(inject, vec![]).await.unwrap(), Value::Null, "the CSP blocks inline scripts");
+    assert_eq!(
+        b.client.execute(inject, vec![]).await.unwrap(),
+        Value::Null,
+        "the CSP blocks inline scripts"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let console = b.console().await;
     assert!(
-        console.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("Content Security Policy"))),
+        console.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Content Security Policy"))),
         "the console reports CSP violations: {console:?}"
     );
 
@@ -324,7 +413,6 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("form.logout-form button[type=submit]").await;
     b.wait_path("/login").await;
     assert!(b.text("[role=status]").await.contains("logged out"));
-    b.shot("login").await;
     b.goto(&format!("{base}/orgs/{org}/members")).await;
     b.wait_path("/login").await;
 
@@ -336,36 +424,66 @@ async fn a_viewer_gets_no_member_pages_and_no_write_forms() {
     let server = common::spawn().await;
     let owner = server.owner().await;
     let org = server.org_id.clone();
-    let viewer = owner.add_member(&server, &org, "viewer@lab.example", &["Viewer"]).await;
+    let viewer = owner
+        .add_member(&server, &org, "viewer@lab.example", &["Viewer"])
+        .await;
 
     // Over HTTP: an HTML 403 page, not JSON.
     let res = viewer.get(&format!("/orgs/{org}/members")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert!(res.text().await.unwrap().contains("members:read"));
     for page in ["roles", "audit"] {
-        assert_eq!(viewer.get(&format!("/orgs/{org}/{page}")).await.status(), StatusCode::FORBIDDEN, "{page}");
+        assert_eq!(
+            viewer.get(&format!("/orgs/{org}/{page}")).await.status(),
+            StatusCode::FORBIDDEN,
+            "{page}"
+        );
     }
 
     let Some(b) = browser().await else { return };
     let base = server.base.clone();
-    b.login(&base, "viewer@lab.example", "members own long password").await;
+    b.login(&base, "viewer@lab.example", "members own long password")
+        .await;
     b.wait_path(&format!("/orgs/{org}")).await;
     assert!(b.text("main").await.contains("Viewer"));
-    assert_eq!(b.count("nav a[href$='/members']").await, 0, "no Members link for a Viewer");
-    assert_eq!(b.count("nav a[href$='/audit']").await, 0, "no Audit link for a Viewer");
+    assert_eq!(
+        b.count("nav a[href$='/members']").await,
+        0,
+        "no Members link for a Viewer"
+    );
+    assert_eq!(
+        b.count("nav a[href$='/audit']").await,
+        0,
+        "no Audit link for a Viewer"
+    );
 
     b.goto(&format!("{base}/orgs/{org}/members")).await;
     assert_eq!(b.text("main h1").await, "Access denied");
-    b.shot("viewer-403").await;
     assert_eq!(b.count("#members-table").await, 0);
 
     // No write form anywhere: the only POST form on every page is the logout form.
-    for path in [format!("/orgs/{org}"), format!("/orgs/{org}/members"), format!("/orgs/{org}/roles"), format!("/orgs/{org}/audit")] {
+    for path in [
+        format!("/orgs/{org}"),
+        format!("/orgs/{org}/members"),
+        format!("/orgs/{org}/roles"),
+        format!("/orgs/{org}/audit"),
+    ] {
         b.goto(&format!("{base}{path}")).await;
-        let forms = b.client.find_all(Locator::Css("form[method=post]")).await.unwrap();
+        let forms = b
+            .client
+            .find_all(Locator::Css("form[method=post]"))
+            .await
+            .unwrap();
         for f in forms {
-            assert_eq!(f.attr("action").await.unwrap().as_deref(), Some("/logout"), "a write form on {path}");
+            assert_eq!(
+                f.attr("action").await.unwrap().as_deref(),
+                Some("/logout"),
+                "a write form on {path}"
+            );
         }
     }
     b.assert_script_ran().await;
@@ -379,22 +497,38 @@ async fn ui_forms_are_protected_and_errors_are_html() {
     let server = common::spawn().await;
     let owner = server.owner().await;
     let org = server.org_id.clone();
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
 
     // Assets: embedded, cached for an hour, under the CSP.
-    for (path, kind) in [("/assets/app.css", "text/css"), ("/assets/app.js", "text/javascript")] {
+    for (path, kind) in [
+        ("/assets/app.css", "text/css"),
+        ("/assets/app.js", "text/javascript"),
+    ] {
         let res = http.get(server.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["cache-control"], "public, max-age=3600");
-        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(kind));
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
     }
 
     // Pages: not logged in → 303 to the login form; the login page has no inline code.
-    let res = http.get(server.url(&format!("/orgs/{org}"))).send().await.unwrap();
+    let res = http
+        .get(server.url(&format!("/orgs/{org}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login");
     let res = http.get(server.url("/login")).send().await.unwrap();
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
     let html = res.text().await.unwrap();
     assert!(!html.contains("<script>") && !html.contains(" style=") && !html.contains(" onclick="));
@@ -402,30 +536,57 @@ async fn ui_forms_are_protected_and_errors_are_html() {
     // Unknown pages and orgs: HTML 404s.
     let res = http.get(server.url("/no/such/page")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let res = owner.get("/orgs/00000000-0000-7000-8000-000000000000/members").await;
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let res = owner
+        .get("/orgs/00000000-0000-7000-8000-000000000000/members")
+        .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.text().await.unwrap().contains("<html"));
 
     // Login failure: 401 with the email kept.
     let page = http.get(server.url("/login")).send().await.unwrap();
-    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let html = page.text().await.unwrap();
-    let token = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let res = http
         .post(server.url("/login"))
         .header("cookie", &cookie)
-        .form(&[("csrf", token.as_str()), ("email", "owner@lab.example"), ("password", "wrong password here")])
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", "owner@lab.example"),
+            ("password", "wrong password here"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let html = res.text().await.unwrap();
-    assert!(html.contains("Wrong email or password.") && html.contains("value=\"owner@lab.example\""));
+    assert!(
+        html.contains("Wrong email or password.") && html.contains("value=\"owner@lab.example\"")
+    );
     // A login POST without its login token (login CSRF) is refused.
     let res = http
         .post(server.url("/login"))
-        .form(&[("email", common::ADMIN_EMAIL), ("password", common::ADMIN_PASSWORD)])
+        .form(&[
+            ("email", common::ADMIN_EMAIL),
+            ("password", common::ADMIN_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -434,7 +595,11 @@ async fn ui_forms_are_protected_and_errors_are_html() {
     let res = http
         .post(server.url("/login"))
         .header("cookie", &cookie)
-        .form(&[("csrf", token.as_str()), ("email", common::ADMIN_EMAIL), ("password", common::ADMIN_PASSWORD)])
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", common::ADMIN_EMAIL),
+            ("password", common::ADMIN_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -447,16 +612,36 @@ async fn ui_forms_are_protected_and_errors_are_html() {
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
         .find(|c| c.starts_with("labledger_session="))
         .expect("session cookie");
-    let get = |path: String| http.get(server.url(&path)).header("cookie", &session).send();
+    let get = |path: String| {
+        http.get(server.url(&path))
+            .header("cookie", &session)
+            .send()
+    };
     let post = |path: String, form: Vec<(&'static str, String)>| {
-        http.post(server.url(&path)).header("cookie", &session).form(&form).send()
+        http.post(server.url(&path))
+            .header("cookie", &session)
+            .form(&form)
+            .send()
     };
     let members = format!("/orgs/{org}/members");
     let html = get(members.clone()).await.unwrap().text().await.unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
 
     // Forms: the CSRF token is required, and a foreign Origin is refused.
-    let add = |csrf: &str| vec![("csrf", csrf.to_owned()), ("email", "x@lab.example".into()), ("name", "X".into())];
+    let add = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("email", "x@lab.example".into()),
+            ("name", "X".into()),
+        ]
+    };
     let before = common::audit_len(&owner, &org).await;
     let res = post(members.clone(), add("")).await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -472,7 +657,11 @@ async fn ui_forms_are_protected_and_errors_are_html() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(common::audit_len(&owner, &org).await, before, "nothing was written");
+    assert_eq!(
+        common::audit_len(&owner, &org).await,
+        before,
+        "nothing was written"
+    );
 
     // Invalid input: 422 with the typed values kept, escaped (never the password).
     let form = vec![
@@ -484,7 +673,10 @@ async fn ui_forms_are_protected_and_errors_are_html() {
     let res = post(members.clone(), form).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
-    assert!(html.contains("value=\"not-an-email\"") && html.contains("Xavier &lt;b&gt;"), "typed values kept, escaped");
+    assert!(
+        html.contains("value=\"not-an-email\"") && html.contains("Xavier &lt;b&gt;"),
+        "typed values kept, escaped"
+    );
     assert!(!html.contains("value=\"short\""));
 
     // A valid add with a password: 303 back to the list with a fixed flash message.
@@ -498,33 +690,61 @@ async fn ui_forms_are_protected_and_errors_are_html() {
     ];
     let res = post(members.clone(), form).await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(res.headers()["location"].to_str().unwrap(), format!("/orgs/{org}/members?ok=member-added"));
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        format!("/orgs/{org}/members?ok=member-added")
+    );
     assert_eq!(common::audit_len(&owner, &org).await, before + 1);
-    let tess = server.login("tess@lab.example", "a long enough password").await;
-    assert_eq!(tess.me["memberships"][0]["roles"], json!(["Technician", "Viewer"]));
+    let tess = server
+        .login("tess@lab.example", "a long enough password")
+        .await;
+    assert_eq!(
+        tess.me["memberships"][0]["roles"],
+        json!(["Technician", "Viewer"])
+    );
     // A duplicate: 409, as a page.
-    let form = vec![("csrf", csrf.clone()), ("email", "tess@lab.example".into()), ("name", "Tess".into())];
+    let form = vec![
+        ("csrf", csrf.clone()),
+        ("email", "tess@lab.example".into()),
+        ("name", "Tess".into()),
+    ];
     let res = post(members.clone(), form).await.unwrap();
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert!(res.text().await.unwrap().contains("already a member"));
     // The flash only ever shows fixed messages.
-    let html = get(format!("{members}?ok=%3Cscript%3Ealert(1)%3C/script%3E")).await.unwrap().text().await.unwrap();
+    let html = get(format!("{members}?ok=%3Cscript%3Ealert(1)%3C/script%3E"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!html.contains("alert(1)"));
 
     // The last Owner cannot be removed: a 409 page, nothing changed.
-    let res = post(format!("{members}/{}/remove", owner.user_id), vec![("csrf", csrf.clone())]).await.unwrap();
+    let res = post(
+        format!("{members}/{}/remove", owner.user_id),
+        vec![("csrf", csrf.clone())],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert!(res.text().await.unwrap().contains("last Owner"));
 
     // Audit filters: a bad date is a 400 form error, not JSON.
-    let res = get(format!("/orgs/{org}/audit?from=yesterday")).await.unwrap();
+    let res = get(format!("/orgs/{org}/audit?from=yesterday"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("RFC 3339"));
 
     // Logout needs the token too; then the session is gone on the server.
-    let res = post("/logout".into(), vec![("csrf", "nope".into())]).await.unwrap();
+    let res = post("/logout".into(), vec![("csrf", "nope".into())])
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = post("/logout".into(), vec![("csrf", csrf.clone())]).await.unwrap();
+    let res = post("/logout".into(), vec![("csrf", csrf.clone())])
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login?ok=logged-out");
     let res = get(members.clone()).await.unwrap();

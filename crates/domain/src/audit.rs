@@ -35,9 +35,14 @@ impl ActorKind {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [ActorKind::User, ActorKind::Token, ActorKind::System, ActorKind::Operator]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            ActorKind::User,
+            ActorKind::Token,
+            ActorKind::System,
+            ActorKind::Operator,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -54,7 +59,8 @@ impl Changes {
         let before = serde_json::to_value(before).unwrap_or(Value::Null);
         let after = serde_json::to_value(after).unwrap_or(Value::Null);
         if before != after {
-            self.0.insert(name.to_owned(), json!({"before": before, "after": after}));
+            self.0
+                .insert(name.to_owned(), json!({"before": before, "after": after}));
         }
         self
     }
@@ -154,7 +160,10 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { next_seq: 1, prev: GENESIS_HASH }
+        Self {
+            next_seq: 1,
+            prev: GENESIS_HASH,
+        }
     }
 }
 
@@ -166,7 +175,10 @@ impl ChainVerifier {
     /// Checks one stored event and its stored hash.
     pub fn feed(&mut self, event: &AuditEvent, stored_hash: &[u8]) -> Result<(), ChainBreak> {
         if event.seq != self.next_seq {
-            return Err(ChainBreak::Gap { seq: self.next_seq, found: event.seq });
+            return Err(ChainBreak::Gap {
+                seq: self.next_seq,
+                found: event.seq,
+            });
         }
         let hash = event.chain_hash(&self.prev);
         if hash.as_slice() != stored_hash {
@@ -185,10 +197,17 @@ impl ChainVerifier {
     pub fn finish(self, head_seq: i64, head_hash: &[u8]) -> Result<(i64, Hash), ChainBreak> {
         let last = self.next_seq - 1;
         if head_seq > last {
-            return Err(ChainBreak::Truncated { seq: last + 1, last, head_seq });
+            return Err(ChainBreak::Truncated {
+                seq: last + 1,
+                last,
+                head_seq,
+            });
         }
         if head_seq < last || head_hash != self.prev.as_slice() {
-            return Err(ChainBreak::HeadMismatch { seq: head_seq.max(1), head_seq });
+            return Err(ChainBreak::HeadMismatch {
+                seq: head_seq.max(1),
+                head_seq,
+            });
         }
         Ok((last, self.prev))
     }
@@ -208,7 +227,9 @@ mod tests {
             action: "member.add".into(),
             target_type: "member".into(),
             target_id: Some(format!("t{seq}")),
-            changes: Changes::new().created("email", "a@example.org").into_value(),
+            changes: Changes::new()
+                .created("email", "a@example.org")
+                .into_value(),
             request_id: Some("r".into()),
             source_ip: None,
         }
@@ -226,7 +247,11 @@ mod tests {
         (out, prev)
     }
 
-    fn verify(events: &[(AuditEvent, Hash)], head_seq: i64, head: &Hash) -> Result<(i64, Hash), ChainBreak> {
+    fn verify(
+        events: &[(AuditEvent, Hash)],
+        head_seq: i64,
+        head: &Hash,
+    ) -> Result<(i64, Hash), ChainBreak> {
         let mut v = ChainVerifier::new();
         for (e, h) in events {
             v.feed(e, h)?;
@@ -245,7 +270,10 @@ mod tests {
     fn altered_event_is_named() {
         let (mut events, head) = chain(5);
         events[2].0.action = "member.remove".into();
-        assert_eq!(verify(&events, 5, &head), Err(ChainBreak::HashMismatch { seq: 3 }));
+        assert_eq!(
+            verify(&events, 5, &head),
+            Err(ChainBreak::HashMismatch { seq: 3 })
+        );
     }
 
     #[test]
@@ -260,19 +288,30 @@ mod tests {
     fn missing_middle_event_is_a_gap() {
         let (mut events, head) = chain(5);
         events.remove(1);
-        assert_eq!(verify(&events, 5, &head), Err(ChainBreak::Gap { seq: 2, found: 3 }));
+        assert_eq!(
+            verify(&events, 5, &head),
+            Err(ChainBreak::Gap { seq: 2, found: 3 })
+        );
     }
 
     #[test]
     fn head_hash_mismatch_is_caught() {
         let (events, _) = chain(3);
-        assert!(matches!(verify(&events, 3, &[7u8; 32]), Err(ChainBreak::HeadMismatch { .. })));
+        assert!(matches!(
+            verify(&events, 3, &[7u8; 32]),
+            Err(ChainBreak::HeadMismatch { .. })
+        ));
     }
 
     #[test]
     fn changes_skip_unchanged_fields() {
-        let c = Changes::new().field("name", "a", "a").field("roles", ["Viewer"], ["Admin"]);
-        assert_eq!(c.into_value(), json!({"roles": {"before": ["Viewer"], "after": ["Admin"]}}));
+        let c = Changes::new()
+            .field("name", "a", "a")
+            .field("roles", ["Viewer"], ["Admin"]);
+        assert_eq!(
+            c.into_value(),
+            json!({"roles": {"before": ["Viewer"], "after": ["Admin"]}})
+        );
     }
 
     #[test]

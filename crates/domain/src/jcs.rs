@@ -101,7 +101,11 @@ fn format_es_number(f: f64) -> String {
         format!("0.{}{digits}", "0".repeat((-n) as usize))
     } else {
         let e = n - 1;
-        let e = if e >= 0 { format!("+{e}") } else { e.to_string() };
+        let e = if e >= 0 {
+            format!("+{e}")
+        } else {
+            e.to_string()
+        };
         match digits.split_at(1) {
             (d, "") => format!("{d}e{e}"),
             (d, rest) => format!("{d}.{rest}e{e}"),
@@ -125,7 +129,10 @@ mod tests {
     #[test]
     fn escapes_only_what_rfc8785_escapes() {
         let v = json!("quote\" back\\ nl\n tab\t bell\u{7} é €");
-        assert_eq!(canonicalize(&v), "\"quote\\\" back\\\\ nl\\n tab\\t bell\\u0007 é €\"");
+        assert_eq!(
+            canonicalize(&v),
+            "\"quote\\\" back\\\\ nl\\n tab\\t bell\\u0007 é €\""
+        );
     }
 
     #[test]
@@ -146,7 +153,10 @@ mod tests {
         for (f, want) in cases {
             assert_eq!(format_es_number(f), want, "{f}");
         }
-        assert_eq!(canonicalize(&json!(1_700_000_000_000_000i64)), "1700000000000000");
+        assert_eq!(
+            canonicalize(&json!(1_700_000_000_000_000i64)),
+            "1700000000000000"
+        );
         assert_eq!(canonicalize(&json!(-42)), "-42");
     }
 }

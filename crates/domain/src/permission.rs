@@ -120,7 +120,10 @@ impl Permission {
     pub const ORG_SETTINGS_WRITE: Permission = p(Resource::OrgSettings, Action::Write);
 
     fn index(self) -> usize {
-        Self::ALL.iter().position(|q| *q == self).unwrap_or(usize::MAX)
+        Self::ALL
+            .iter()
+            .position(|q| *q == self)
+            .unwrap_or(usize::MAX)
     }
 }
 
@@ -198,11 +201,16 @@ impl PermissionSet {
         self.0 == 0
     }
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.into_iter().filter(move |q| self.contains(*q))
+        Permission::ALL
+            .into_iter()
+            .filter(move |q| self.contains(*q))
     }
     /// Canonical text form: the permissions in their fixed order, space-separated.
     pub fn to_text(self) -> String {
-        self.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(" ")
+        self.iter()
+            .map(|q| q.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
     pub fn parse_text(s: &str) -> Result<Self, UnknownPermission> {
         s.split_whitespace().map(str::parse).collect()
@@ -247,7 +255,9 @@ mod tests {
 
     #[test]
     fn set_algebra() {
-        let read: PermissionSet = [Permission::MEMBERS_READ, Permission::AUDIT_READ].into_iter().collect();
+        let read: PermissionSet = [Permission::MEMBERS_READ, Permission::AUDIT_READ]
+            .into_iter()
+            .collect();
         let write: PermissionSet = [Permission::MEMBERS_WRITE].into_iter().collect();
         assert!(read.contains(Permission::AUDIT_READ));
         assert!(!read.contains(Permission::MEMBERS_WRITE));

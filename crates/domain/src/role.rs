@@ -56,7 +56,9 @@ impl BuiltinRole {
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(name))
     }
 
     pub fn description(self) -> &'static str {
@@ -86,13 +88,26 @@ impl BuiltinRole {
             }),
             BuiltinRole::Scientist => select(|p| {
                 (lab(p.resource) && p.action == Read)
-                    || (matches!(p.resource, Protocols | Workflows | Samples | Batches | Projects | Files | Reports | ComplianceRecords)
-                        && p.action == Write)
+                    || (matches!(
+                        p.resource,
+                        Protocols
+                            | Workflows
+                            | Samples
+                            | Batches
+                            | Projects
+                            | Files
+                            | Reports
+                            | ComplianceRecords
+                    ) && p.action == Write)
                     || p == Permission::MEMBERS_READ
             }),
             BuiltinRole::Technician => select(|p| {
-                (matches!(p.resource, Protocols | Workflows | Samples | Batches | Projects | Files) && p.action == Read)
-                    || (matches!(p.resource, Workflows | Samples | Batches | Files) && p.action == Write)
+                (matches!(
+                    p.resource,
+                    Protocols | Workflows | Samples | Batches | Projects | Files
+                ) && p.action == Read)
+                    || (matches!(p.resource, Workflows | Samples | Batches | Files)
+                        && p.action == Write)
             }),
             BuiltinRole::Auditor => select(|p| p.action == Read),
             BuiltinRole::Viewer => select(|p| lab(p.resource) && p.action == Read),
@@ -131,7 +146,11 @@ mod tests {
     fn only_owner_and_admin_manage_members() {
         for role in BuiltinRole::ALL {
             let manages = role.permissions().contains(Permission::MEMBERS_WRITE);
-            assert_eq!(manages, matches!(role, BuiltinRole::Owner | BuiltinRole::Admin), "{role:?}");
+            assert_eq!(
+                manages,
+                matches!(role, BuiltinRole::Owner | BuiltinRole::Admin),
+                "{role:?}"
+            );
         }
     }
 
@@ -146,7 +165,10 @@ mod tests {
     #[test]
     fn names_are_unique_and_found_case_insensitively() {
         for role in BuiltinRole::ALL {
-            assert_eq!(BuiltinRole::from_name(&role.name().to_lowercase()), Some(role));
+            assert_eq!(
+                BuiltinRole::from_name(&role.name().to_lowercase()),
+                Some(role)
+            );
         }
     }
 }

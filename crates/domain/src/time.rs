@@ -63,7 +63,10 @@ impl Timestamp {
         if s.len() == 10 {
             return Some(Self(days * 86_400 * 1_000_000));
         }
-        if !matches!(b.get(10), Some(b'T') | Some(b't')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        if !matches!(b.get(10), Some(b'T') | Some(b't'))
+            || b.get(13) != Some(&b':')
+            || b.get(16) != Some(&b':')
+        {
             return None;
         }
         let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -134,7 +137,10 @@ mod tests {
 
     #[test]
     fn formats_epoch_and_known_instant() {
-        assert_eq!(Timestamp::from_micros(0).to_rfc3339(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::from_micros(0).to_rfc3339(),
+            "1970-01-01T00:00:00.000000Z"
+        );
         // 2024-02-29T12:34:56.789Z
         let t = Timestamp::from_micros(1_709_210_096_789_000);
         assert_eq!(t.to_rfc3339(), "2024-02-29T12:34:56.789000Z");

@@ -12,7 +12,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -55,10 +58,16 @@ fn bounded_text(field: &str, raw: &str, max_chars: usize) -> Result<String, Fiel
         return Err(FieldError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max_chars {
-        return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -132,7 +141,9 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -171,10 +182,16 @@ impl NewPassword {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let n = raw.chars().count();
         if n < Self::MIN_CHARS {
-            return Err(FieldError::new(field, format!("must be at least {} characters", Self::MIN_CHARS)));
+            return Err(FieldError::new(
+                field,
+                format!("must be at least {} characters", Self::MIN_CHARS),
+            ));
         }
         if n > Self::MAX_CHARS {
-            return Err(FieldError::new(field, format!("must be at most {} characters", Self::MAX_CHARS)));
+            return Err(FieldError::new(
+                field,
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -195,9 +212,23 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("email", " Ada@Example.ORG ").unwrap().as_str(), "ada@example.org");
-        for bad in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "ada@@example.org",
-            "ada@exa_mple.org", ".ada@example.org", "ada@-example.org", "ada@example..org"] {
+        assert_eq!(
+            Email::parse("email", " Ada@Example.ORG ").unwrap().as_str(),
+            "ada@example.org"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a b@example.org",
+            "ada@@example.org",
+            "ada@exa_mple.org",
+            ".ada@example.org",
+            "ada@-example.org",
+            "ada@example..org",
+        ] {
             let e = Email::parse("email", bad).unwrap_err();
             assert_eq!(e.field, "email", "{bad}");
         }
@@ -207,7 +238,12 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_bounded_and_printable() {
-        assert_eq!(PersonName::parse("name", "  Ada Lovelace ").unwrap().as_str(), "Ada Lovelace");
+        assert_eq!(
+            PersonName::parse("name", "  Ada Lovelace ")
+                .unwrap()
+                .as_str(),
+            "Ada Lovelace"
+        );
         assert!(PersonName::parse("name", "   ").is_err());
         assert!(PersonName::parse("name", &"x".repeat(201)).is_err());
         assert!(PersonName::parse("name", &"é".repeat(200)).is_ok());
@@ -219,7 +255,13 @@ mod tests {
         assert!(NewPassword::parse("password", "short").is_err());
         assert!(NewPassword::parse("password", "correct horse battery").is_ok());
         assert!(NewPassword::parse("password", &"x".repeat(257)).is_err());
-        assert_eq!(format!("{:?}", NewPassword::parse("p", "correct horse battery").unwrap()), "NewPassword(***)");
+        assert_eq!(
+            format!(
+                "{:?}",
+                NewPassword::parse("p", "correct horse battery").unwrap()
+            ),
+            "NewPassword(***)"
+        );
     }
 
     #[test]
@@ -229,6 +271,9 @@ mod tests {
         let email = errs.check(Email::parse("email", "nope"));
         assert!(name.is_some() && email.is_none());
         let all = errs.into_result().unwrap_err();
-        assert_eq!(all.0, vec![FieldError::new("email", "must be a valid email address")]);
+        assert_eq!(
+            all.0,
+            vec![FieldError::new("email", "must be a valid email address")]
+        );
     }
 }

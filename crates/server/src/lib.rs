@@ -30,13 +30,44 @@ pub fn metrics_handle() -> Result<PrometheusHandle, String> {
             PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
+                    ],
                 )
                 .map_err(|e| e.to_string())?
                 .install_recorder()
                 .map_err(|e| e.to_string())
+                .inspect(|_| describe_metrics())
         })
         .clone()
+}
+
+/// HELP texts, so the exposition passes `promtool check metrics`.
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(
+        "labledger_http_requests_total",
+        "HTTP requests by method, route template and status."
+    );
+    describe_histogram!(
+        "labledger_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by method and route template."
+    );
+    describe_counter!(
+        "labledger_audit_events_appended_total",
+        "Audit events appended to org hash chains."
+    );
+    describe_counter!("labledger_logins_total", "Password logins by outcome.");
+    describe_counter!(
+        "labledger_security_events_total",
+        "Security events (refused, failed or suspicious requests) by kind."
+    );
+    describe_histogram!(
+        "labledger_store_group_commit_jobs",
+        "Write jobs acknowledged by one SQLite commit."
+    );
 }
 
 /// Builds the whole application: API, UI, health, metrics and middleware, over a store.
@@ -51,7 +82,12 @@ pub fn build_app(store: Store, config: ServerConfig) -> Result<(Router, AppState
             "/api/v1/openapi.json",
             axum::routing::get(move || {
                 let doc = openapi_json.clone();
-                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        doc.as_str().to_owned(),
+                    )
+                }
             }),
         )
         .merge(health::router())

@@ -3,7 +3,9 @@
 use crate::engine::Engine;
 use crate::error::{Result, StoreError};
 use crate::scope::{Actor, RequestMeta};
-use labledger_domain::audit::{ActorKind, AuditEvent, ChainBreak, ChainVerifier, Hash, GENESIS_HASH};
+use labledger_domain::audit::{
+    ActorKind, AuditEvent, ChainBreak, ChainVerifier, Hash, GENESIS_HASH,
+};
 use labledger_domain::{OrgId, Timestamp};
 use sqlx::{AnyConnection, Row};
 

@@ -129,9 +129,11 @@ pub(crate) async fn migrate(engine: Engine, conn: &mut AnyConnection) -> Result<
 
 /// Whether every migration this binary knows is applied, and nothing newer.
 pub(crate) async fn migrations_current(engine: Engine, pool: &AnyPool) -> Result<bool> {
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
-        .fetch_all(pool)
-        .await?;
+    let applied: Vec<i64> = sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await?;
     let known: Vec<i64> = engine.migrator().iter().map(|m| m.version).collect();
     Ok(applied == known)
 }

@@ -45,31 +45,41 @@ pub struct Membership {
 }
 
 pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad id `{s}`")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id `{s}`")))
 }
 
 impl Store {
     /// True when no organization exists yet (first start).
     pub async fn is_empty(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs").fetch_one(self.reader()).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs")
+            .fetch_one(self.reader())
+            .await?;
         Ok(n == 0)
     }
 
     /// Creates an organization, its built-in roles and its first Owner, audited in the new
     /// org's chain. Returns the org, the owner, and whether the owner's user was newly created.
-    pub async fn create_org(&self, name: OrgName, owner: NewOwner, actor: Actor) -> Result<(OrgId, UserId, bool)> {
+    pub async fn create_org(
+        &self,
+        name: OrgName,
+        owner: NewOwner,
+        actor: Actor,
+    ) -> Result<(OrgId, UserId, bool)> {
         let engine = self.engine();
         let meta = RequestMeta::default();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let org = OrgId::new();
                 let now = Timestamp::now().micros();
-                sqlx::query("INSERT INTO orgs (id, name, status, created_at) VALUES ($1, $2, 'active', $3)")
-                    .bind(org.to_string())
-                    .bind(name.as_str())
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO orgs (id, name, status, created_at) VALUES ($1, $2, 'active', $3)",
+                )
+                .bind(org.to_string())
+                .bind(name.as_str())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
                 chain::init_head(conn, org).await?;
                 let role_ids = roles::seed_builtin(conn, org, now).await?;
                 let existing = sqlx::query("SELECT id FROM users WHERE email = $1")
@@ -80,7 +90,15 @@ impl Store {
                     Some(row) => (parse_id::<UserId>(&row.try_get::<String, _>("id")?)?, false),
                     None => {
                         let user = UserId::new();
-                        insert_user(conn, user, &owner.email, &owner.name, &owner.password_hash, now).await?;
+                        insert_user(
+                            conn,
+                            user,
+                            &owner.email,
+                            &owner.name,
+                            &owner.password_hash,
+                            now,
+                        )
+                        .await?;
                         (user, true)
                     }
                 };
@@ -89,18 +107,22 @@ impl Store {
                     .find(|(r, _)| *r == BuiltinRole::Owner)
                     .map(|(_, id)| id.clone())
                     .ok_or_else(|| StoreError::Corrupt("no Owner role seeded".into()))?;
-                sqlx::query("INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)")
-                    .bind(org.to_string())
-                    .bind(user.to_string())
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)")
-                    .bind(org.to_string())
-                    .bind(user.to_string())
-                    .bind(owner_role)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(org.to_string())
+                .bind(user.to_string())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)",
+                )
+                .bind(org.to_string())
+                .bind(user.to_string())
+                .bind(owner_role)
+                .execute(&mut *conn)
+                .await?;
                 let events = vec![
                     PendingEvent {
                         action: "org.create".into(),
@@ -154,10 +176,11 @@ impl Store {
         let engine = self.engine();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let status: Option<String> = sqlx::query_scalar("SELECT status FROM orgs WHERE id = $1")
-                    .bind(org.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let status: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM orgs WHERE id = $1")
+                        .bind(org.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
                 let before = status.ok_or(StoreError::NotFound)?;
                 let after = if disabled { "disabled" } else { "active" };
                 if before == after {
@@ -169,12 +192,24 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                 let event = PendingEvent {
-                    action: if disabled { "org.disable".into() } else { "org.enable".into() },
+                    action: if disabled {
+                        "org.disable".into()
+                    } else {
+                        "org.enable".into()
+                    },
                     target_type: "org".into(),
                     target_id: Some(org.to_string()),
                     changes: Changes::new().field("status", before, after).into_value(),
                 };
-                chain::append(conn, engine, org, &actor, &RequestMeta::default(), vec![event]).await?;
+                chain::append(
+                    conn,
+                    engine,
+                    org,
+                    &actor,
+                    &RequestMeta::default(),
+                    vec![event],
+                )
+                .await?;
                 Ok(())
             })
         }))
@@ -215,7 +250,11 @@ impl Store {
             let role: Option<String> = r.try_get("role")?;
             match out.last_mut() {
                 Some(m) if m.org_id == org_id => m.roles.extend(role),
-                _ => out.push(Membership { org_id, org_name: r.try_get("name")?, roles: role.into_iter().collect() }),
+                _ => out.push(Membership {
+                    org_id,
+                    org_name: r.try_get("name")?,
+                    roles: role.into_iter().collect(),
+                }),
             }
         }
         Ok(out)
@@ -223,7 +262,12 @@ impl Store {
 
     /// The scope a user acts in within an org: `None` when they are not a member (or the org
     /// does not exist: the same answer), `OrgDisabled` when an operator disabled the org.
-    pub async fn resolve_scope(&self, user: UserId, org: OrgId, meta: RequestMeta) -> Result<Option<OrgScope>> {
+    pub async fn resolve_scope(
+        &self,
+        user: UserId,
+        org: OrgId,
+        meta: RequestMeta,
+    ) -> Result<Option<OrgScope>> {
         let rows = sqlx::query(
             "SELECT o.name, o.status, r.permissions, r.builtin, r.name AS role FROM members m \
              JOIN orgs o ON o.id = m.org_id \
@@ -235,7 +279,9 @@ impl Store {
         .bind(user.to_string())
         .fetch_all(self.reader())
         .await?;
-        let Some(first) = rows.first() else { return Ok(None) };
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
         let org_name: String = first.try_get("name")?;
         if first.try_get::<String, _>("status")? != "active" {
             return Err(StoreError::OrgDisabled);
@@ -245,14 +291,22 @@ impl Store {
         for r in &rows {
             if let Some(text) = r.try_get::<Option<String>, _>("permissions")? {
                 permissions = permissions.union(
-                    PermissionSet::parse_text(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    PermissionSet::parse_text(&text)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 );
             }
             let builtin: Option<i64> = r.try_get("builtin")?;
             let role: Option<String> = r.try_get("role")?;
             is_owner |= builtin == Some(1) && role.as_deref() == Some(BuiltinRole::Owner.name());
         }
-        Ok(Some(OrgScope::new(org, org_name, user, permissions, is_owner, meta)))
+        Ok(Some(OrgScope::new(
+            org,
+            org_name,
+            user,
+            permissions,
+            is_owner,
+            meta,
+        )))
     }
 }
 
@@ -283,4 +337,3 @@ fn decode_user(r: &sqlx::any::AnyRow) -> Result<UserRecord> {
         password_hash: r.try_get("password_hash")?,
     })
 }
-

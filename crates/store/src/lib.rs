@@ -14,9 +14,9 @@ mod org;
 mod roles;
 mod scope;
 mod sessions;
-mod trail;
 #[cfg(test)]
 mod tests;
+mod trail;
 mod tx;
 mod writer;
 
@@ -76,7 +76,13 @@ impl Store {
                 (pool.clone(), WritePath::Postgres(pool))
             }
         };
-        Ok(Store { inner: Arc::new(Inner { engine, read, write }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                engine,
+                read,
+                write,
+            }),
+        })
     }
 
     pub fn engine(&self) -> Engine {

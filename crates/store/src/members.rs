@@ -29,7 +29,8 @@ pub struct NewMember {
     pub roles: Vec<String>,
 }
 
-const MEMBER_SQL: &str = "SELECT u.id, u.email, u.name, m.created_at, r.name AS role FROM members m \
+const MEMBER_SQL: &str =
+    "SELECT u.id, u.email, u.name, m.created_at, r.name AS role FROM members m \
     JOIN users u ON u.id = m.user_id \
     LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
     LEFT JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
@@ -59,10 +60,16 @@ fn pick_roles<'r>(all: &'r [Role], names: &[String]) -> Result<Vec<&'r Role>> {
     let mut errors = FieldErrors::default();
     let mut picked: Vec<&Role> = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        match all.iter().find(|r| r.name.eq_ignore_ascii_case(name.trim())) {
+        match all
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
+        {
             Some(role) if !picked.iter().any(|p| p.id == role.id) => picked.push(role),
             Some(_) => {}
-            None => errors.push(FieldError::new(format!("roles[{i}]"), format!("no role named `{name}` in this organization"))),
+            None => errors.push(FieldError::new(
+                format!("roles[{i}]"),
+                format!("no role named `{name}` in this organization"),
+            )),
         }
     }
     errors.into_result().map_err(StoreError::Invalid)?;
@@ -70,7 +77,9 @@ fn pick_roles<'r>(all: &'r [Role], names: &[String]) -> Result<Vec<&'r Role>> {
 }
 
 fn union(roles: &[&Role]) -> PermissionSet {
-    roles.iter().fold(PermissionSet::EMPTY, |acc, r| acc.union(r.permissions))
+    roles
+        .iter()
+        .fold(PermissionSet::EMPTY, |acc, r| acc.union(r.permissions))
 }
 
 fn names(roles: &[&Role]) -> Vec<String> {
@@ -89,7 +98,9 @@ struct Grantor {
 impl Grantor {
     fn may_assign(&self, roles: &[&Role]) -> Result<()> {
         if roles.iter().any(|r| r.is_owner_role()) && !self.is_owner {
-            return Err(StoreError::NotAllowed("only an Owner can grant or take the Owner role".into()));
+            return Err(StoreError::NotAllowed(
+                "only an Owner can grant or take the Owner role".into(),
+            ));
         }
         check_grantable(self.permissions, union(roles))
     }
@@ -98,8 +109,13 @@ impl Grantor {
 async fn member_in_tx(tx: &mut OrgTx<'_>, user: UserId) -> Result<Member> {
     let org = tx.org().to_owned();
     let sql = format!("{MEMBER_SQL} AND m.user_id = $2 ORDER BY r.name");
-    let rows = tx.fetch_all(sqlx::query(&sql).bind(org).bind(user.to_string())).await?;
-    group_members(&rows)?.into_iter().next().ok_or(StoreError::NotFound)
+    let rows = tx
+        .fetch_all(sqlx::query(&sql).bind(org).bind(user.to_string()))
+        .await?;
+    group_members(&rows)?
+        .into_iter()
+        .next()
+        .ok_or(StoreError::NotFound)
 }
 
 async fn owner_count(tx: &mut OrgTx<'_>) -> Result<i64> {
@@ -124,15 +140,25 @@ impl Org<'_> {
     pub async fn members(&self) -> Result<Vec<Member>> {
         self.scope().require(Permission::MEMBERS_READ)?;
         let sql = format!("{MEMBER_SQL} ORDER BY u.email, u.id, r.name");
-        let rows = sqlx::query(&sql).bind(self.org_text()).fetch_all(self.reader()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(self.org_text())
+            .fetch_all(self.reader())
+            .await?;
         group_members(&rows)
     }
 
     pub async fn member(&self, user: UserId) -> Result<Member> {
         self.scope().require(Permission::MEMBERS_READ)?;
         let sql = format!("{MEMBER_SQL} AND m.user_id = $2 ORDER BY r.name");
-        let rows = sqlx::query(&sql).bind(self.org_text()).bind(user.to_string()).fetch_all(self.reader()).await?;
-        group_members(&rows)?.into_iter().next().ok_or(StoreError::NotFound)
+        let rows = sqlx::query(&sql)
+            .bind(self.org_text())
+            .bind(user.to_string())
+            .fetch_all(self.reader())
+            .await?;
+        group_members(&rows)?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)
     }
 
     /// Adds a person as a member with the given roles. Returns the member and whether a new
@@ -140,7 +166,10 @@ impl Org<'_> {
     pub async fn add_member(&self, new: NewMember) -> Result<(Member, bool)> {
         let scope = self.scope();
         scope.require(Permission::MEMBERS_WRITE)?;
-        let grantor = Grantor { permissions: scope.permissions(), is_owner: scope.is_owner() };
+        let grantor = Grantor {
+            permissions: scope.permissions(),
+            is_owner: scope.is_owner(),
+        };
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let all = all_in_tx(tx).await?;
@@ -203,7 +232,10 @@ impl Org<'_> {
     pub async fn set_member_roles(&self, user: UserId, role_names: Vec<String>) -> Result<Member> {
         let scope = self.scope();
         scope.require(Permission::MEMBERS_WRITE)?;
-        let grantor = Grantor { permissions: scope.permissions(), is_owner: scope.is_owner() };
+        let grantor = Grantor {
+            permissions: scope.permissions(),
+            is_owner: scope.is_owner(),
+        };
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let current = member_in_tx(tx, user).await?;
@@ -251,7 +283,10 @@ impl Org<'_> {
     pub async fn remove_member(&self, user: UserId) -> Result<()> {
         let scope = self.scope();
         scope.require(Permission::MEMBERS_WRITE)?;
-        let grantor = Grantor { permissions: scope.permissions(), is_owner: scope.is_owner() };
+        let grantor = Grantor {
+            permissions: scope.permissions(),
+            is_owner: scope.is_owner(),
+        };
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let current = member_in_tx(tx, user).await?;
@@ -265,16 +300,24 @@ impl Org<'_> {
                         .bind(user.to_string()),
                 )
                 .await?;
-                tx.execute(sqlx::query("DELETE FROM members WHERE org_id = $1 AND user_id = $2").bind(org).bind(user.to_string()))
-                    .await?;
+                tx.execute(
+                    sqlx::query("DELETE FROM members WHERE org_id = $1 AND user_id = $2")
+                        .bind(org)
+                        .bind(user.to_string()),
+                )
+                .await?;
                 if owner_count(tx).await? == 0 {
-                    return Err(StoreError::Refused("the last Owner of an organization cannot be removed".into()));
+                    return Err(StoreError::Refused(
+                        "the last Owner of an organization cannot be removed".into(),
+                    ));
                 }
                 tx.record(
                     "member.remove",
                     "member",
                     Some(user.to_string()),
-                    Changes::new().removed("email", &current.email).removed("roles", names(&roles)),
+                    Changes::new()
+                        .removed("email", &current.email)
+                        .removed("roles", names(&roles)),
                 );
                 Ok(())
             })

@@ -45,7 +45,10 @@ impl<'a> Org<'a> {
 impl Store {
     /// Verifies an org's chain for an operator (`labledger audit verify`): integrity only,
     /// no org data is returned.
-    pub async fn verify_audit_as_operator(&self, org: labledger_domain::OrgId) -> Result<Verification> {
+    pub async fn verify_audit_as_operator(
+        &self,
+        org: labledger_domain::OrgId,
+    ) -> Result<Verification> {
         chain::verify(self.reader(), org).await
     }
 }

@@ -6,7 +6,9 @@ use crate::org::Org;
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
 use labledger_domain::validate::{Description, RoleName};
-use labledger_domain::{BuiltinRole, FieldError, OrgId, Permission, PermissionSet, RoleId, Timestamp};
+use labledger_domain::{
+    BuiltinRole, FieldError, OrgId, Permission, PermissionSet, RoleId, Timestamp,
+};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -79,7 +81,11 @@ pub(crate) async fn seed_builtin(
 pub(crate) async fn all_in_tx(tx: &mut OrgTx<'_>) -> Result<Vec<Role>> {
     let org = tx.org().to_owned();
     let sql = format!("SELECT {ROLE_COLUMNS} FROM roles r WHERE r.org_id = $1 ORDER BY r.builtin DESC, r.created_at, r.name");
-    tx.fetch_all(sqlx::query(&sql).bind(org)).await?.iter().map(decode_role).collect()
+    tx.fetch_all(sqlx::query(&sql).bind(org))
+        .await?
+        .iter()
+        .map(decode_role)
+        .collect()
 }
 
 /// The rule for handing out permissions: only what the actor holds.
@@ -106,7 +112,10 @@ impl Org<'_> {
     pub async fn roles(&self) -> Result<Vec<Role>> {
         self.scope().require(Permission::MEMBERS_READ)?;
         let sql = format!("SELECT {ROLE_COLUMNS} FROM roles r WHERE r.org_id = $1 ORDER BY r.builtin DESC, r.created_at, r.name");
-        let rows = sqlx::query(&sql).bind(self.org_text()).fetch_all(self.reader()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(self.org_text())
+            .fetch_all(self.reader())
+            .await?;
         rows.iter().map(decode_role).collect()
     }
 
@@ -122,7 +131,12 @@ impl Org<'_> {
         decode_role(&row)
     }
 
-    pub async fn create_role(&self, name: RoleName, description: Option<Description>, permissions: PermissionSet) -> Result<RoleId> {
+    pub async fn create_role(
+        &self,
+        name: RoleName,
+        description: Option<Description>,
+        permissions: PermissionSet,
+    ) -> Result<RoleId> {
         let scope = self.scope();
         scope.require(Permission::MEMBERS_WRITE)?;
         reserved(&name)?;
@@ -222,9 +236,14 @@ impl Org<'_> {
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let roles = all_in_tx(tx).await?;
-                let role = roles.iter().find(|r| r.id == id).ok_or(StoreError::NotFound)?;
+                let role = roles
+                    .iter()
+                    .find(|r| r.id == id)
+                    .ok_or(StoreError::NotFound)?;
                 if role.builtin {
-                    return Err(StoreError::Refused("built-in roles cannot be deleted".into()));
+                    return Err(StoreError::Refused(
+                        "built-in roles cannot be deleted".into(),
+                    ));
                 }
                 check_grantable(actor, role.permissions)?;
                 if role.members > 0 {
@@ -234,8 +253,12 @@ impl Org<'_> {
                     )));
                 }
                 let org = tx.org().to_owned();
-                tx.execute(sqlx::query("DELETE FROM roles WHERE org_id = $1 AND id = $2").bind(org).bind(id.to_string()))
-                    .await?;
+                tx.execute(
+                    sqlx::query("DELETE FROM roles WHERE org_id = $1 AND id = $2")
+                        .bind(org)
+                        .bind(id.to_string()),
+                )
+                .await?;
                 tx.record(
                     "role.delete",
                     "role",
@@ -258,9 +281,12 @@ mod tests {
 
     #[test]
     fn cannot_grant_what_you_lack() {
-        let mine: PermissionSet = [Permission::MEMBERS_READ, Permission::MEMBERS_WRITE].into_iter().collect();
+        let mine: PermissionSet = [Permission::MEMBERS_READ, Permission::MEMBERS_WRITE]
+            .into_iter()
+            .collect();
         assert!(check_grantable(mine, [Permission::MEMBERS_READ].into_iter().collect()).is_ok());
-        let err = check_grantable(mine, [Permission::AUDIT_READ].into_iter().collect()).unwrap_err();
+        let err =
+            check_grantable(mine, [Permission::AUDIT_READ].into_iter().collect()).unwrap_err();
         assert!(err.to_string().contains("audit:read"));
     }
 }

@@ -22,13 +22,22 @@ pub struct Actor {
 
 impl Actor {
     pub fn user(id: UserId) -> Self {
-        Self { kind: ActorKind::User, id: Some(id.to_string()) }
+        Self {
+            kind: ActorKind::User,
+            id: Some(id.to_string()),
+        }
     }
     pub fn operator(name: &str) -> Self {
-        Self { kind: ActorKind::Operator, id: Some(name.to_owned()) }
+        Self {
+            kind: ActorKind::Operator,
+            id: Some(name.to_owned()),
+        }
     }
     pub fn system() -> Self {
-        Self { kind: ActorKind::System, id: None }
+        Self {
+            kind: ActorKind::System,
+            id: None,
+        }
     }
 }
 
@@ -53,7 +62,15 @@ impl OrgScope {
         is_owner: bool,
         meta: RequestMeta,
     ) -> Self {
-        Self { org_id, org_name, user_id, actor: Actor::user(user_id), permissions, is_owner, meta }
+        Self {
+            org_id,
+            org_name,
+            user_id,
+            actor: Actor::user(user_id),
+            permissions,
+            is_owner,
+            meta,
+        }
     }
 
     pub fn org_id(&self) -> OrgId {

@@ -76,7 +76,11 @@ impl Store {
         if now >= session.expires_at || now >= session.last_seen_at.plus_secs(idle_secs) {
             return Ok(None);
         }
-        Ok(Some(SessionUser { session, email: r.try_get("email")?, name: r.try_get("name")? }))
+        Ok(Some(SessionUser {
+            session,
+            email: r.try_get("email")?,
+            name: r.try_get("name")?,
+        }))
     }
 
     /// Marks a session as used now (callers do it at most about once a minute).
@@ -97,7 +101,10 @@ impl Store {
     pub async fn delete_session(&self, token_hash: Vec<u8>) -> Result<()> {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(conn).await?;
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(conn)
+                    .await?;
                 Ok(())
             })
         }))

@@ -1,6 +1,11 @@
 //! Store invariants that no HTTP test can reach: a write without an audit event is refused and
 //! rolled back, and in a group commit a failing job rolls back alone.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use crate::tx::write_scoped;
 use crate::*;
@@ -10,19 +15,35 @@ use labledger_domain::{OrgId, PermissionSet, UserId};
 
 async fn store_with_org() -> (tempfile::TempDir, Store, OrgScope) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&sqlite_url_for_data_dir(dir.path()), StoreOptions::default()).await.unwrap();
+    let store = Store::open(
+        &sqlite_url_for_data_dir(dir.path()),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
     let owner = NewOwner {
         email: Email::parse("e", "o@lab.example").unwrap(),
         name: PersonName::parse("n", "O").unwrap(),
         password_hash: "x".into(),
     };
-    let (org, user, _) = store.create_org(OrgName::parse("n", "Lab").unwrap(), owner, Actor::system()).await.unwrap();
-    let scope = store.resolve_scope(user, org, RequestMeta::default()).await.unwrap().unwrap();
+    let (org, user, _) = store
+        .create_org(OrgName::parse("n", "Lab").unwrap(), owner, Actor::system())
+        .await
+        .unwrap();
+    let scope = store
+        .resolve_scope(user, org, RequestMeta::default())
+        .await
+        .unwrap()
+        .unwrap();
     (dir, store, scope)
 }
 
 async fn role_count(store: &Store, org: OrgId) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM roles WHERE org_id = $1").bind(org.to_string()).fetch_one(store.reader()).await.unwrap()
+    sqlx::query_scalar("SELECT COUNT(*) FROM roles WHERE org_id = $1")
+        .bind(org.to_string())
+        .fetch_one(store.reader())
+        .await
+        .unwrap()
 }
 
 fn insert_role(tx_org: &str, name: &str) -> String {
@@ -67,7 +88,12 @@ async fn a_failing_job_rolls_back_alone_inside_a_group_commit() {
                     Box::pin(async move {
                         let sql = insert_role(tx.org(), name);
                         tx.execute(sqlx::query(&sql)).await?;
-                        tx.record("role.create", "role", None, Changes::new().created("name", name));
+                        tx.record(
+                            "role.create",
+                            "role",
+                            None,
+                            Changes::new().created("name", name),
+                        );
                         if fail {
                             return Err(StoreError::Refused("planned failure".into()));
                         }
@@ -79,7 +105,9 @@ async fn a_failing_job_rolls_back_alone_inside_a_group_commit() {
         })
     };
     // Queue many at once so they share commits.
-    let handles: Vec<_> = (0..40).map(|i| job(Box::leak(format!("r{i}").into_boxed_str()), i % 3 == 0)).collect();
+    let handles: Vec<_> = (0..40)
+        .map(|i| job(Box::leak(format!("r{i}").into_boxed_str()), i % 3 == 0))
+        .collect();
     let mut ok = 0;
     for (i, h) in handles.into_iter().enumerate() {
         let r = h.await.unwrap();
@@ -96,9 +124,22 @@ async fn a_failing_job_rolls_back_alone_inside_a_group_commit() {
 #[tokio::test]
 async fn a_scope_without_the_permission_cannot_read_or_write() {
     let (_dir, store, scope) = store_with_org().await;
-    let weak = OrgScope::new(scope.org_id(), "Lab".into(), UserId::new(), PermissionSet::EMPTY, false, RequestMeta::default());
+    let weak = OrgScope::new(
+        scope.org_id(),
+        "Lab".into(),
+        UserId::new(),
+        PermissionSet::EMPTY,
+        false,
+        RequestMeta::default(),
+    );
     let org = store.org(&weak);
     assert!(matches!(org.members().await, Err(StoreError::Forbidden(_))));
-    assert!(matches!(org.verify_audit().await, Err(StoreError::Forbidden(_))));
-    assert!(matches!(org.audit_page(AuditFilter::default(), 10).await, Err(StoreError::Forbidden(_))));
+    assert!(matches!(
+        org.verify_audit().await,
+        Err(StoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        org.audit_page(AuditFilter::default(), 10).await,
+        Err(StoreError::Forbidden(_))
+    ));
 }

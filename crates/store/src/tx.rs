@@ -47,7 +47,13 @@ impl<'c> OrgTx<'c> {
     }
 
     /// Records what this write did, for the org's audit chain.
-    pub(crate) fn record(&mut self, action: &str, target_type: &str, target_id: Option<String>, changes: Changes) {
+    pub(crate) fn record(
+        &mut self,
+        action: &str,
+        target_type: &str,
+        target_id: Option<String>,
+        changes: Changes,
+    ) {
         self.events.push(PendingEvent {
             action: action.to_owned(),
             target_type: target_type.to_owned(),
@@ -62,7 +68,11 @@ pub(crate) type OrgWriteFn<T> =
     Box<dyn for<'t, 'c> FnOnce(&'t mut OrgTx<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static>;
 
 /// Runs `f` in one transaction scoped to the org, appending its audit events before commit.
-pub(crate) async fn write_scoped<T: Send + 'static>(store: &Store, scope: &OrgScope, f: OrgWriteFn<T>) -> Result<T> {
+pub(crate) async fn write_scoped<T: Send + 'static>(
+    store: &Store,
+    scope: &OrgScope,
+    f: OrgWriteFn<T>,
+) -> Result<T> {
     let org: OrgId = scope.org_id();
     let actor = scope.actor().clone();
     let meta = scope.meta().clone();
@@ -70,9 +80,19 @@ pub(crate) async fn write_scoped<T: Send + 'static>(store: &Store, scope: &OrgSc
     let (value, appended) = store
         .write(Box::new(move |conn| {
             Box::pin(async move {
-                let mut tx = OrgTx { conn, org: org.to_string(), events: Vec::new(), wrote: false };
+                let mut tx = OrgTx {
+                    conn,
+                    org: org.to_string(),
+                    events: Vec::new(),
+                    wrote: false,
+                };
                 let value = f(&mut tx).await?;
-                let OrgTx { conn, events, wrote, .. } = tx;
+                let OrgTx {
+                    conn,
+                    events,
+                    wrote,
+                    ..
+                } = tx;
                 if wrote && events.is_empty() {
                     return Err(StoreError::Unaudited);
                 }

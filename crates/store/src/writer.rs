@@ -18,7 +18,9 @@ type Deliver = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 /// A queued write. Given no connection (the batch could not start), it fails without running.
 pub(crate) struct Job {
-    run: Box<dyn for<'c> FnOnce(Option<&'c mut AnyConnection>) -> BoxFuture<'c, (bool, Deliver)> + Send>,
+    run: Box<
+        dyn for<'c> FnOnce(Option<&'c mut AnyConnection>) -> BoxFuture<'c, (bool, Deliver)> + Send,
+    >,
 }
 
 impl Job {
@@ -67,7 +69,9 @@ impl WritePath {
                             let ok = result.is_ok();
                             let deliver: Deliver = Box::new(move |commit_error| {
                                 let outcome = match (result, commit_error) {
-                                    (Ok(_), Some(e)) => Err(StoreError::Refused(format!("commit failed: {e}"))),
+                                    (Ok(_), Some(e)) => {
+                                        Err(StoreError::Refused(format!("commit failed: {e}")))
+                                    }
                                     (result, _) => result,
                                 };
                                 let _ = done.send(outcome);
@@ -102,7 +106,11 @@ async fn run_writer(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>) {
             }
             let (ok, deliver) = (job.run)(Some(&mut conn)).await;
             delivers.push(deliver);
-            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let end = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
             if let Err(e) = conn.execute(end).await {
                 failure = Some(e.into());
                 break;

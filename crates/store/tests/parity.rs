@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 type Schema = (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>);
 
 async fn sqlite_schema(path: &std::path::Path) -> Schema {
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     let mut columns = BTreeSet::new();
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
@@ -19,7 +21,11 @@ async fn sqlite_schema(path: &std::path::Path) -> Schema {
     .await
     .unwrap();
     for t in &tables {
-        for r in sqlx::query(&format!("PRAGMA table_info({t})")).fetch_all(&mut conn).await.unwrap() {
+        for r in sqlx::query(&format!("PRAGMA table_info({t})"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+        {
             let name: String = r.get("name");
             let notnull: i64 = r.get("notnull");
             let pk: i64 = r.get("pk");
@@ -29,9 +35,19 @@ async fn sqlite_schema(path: &std::path::Path) -> Schema {
     let named = |kind: &str| {
         format!("SELECT name FROM sqlite_master WHERE type = '{kind}' AND name NOT LIKE 'sqlite_autoindex%'")
     };
-    let indexes: Vec<String> = sqlx::query_scalar(&named("index")).fetch_all(&mut conn).await.unwrap();
-    let triggers: Vec<String> = sqlx::query_scalar(&named("trigger")).fetch_all(&mut conn).await.unwrap();
-    (columns, indexes.into_iter().collect(), triggers.into_iter().collect())
+    let indexes: Vec<String> = sqlx::query_scalar(&named("index"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let triggers: Vec<String> = sqlx::query_scalar(&named("trigger"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    (
+        columns,
+        indexes.into_iter().collect(),
+        triggers.into_iter().collect(),
+    )
 }
 
 async fn postgres_schema(url: &str) -> Schema {
@@ -45,7 +61,14 @@ async fn postgres_schema(url: &str) -> Schema {
     .unwrap();
     let columns = rows
         .iter()
-        .map(|r| format!("{}.{} notnull={}", r.get::<String, _>("t"), r.get::<String, _>("c"), r.get::<String, _>("n") == "NO"))
+        .map(|r| {
+            format!(
+                "{}.{} notnull={}",
+                r.get::<String, _>("t"),
+                r.get::<String, _>("c"),
+                r.get::<String, _>("n") == "NO"
+            )
+        })
         .collect();
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%\\_pkey' \
@@ -61,7 +84,10 @@ async fn postgres_schema(url: &str) -> Schema {
     .await
     .unwrap();
     // TRUNCATE triggers exist only in PostgreSQL (SQLite has no TRUNCATE).
-    let triggers = triggers.into_iter().filter(|t| !t.ends_with("_no_truncate")).collect();
+    let triggers = triggers
+        .into_iter()
+        .filter(|t| !t.ends_with("_no_truncate"))
+        .collect();
     (columns, indexes.into_iter().collect(), triggers)
 }
 
@@ -71,13 +97,18 @@ async fn sqlite_and_postgres_schemas_match() {
         .expect("the schema parity test needs PostgreSQL: run scripts/test.sh, or set LABLEDGER_TEST_PG_ADMIN_URL");
     let name = format!("parity_{}", uuid::Uuid::now_v7().simple());
     let mut admin_conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    admin_conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    admin_conn
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
     let pg_url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     Store::open(&pg_url, StoreOptions::default()).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let sqlite_url = labledger_store::sqlite_url_for_data_dir(dir.path());
-    Store::open(&sqlite_url, StoreOptions::default()).await.unwrap();
+    Store::open(&sqlite_url, StoreOptions::default())
+        .await
+        .unwrap();
 
     let (sc, si, st) = sqlite_schema(&dir.path().join("labledger.db")).await;
     let (pc, pi, pt) = postgres_schema(&pg_url).await;

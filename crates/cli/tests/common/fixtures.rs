@@ -1,6 +1,12 @@
 //! Calls that succeed for an Owner, for every org-scoped route of the OpenAPI document. A route
 //! without a fixture fails the tests that enumerate routes, so new routes cannot go untested.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use super::{Session, TestServer};
 use reqwest::StatusCode;
@@ -17,7 +23,12 @@ pub struct Operation {
 }
 
 pub async fn operations(server: &TestServer) -> Vec<Operation> {
-    let doc: Value = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    let doc: Value = reqwest::get(server.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut ops = Vec::new();
     for (template, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -38,12 +49,18 @@ pub async fn operations(server: &TestServer) -> Vec<Operation> {
             });
         }
     }
-    assert!(ops.len() >= 10, "the OpenAPI document lists too few operations: {ops:?}");
+    assert!(
+        ops.len() >= 10,
+        "the OpenAPI document lists too few operations: {ops:?}"
+    );
     ops
 }
 
 pub fn org_scoped(ops: &[Operation]) -> Vec<Operation> {
-    ops.iter().filter(|o| o.template.starts_with("/api/v1/orgs/{org_id}")).cloned().collect()
+    ops.iter()
+        .filter(|o| o.template.starts_with("/api/v1/orgs/{org_id}"))
+        .cloned()
+        .collect()
 }
 
 /// A concrete call: path and JSON body.
@@ -61,7 +78,10 @@ fn unique(prefix: &str) -> String {
 pub async fn victim_member(owner: &Session, org: &str) -> String {
     let email = format!("{}@lab.example", unique("victim"));
     let res = owner
-        .post(&format!("/api/v1/orgs/{org}/members"), json!({"email": email, "name": "Victim", "roles": ["Viewer"]}))
+        .post(
+            &format!("/api/v1/orgs/{org}/members"),
+            json!({"email": email, "name": "Victim", "roles": ["Viewer"]}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let v: Value = res.json().await.unwrap();
@@ -71,7 +91,10 @@ pub async fn victim_member(owner: &Session, org: &str) -> String {
 /// A fresh custom role of `org`; returns its id.
 pub async fn custom_role(owner: &Session, org: &str) -> String {
     let res = owner
-        .post(&format!("/api/v1/orgs/{org}/roles"), json!({"name": unique("role"), "permissions": ["samples:read"]}))
+        .post(
+            &format!("/api/v1/orgs/{org}/roles"),
+            json!({"name": unique("role"), "permissions": ["samples:read"]}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let v: Value = res.json().await.unwrap();
@@ -85,9 +108,13 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
             json!({"email": format!("{}@lab.example", unique("new")), "name": "New Member", "roles": ["Viewer"]})
         }
         ("PATCH", "/api/v1/orgs/{org_id}/members/{user_id}") => json!({"roles": ["Technician"]}),
-        ("POST", "/api/v1/orgs/{org_id}/roles") => json!({"name": unique("role"), "permissions": ["samples:read"]}),
+        ("POST", "/api/v1/orgs/{org_id}/roles") => {
+            json!({"name": unique("role"), "permissions": ["samples:read"]})
+        }
         ("PATCH", "/api/v1/orgs/{org_id}/roles/{role_id}") => json!({"description": "changed"}),
-        ("POST", "/api/v1/auth/login") => json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD}),
+        ("POST", "/api/v1/auth/login") => {
+            json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
+        }
         _ => return None,
     };
     Some(body)
@@ -102,9 +129,17 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     if path.contains("{role_id}") {
         path = path.replace("{role_id}", &custom_role(owner, org).await);
     }
-    assert!(!path.contains('{'), "no fixture for the path parameters of {} {}: add one", op.method, op.template);
+    assert!(
+        !path.contains('{'),
+        "no fixture for the path parameters of {} {}: add one",
+        op.method,
+        op.template
+    );
     let body = if op.has_body {
-        Some(valid_body(&op.method, &op.template).unwrap_or_else(|| panic!("no body fixture for {} {}", op.method, op.template)))
+        Some(
+            valid_body(&op.method, &op.template)
+                .unwrap_or_else(|| panic!("no body fixture for {} {}", op.method, op.template)),
+        )
     } else {
         None
     };

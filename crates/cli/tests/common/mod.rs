@@ -1,7 +1,13 @@
 //! Black-box test harness: starts the real `labledger` binary on a loopback port, on a fresh
 //! database of the engine `LABLEDGER_TEST_ENGINE` names (`sqlite`, the default, or `postgres`,
 //! with a new database made through `LABLEDGER_TEST_PG_ADMIN_URL`), and talks HTTP to it.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -35,8 +41,12 @@ pub async fn fresh_database() -> Option<String> {
     let admin = std::env::var("LABLEDGER_TEST_PG_ADMIN_URL")
         .expect("LABLEDGER_TEST_ENGINE=postgres needs LABLEDGER_TEST_PG_ADMIN_URL (scripts/test.sh sets it)");
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
     let base = admin.rsplit_once('/').expect("admin url has a database").0;
     Some(format!("{base}/{name}"))
 }
@@ -64,7 +74,11 @@ pub async fn spawn() -> TestServer {
     spawn_on(data_dir, database_url, &[])
 }
 
-pub fn spawn_on(data_dir: tempfile::TempDir, database_url: Option<String>, extra: &[&str]) -> TestServer {
+pub fn spawn_on(
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+    extra: &[&str],
+) -> TestServer {
     let log = std::fs::File::create(data_dir.path().join("server.log")).unwrap();
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
@@ -86,11 +100,19 @@ pub fn spawn_on(data_dir: tempfile::TempDir, database_url: Option<String>, extra
     let mut org_id = String::new();
     let base = loop {
         let Some(Ok(line)) = lines.next() else {
-            let log = std::fs::read_to_string(data_dir.path().join("server.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(data_dir.path().join("server.log")).unwrap_or_default();
             panic!("server exited before listening; log:\n{log}");
         };
         if let Some(rest) = line.strip_prefix("First start: created organization ") {
-            org_id = rest.split('(').nth(1).unwrap().split(')').next().unwrap().to_owned();
+            org_id = rest
+                .split('(')
+                .nth(1)
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap()
+                .to_owned();
         }
         if let Some(rest) = line.strip_prefix("LabLedger listening on ") {
             break rest.split_whitespace().next().unwrap().to_owned();
@@ -98,7 +120,13 @@ pub fn spawn_on(data_dir: tempfile::TempDir, database_url: Option<String>, extra
     };
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    TestServer { child, base, data_dir, database_url, org_id }
+    TestServer {
+        child,
+        base,
+        data_dir,
+        database_url,
+        org_id,
+    }
 }
 
 impl TestServer {
@@ -113,7 +141,8 @@ impl TestServer {
     /// The CLI against this server's database.
     pub fn cli(&self) -> Command {
         let mut cmd = Command::new(bin());
-        cmd.env_remove("LABLEDGER_DATABASE_URL").env_remove("LABLEDGER_OWNER_PASSWORD");
+        cmd.env_remove("LABLEDGER_DATABASE_URL")
+            .env_remove("LABLEDGER_OWNER_PASSWORD");
         if let Some(url) = &self.database_url {
             cmd.env("LABLEDGER_DATABASE_URL", url);
         }
@@ -166,14 +195,34 @@ impl TestServer {
     pub fn create_org(&self, name: &str, email: &str, password: &str) -> String {
         let out = self
             .cli()
-            .args(["admin", "org", "create", "--name", name, "--owner-email", email, "--data-dir"])
+            .args([
+                "admin",
+                "org",
+                "create",
+                "--name",
+                name,
+                "--owner-email",
+                email,
+                "--data-dir",
+            ])
             .arg(self.data_dir.path())
             .env("LABLEDGER_OWNER_PASSWORD", password)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "org create failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
-        stdout.split('(').nth(1).unwrap().split(')').next().unwrap().to_owned()
+        assert!(
+            out.status.success(),
+            "org create failed: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .split('(')
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .to_owned()
     }
 }
 
@@ -188,7 +237,9 @@ pub struct Session {
 
 impl Session {
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
-        let mut req = self.client.request(method.clone(), format!("{}{}", self.base, path));
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{}", self.base, path));
         if method != Method::GET && method != Method::HEAD {
             req = req.header("x-csrf-token", &self.csrf);
         }
@@ -221,7 +272,13 @@ impl Session {
     }
 
     /// Adds a member with roles and logs them in.
-    pub async fn add_member(&self, server: &TestServer, org: &str, email: &str, roles: &[&str]) -> Session {
+    pub async fn add_member(
+        &self,
+        server: &TestServer,
+        org: &str,
+        email: &str,
+        roles: &[&str],
+    ) -> Session {
         let password = "members own long password";
         let res = self
             .post(
@@ -229,14 +286,21 @@ impl Session {
                 json!({"email": email, "name": email.split('@').next().unwrap(), "roles": roles, "password": password}),
             )
             .await;
-        assert_eq!(res.status(), StatusCode::CREATED, "add {email}: {}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "add {email}: {}",
+            res.text().await.unwrap()
+        );
         server.login(email, password).await
     }
 }
 
 /// The number of events in an org's audit chain (via the owner's session).
 pub async fn audit_len(owner: &Session, org: &str) -> i64 {
-    let v = owner.get_json(&format!("/api/v1/orgs/{org}/audit/verify")).await;
+    let v = owner
+        .get_json(&format!("/api/v1/orgs/{org}/audit/verify"))
+        .await;
     assert_eq!(v["ok"], true, "{v}");
     v["verified_events"].as_i64().unwrap()
 }
