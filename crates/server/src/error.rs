@@ -71,7 +71,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::Csrf | ApiError::OrgDisabled => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Csrf | ApiError::OrgDisabled => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::Refused(_) => StatusCode::CONFLICT,
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
@@ -123,21 +125,33 @@ impl ApiError {
 
     pub fn problem(&self) -> Problem {
         let detail = match self {
-            ApiError::Unauthorized => Some("Log in, or send a valid session cookie or bearer token.".to_owned()),
+            ApiError::Unauthorized => {
+                Some("Log in, or send a valid session cookie or bearer token.".to_owned())
+            }
             ApiError::InvalidCredentials => Some("The email or the password is wrong.".to_owned()),
             ApiError::NotFound => Some("The requested resource does not exist.".to_owned()),
-            ApiError::Csrf => Some("Send the session's CSRF token in the X-CSRF-Token header.".to_owned()),
+            ApiError::Csrf => {
+                Some("Send the session's CSRF token in the X-CSRF-Token header.".to_owned())
+            }
             ApiError::OrgDisabled => Some("An operator has disabled this organization.".to_owned()),
-            ApiError::PayloadTooLarge => Some("The request body exceeds the size limit.".to_owned()),
+            ApiError::PayloadTooLarge => {
+                Some("The request body exceeds the size limit.".to_owned())
+            }
             ApiError::Forbidden(d)
             | ApiError::Conflict(d)
             | ApiError::Refused(d)
             | ApiError::BadRequest(d, _)
             | ApiError::UnsupportedMediaType(d) => Some(d.clone()),
-            ApiError::Invalid(_) => Some("One or more fields are invalid; see `errors`.".to_owned()),
+            ApiError::Invalid(_) => {
+                Some("One or more fields are invalid; see `errors`.".to_owned())
+            }
             // Never leak internals: the log has the detail.
-            ApiError::Unavailable(_) => Some("The service is not ready; try again shortly.".to_owned()),
-            ApiError::Internal(_) => Some("Something went wrong on our side; it has been logged.".to_owned()),
+            ApiError::Unavailable(_) => {
+                Some("The service is not ready; try again shortly.".to_owned())
+            }
+            ApiError::Internal(_) => {
+                Some("Something went wrong on our side; it has been logged.".to_owned())
+            }
         };
         let errors = match self {
             ApiError::BadRequest(_, e) | ApiError::Invalid(e) => e.clone(),
@@ -160,14 +174,19 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %detail, "request failed")
             }
             ApiError::Forbidden(detail) => security_event(SecurityEvent::PermissionDenied, detail),
-            ApiError::Csrf => security_event(SecurityEvent::CsrfRejected, "unsafe request without a valid CSRF token"),
+            ApiError::Csrf => security_event(
+                SecurityEvent::CsrfRejected,
+                "unsafe request without a valid CSRF token",
+            ),
             _ => {}
         }
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (status, body).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         res
     }
 }
@@ -176,7 +195,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
-            StoreError::Forbidden(p) => ApiError::Forbidden(format!("This needs the permission `{p}`.")),
+            StoreError::Forbidden(p) => {
+                ApiError::Forbidden(format!("This needs the permission `{p}`."))
+            }
             StoreError::NotAllowed(d) => ApiError::Forbidden(d),
             StoreError::Refused(d) => ApiError::Refused(d),
             StoreError::Conflict(d) => ApiError::Conflict(d),

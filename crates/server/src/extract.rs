@@ -32,7 +32,10 @@ pub struct AuthUser {
 pub fn request_meta(parts: &Parts) -> RequestMeta {
     RequestMeta {
         request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
-        source_ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+        source_ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
     }
 }
 
@@ -40,10 +43,16 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
 /// once a minute.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthUser>, ApiError> {
     let jar = CookieJar::from_headers(&parts.headers);
-    let Some(cookie) = jar.get(SESSION_COOKIE) else { return Ok(None) };
+    let Some(cookie) = jar.get(SESSION_COOKIE) else {
+        return Ok(None);
+    };
     let token_hash = labledger_auth::token_hash(cookie.value());
     let config = state.config();
-    let Some(found) = state.store().session(&token_hash, config.session_idle_secs).await? else {
+    let Some(found) = state
+        .store()
+        .session(&token_hash, config.session_idle_secs)
+        .await?
+    else {
         return Ok(None);
     };
     if Timestamp::now() >= found.session.last_seen_at.plus_secs(60) {
@@ -65,7 +74,10 @@ pub fn is_unsafe(method: &Method) -> bool {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(user) = parts.extensions.get::<AuthUser>() {
             return Ok(user.clone());
         }
@@ -74,7 +86,11 @@ impl FromRequestParts<AppState> for AuthUser {
             return Err(ApiError::Unauthorized);
         };
         if is_unsafe(&parts.method) {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !labledger_auth::secrets_equal(sent, &user.csrf_token) {
                 return Err(ApiError::Csrf);
             }
@@ -86,12 +102,26 @@ impl FromRequestParts<AppState> for AuthUser {
 
 /// The org named by the path's `{org_id}`, resolved to the caller's scope there. A malformed
 /// id, an unknown org and an org the caller is not a member of all answer the same 404.
-pub async fn resolve_org(parts: &mut Parts, state: &AppState, user: &AuthUser) -> Result<OrgScope, ApiError> {
-    let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
-    let raw = params.iter().find(|(k, _)| *k == "org_id").map(|(_, v)| v.to_owned());
+pub async fn resolve_org(
+    parts: &mut Parts,
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<OrgScope, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::NotFound)?;
+    let raw = params
+        .iter()
+        .find(|(k, _)| *k == "org_id")
+        .map(|(_, v)| v.to_owned());
     let org: Option<OrgId> = raw.as_deref().and_then(|s| s.parse().ok());
     let scope = match org {
-        Some(org) => state.store().resolve_scope(user.user_id, org, request_meta(parts)).await?,
+        Some(org) => {
+            state
+                .store()
+                .resolve_scope(user.user_id, org, request_meta(parts))
+                .await?
+        }
         None => None,
     };
     scope.ok_or_else(|| {
@@ -106,7 +136,10 @@ pub struct OrgAccess(pub OrgScope);
 impl FromRequestParts<AppState> for OrgAccess {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         resolve_org(parts, state, &user).await.map(OrgAccess)
     }
@@ -119,10 +152,21 @@ pub struct RecordId<T>(pub T);
 impl<T: FromStr + Send> FromRequestParts<AppState> for RecordId<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
-        let raw = params.iter().filter(|(k, _)| *k != "org_id").last().map(|(_, v)| v.to_owned());
-        raw.and_then(|s| s.parse().ok()).map(RecordId).ok_or(ApiError::NotFound)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let raw = params
+            .iter()
+            .filter(|(k, _)| *k != "org_id")
+            .last()
+            .map(|(_, v)| v.to_owned());
+        raw.and_then(|s| s.parse().ok())
+            .map(RecordId)
+            .ok_or(ApiError::NotFound)
     }
 }
 
@@ -134,13 +178,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let mime: Option<mime::Mime> = content_type.parse().ok();
         let is_json = mime.is_some_and(|m| {
-            m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
         });
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType("Send the body as application/json.".into()));
+            return Err(ApiError::UnsupportedMediaType(
+                "Send the body as application/json.".into(),
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -159,13 +210,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = named_field(&message).map(|f| join_path(&path, &f)).unwrap_or(path);
+                let field = named_field(&message)
+                    .map(|f| join_path(&path, &f))
+                    .unwrap_or(path);
                 ApiError::Invalid(vec![FieldError::new(field, message)])
             }
-            _ => ApiError::BadRequest(format!("The body is not valid JSON: {message}."), Vec::new()),
+            _ => ApiError::BadRequest(
+                format!("The body is not valid JSON: {message}."),
+                Vec::new(),
+            ),
         }
     })?;
     Ok(value)
@@ -195,12 +255,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            let field = named_field(&message).map(|f| join_path(&path, &f)).unwrap_or(path);
-            ApiError::BadRequest("A query parameter is invalid.".into(), vec![FieldError::new(field, message)])
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = named_field(&message)
+                    .map(|f| join_path(&path, &f))
+                    .unwrap_or(path);
+                ApiError::BadRequest(
+                    "A query parameter is invalid.".into(),
+                    vec![FieldError::new(field, message)],
+                )
+            })
     }
 }
 
@@ -218,8 +285,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let user_agent =
-            parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect());
-        Ok(ClientInfo { meta: request_meta(parts), user_agent })
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect());
+        Ok(ClientInfo {
+            meta: request_meta(parts),
+            user_agent,
+        })
     }
 }

@@ -9,7 +9,10 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 /// The process is up.
@@ -20,18 +23,27 @@ async fn healthz() -> Json<serde_json::Value> {
 /// The database answers and its schema is exactly this binary's.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store().ready().await {
-        Ok(true) => (StatusCode::OK, Json(json!({"status": "ready", "database": "ok", "migrations": "current"}))),
+        Ok(true) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "database": "ok", "migrations": "current"})),
+        ),
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "not_ready", "database": "ok", "migrations": "not_current"})),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "database": "unreachable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not_ready", "database": "unreachable"})),
+            )
         }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics().render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics().render(),
+    )
 }

@@ -30,7 +30,9 @@ impl SecurityEvent {
 pub fn security_event(kind: SecurityEvent, detail: &str) {
     metrics::counter!("labledger_security_events_total", "kind" => kind.as_str()).increment(1);
     match kind {
-        SecurityEvent::LoginSucceeded => tracing::info!(target: "security", event = kind.as_str(), detail),
+        SecurityEvent::LoginSucceeded => {
+            tracing::info!(target: "security", event = kind.as_str(), detail)
+        }
         _ => tracing::warn!(target: "security", event = kind.as_str(), detail),
     }
 }

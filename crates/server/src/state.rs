@@ -45,8 +45,20 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: Store, hasher: PasswordHasherPool, config: ServerConfig, metrics: PrometheusHandle) -> Self {
-        Self { inner: Arc::new(Inner { store, hasher, config, metrics }) }
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasherPool,
+        config: ServerConfig,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                hasher,
+                config,
+                metrics,
+            }),
+        }
     }
     pub fn store(&self) -> &Store {
         &self.inner.store

@@ -34,7 +34,9 @@ pub struct AuditQuery {
 fn short_text(field: &str, v: Option<String>) -> Result<Option<String>, FieldError> {
     match v {
         Some(s) if s.is_empty() => Ok(None),
-        Some(s) if s.chars().count() > 200 => Err(FieldError::new(field, "must be at most 200 characters")),
+        Some(s) if s.chars().count() > 200 => {
+            Err(FieldError::new(field, "must be at most 200 characters"))
+        }
         other => Ok(other),
     }
 }
@@ -42,16 +44,20 @@ fn short_text(field: &str, v: Option<String>) -> Result<Option<String>, FieldErr
 fn instant(field: &str, v: Option<String>) -> Result<Option<Timestamp>, FieldError> {
     match v.filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => Timestamp::parse_rfc3339(&s)
-            .map(Some)
-            .ok_or_else(|| FieldError::new(field, "must be an RFC 3339 UTC time such as 2026-01-31T12:00:00Z, or a date")),
+        Some(s) => Timestamp::parse_rfc3339(&s).map(Some).ok_or_else(|| {
+            FieldError::new(
+                field,
+                "must be an RFC 3339 UTC time such as 2026-01-31T12:00:00Z, or a date",
+            )
+        }),
     }
 }
 
 impl AuditQuery {
     /// Validates the query into a store filter and a page size.
     pub fn into_filter(self) -> Result<(AuditFilter, u32), ApiError> {
-        let bad = |e: FieldError| ApiError::BadRequest("A query parameter is invalid.".into(), vec![e]);
+        let bad =
+            |e: FieldError| ApiError::BadRequest("A query parameter is invalid.".into(), vec![e]);
         let limit = match self.limit {
             None => 50,
             Some(n) if (1..=500).contains(&n) => n,
@@ -59,12 +65,12 @@ impl AuditQuery {
         };
         let before_seq = match self.cursor.filter(|c| !c.is_empty()) {
             None => None,
-            Some(c) => Some(
-                c.parse::<i64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| bad(FieldError::new("cursor", "is not a cursor this API gave out")))?,
-            ),
+            Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                bad(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API gave out",
+                ))
+            })?),
         };
         let filter = AuditFilter {
             actor_id: short_text("actor", self.actor).map_err(bad)?,
@@ -193,10 +199,16 @@ impl From<Verification> for VerifyView {
     responses((status = 200, description = "The verdict; `ok` false names the first broken sequence number", body = VerifyView), CommonErrors),
     security(("session" = ["audit:read"]))
 )]
-pub async fn verify_audit(State(state): State<AppState>, OrgAccess(scope): OrgAccess) -> ApiResult<Json<VerifyView>> {
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+) -> ApiResult<Json<VerifyView>> {
     let verdict = state.store().org(&scope).verify_audit().await?;
     if let Verification::Broken(b) = &verdict {
-        crate::security::security_event(crate::security::SecurityEvent::AuditChainBroken, &format!("org={} {b}", scope.org_id()));
+        crate::security::security_event(
+            crate::security::SecurityEvent::AuditChainBroken,
+            &format!("org={} {b}", scope.org_id()),
+        );
     }
     Ok(Json(verdict.into()))
 }

@@ -34,7 +34,11 @@ pub struct MembershipView {
 
 impl From<Membership> for MembershipView {
     fn from(m: Membership) -> Self {
-        Self { org_id: m.org_id.to_string(), org_name: m.org_name, roles: m.roles }
+        Self {
+            org_id: m.org_id.to_string(),
+            org_name: m.org_name,
+            roles: m.roles,
+        }
     }
 }
 
@@ -57,7 +61,12 @@ pub struct LoginResponse {
 
 async fn me_of(state: &AppState, id: UserId, email: String, name: String) -> ApiResult<Me> {
     let memberships = state.store().memberships(id).await?;
-    Ok(Me { id: id.to_string(), email, name, memberships: memberships.into_iter().map(Into::into).collect() })
+    Ok(Me {
+        id: id.to_string(),
+        email,
+        name,
+        memberships: memberships.into_iter().map(Into::into).collect(),
+    })
 }
 
 pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
@@ -70,7 +79,10 @@ pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
 }
 
 pub fn expired_cookie() -> Cookie<'static> {
-    let mut c = Cookie::build((SESSION_COOKIE, "")).path("/").http_only(true).build();
+    let mut c = Cookie::build((SESSION_COOKIE, ""))
+        .path("/")
+        .http_only(true)
+        .build();
     c.make_removal();
     c
 }
@@ -81,7 +93,10 @@ pub fn validate_login(email: &str, password: &str) -> Result<(), FieldErrors> {
     let mut errors = FieldErrors::default();
     errors.check(Email::parse("email", email));
     if password.is_empty() || password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
-        errors.push(FieldError::new("password", format!("must be 1 to {MAX_LOGIN_PASSWORD_CHARS} characters")));
+        errors.push(FieldError::new(
+            "password",
+            format!("must be 1 to {MAX_LOGIN_PASSWORD_CHARS} characters"),
+        ));
     }
     errors.into_result()
 }
@@ -101,10 +116,16 @@ pub async fn open_session(
         Some(e) => state.store().user_by_email(e).await?,
         None => None,
     };
-    let ok = state.hasher().verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let ok = state
+        .hasher()
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await?;
     let Some(user) = user.filter(|_| ok) else {
         metrics::counter!("labledger_logins_total", "outcome" => "failure").increment(1);
-        security_event(SecurityEvent::LoginFailed, &format!("ip={:?}", client.meta.source_ip));
+        security_event(
+            SecurityEvent::LoginFailed,
+            &format!("ip={:?}", client.meta.source_ip),
+        );
         return Err(ApiError::InvalidCredentials);
     };
     let (token, token_hash) = labledger_auth::new_session_token();
@@ -136,11 +157,22 @@ pub async fn open_session(
         super::InputErrors,
     )
 )]
-pub async fn login(State(state): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
     validate_login(&req.email, &req.password)?;
     let (me, token, csrf) = open_session(&state, client, &req.email, req.password).await?;
     let cookie = session_cookie(&state, token);
-    Ok(([(header::SET_COOKIE, cookie.to_string())], Json(LoginResponse { user: me, csrf_token: csrf })).into_response())
+    Ok((
+        [(header::SET_COOKIE, cookie.to_string())],
+        Json(LoginResponse {
+            user: me,
+            csrf_token: csrf,
+        }),
+    )
+        .into_response())
 }
 
 /// End the session on the server and clear its cookie.
@@ -151,7 +183,11 @@ pub async fn login(State(state): State<AppState>, client: ClientInfo, ApiJson(re
 )]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     state.store().delete_session(user.token_hash).await?;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired_cookie().to_string())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, expired_cookie().to_string())],
+    )
+        .into_response())
 }
 
 /// The logged-in user and the organizations they belong to.
@@ -161,7 +197,9 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
     security(("session" = []))
 )]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Me>> {
-    Ok(Json(me_of(&state, user.user_id, user.email, user.name).await?))
+    Ok(Json(
+        me_of(&state, user.user_id, user.email, user.name).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -177,5 +215,7 @@ pub struct PermissionList {
     security(("session" = []))
 )]
 pub async fn permissions(_user: AuthUser) -> Json<PermissionList> {
-    Json(PermissionList { items: Permission::ALL.iter().map(ToString::to_string).collect() })
+    Json(PermissionList {
+        items: Permission::ALL.iter().map(ToString::to_string).collect(),
+    })
 }

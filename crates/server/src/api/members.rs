@@ -26,7 +26,13 @@ pub struct MemberView {
 
 impl From<Member> for MemberView {
     fn from(m: Member) -> Self {
-        Self { user_id: m.user_id.to_string(), email: m.email, name: m.name, roles: m.roles, joined_at: m.joined_at.to_rfc3339() }
+        Self {
+            user_id: m.user_id.to_string(),
+            email: m.email,
+            name: m.name,
+            roles: m.roles,
+            joined_at: m.joined_at.to_rfc3339(),
+        }
     }
 }
 
@@ -42,9 +48,14 @@ pub struct MemberList {
     responses((status = 200, body = MemberList), CommonErrors),
     security(("session" = ["members:read"]))
 )]
-pub async fn list_members(State(state): State<AppState>, OrgAccess(scope): OrgAccess) -> ApiResult<Json<MemberList>> {
+pub async fn list_members(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+) -> ApiResult<Json<MemberList>> {
     let members = state.store().org(&scope).members().await?;
-    Ok(Json(MemberList { items: members.into_iter().map(Into::into).collect() }))
+    Ok(Json(MemberList {
+        items: members.into_iter().map(Into::into).collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -76,11 +87,17 @@ const MAX_ROLES: usize = 32;
 
 fn role_names(roles: &[String]) -> Result<(), FieldError> {
     if roles.len() > MAX_ROLES {
-        return Err(FieldError::new("roles", format!("at most {MAX_ROLES} roles")));
+        return Err(FieldError::new(
+            "roles",
+            format!("at most {MAX_ROLES} roles"),
+        ));
     }
     for (i, r) in roles.iter().enumerate() {
         if r.trim().is_empty() || r.chars().count() > 64 {
-            return Err(FieldError::new(format!("roles[{i}]"), "must be a role name of 1 to 64 characters"));
+            return Err(FieldError::new(
+                format!("roles[{i}]"),
+                "must be a role name of 1 to 64 characters",
+            ));
         }
     }
     Ok(())
@@ -107,21 +124,40 @@ pub async fn add_member(
     let name = errors.check(PersonName::parse("name", &req.name));
     errors.check(role_names(&req.roles));
     let (password, generated) = match req.password {
-        Some(p) => (errors.check(NewPassword::parse("password", &p)).map(|p| p.expose().to_owned()), false),
+        Some(p) => (
+            errors
+                .check(NewPassword::parse("password", &p))
+                .map(|p| p.expose().to_owned()),
+            false,
+        ),
         None => (Some(labledger_auth::generate_password()), true),
     };
     errors.into_result()?;
     let (Some(email), Some(name), Some(password)) = (email, name, password) else {
-        return Err(crate::error::ApiError::Internal("validated fields missing".into()));
+        return Err(crate::error::ApiError::Internal(
+            "validated fields missing".into(),
+        ));
     };
     let password_hash = state.hasher().hash(password.clone()).await?;
     let (member, created) = state
         .store()
         .org(&scope)
-        .add_member(NewMember { email, name, password_hash, roles: req.roles })
+        .add_member(NewMember {
+            email,
+            name,
+            password_hash,
+            roles: req.roles,
+        })
         .await?;
     let initial_password = (created && generated).then_some(password);
-    Ok((StatusCode::CREATED, Json(AddedMember { member: member.into(), account_created: created, initial_password })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AddedMember {
+            member: member.into(),
+            account_created: created,
+            initial_password,
+        }),
+    ))
 }
 
 /// One member.
@@ -162,7 +198,14 @@ pub async fn update_member(
 ) -> ApiResult<Json<MemberView>> {
     scope.require(labledger_domain::Permission::MEMBERS_WRITE)?;
     role_names(&req.roles)?;
-    Ok(Json(state.store().org(&scope).set_member_roles(user, req.roles).await?.into()))
+    Ok(Json(
+        state
+            .store()
+            .org(&scope)
+            .set_member_roles(user, req.roles)
+            .await?
+            .into(),
+    ))
 }
 
 /// Remove a member from the organization. The last Owner cannot be removed.

@@ -95,9 +95,17 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(auth::permissions))
         .routes(routes!(orgs::get_org))
         .routes(routes!(members::list_members, members::add_member))
-        .routes(routes!(members::get_member, members::update_member, members::remove_member))
+        .routes(routes!(
+            members::get_member,
+            members::update_member,
+            members::remove_member
+        ))
         .routes(routes!(roles::list_roles, roles::create_role))
-        .routes(routes!(roles::get_role, roles::update_role, roles::delete_role))
+        .routes(routes!(
+            roles::get_role,
+            roles::update_role,
+            roles::delete_role
+        ))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .split_for_parts()

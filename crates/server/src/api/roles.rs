@@ -50,7 +50,10 @@ fn parse_permissions(raw: &[String]) -> Result<PermissionSet, FieldError> {
     }
     raw.iter()
         .enumerate()
-        .map(|(i, s)| s.parse::<Permission>().map_err(|e| FieldError::new(format!("permissions[{i}]"), e.to_string())))
+        .map(|(i, s)| {
+            s.parse::<Permission>()
+                .map_err(|e| FieldError::new(format!("permissions[{i}]"), e.to_string()))
+        })
         .collect()
 }
 
@@ -61,9 +64,14 @@ fn parse_permissions(raw: &[String]) -> Result<PermissionSet, FieldError> {
     responses((status = 200, body = RoleList), CommonErrors),
     security(("session" = ["members:read"]))
 )]
-pub async fn list_roles(State(state): State<AppState>, OrgAccess(scope): OrgAccess) -> ApiResult<Json<RoleList>> {
+pub async fn list_roles(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+) -> ApiResult<Json<RoleList>> {
     let roles = state.store().org(&scope).roles().await?;
-    Ok(Json(RoleList { items: roles.into_iter().map(Into::into).collect() }))
+    Ok(Json(RoleList {
+        items: roles.into_iter().map(Into::into).collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -147,9 +155,15 @@ pub async fn update_role(
     scope.require(Permission::MEMBERS_WRITE)?;
     let mut errors = FieldErrors::default();
     let change = RoleChange {
-        name: req.name.and_then(|n| errors.check(RoleName::parse("name", &n))),
-        description: req.description.and_then(|d| errors.check(Description::parse("description", &d))),
-        permissions: req.permissions.and_then(|p| errors.check(parse_permissions(&p))),
+        name: req
+            .name
+            .and_then(|n| errors.check(RoleName::parse("name", &n))),
+        description: req
+            .description
+            .and_then(|d| errors.check(Description::parse("description", &d))),
+        permissions: req
+            .permissions
+            .and_then(|p| errors.check(parse_permissions(&p))),
     };
     errors.into_result()?;
     let org = state.store().org(&scope);
