@@ -1,4 +1,10 @@
 //! Password login, sessions, CSRF and the current user, as a client sees them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! The instance: first start, migrations, health, metrics, the OpenAPI document, security
 //! headers, operator commands while the server runs, and concurrent writers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -367,6 +367,37 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
         "{roles}"
     );
 
+    // Edit it, then delete it (the script asks for confirmation first).
+    b.click("#roles-table a[aria-label='Edit role Sample clerk']")
+        .await;
+    b.fill("#edit-role-name", "Sample registrar").await;
+    b.click("input[value='samples:write']").await;
+    b.click("form.form-grid button[type=submit]").await;
+    assert!(b.text("[role=status]").await.contains("Role saved."));
+    let row = b
+        .client
+        .find(Locator::XPath("//tr[.//a[text()='Sample registrar']]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("samples:read") && !row.contains("samples:write"),
+        "{row}"
+    );
+    b.click("#roles-table button[aria-label='Delete role Sample registrar']")
+        .await;
+    assert!(b
+        .client
+        .get_alert_text()
+        .await
+        .unwrap()
+        .contains("Delete the role Sample registrar?"));
+    b.client.accept_alert().await.unwrap();
+    assert!(b.text("[role=status]").await.contains("Role deleted."));
+    assert!(!b.text("#roles-table").await.contains("Sample registrar"));
+
     // The audit trail shows the member.add event; filters narrow it down.
     b.click("nav a[href$='/audit']").await;
     b.wait_path(&format!("/orgs/{org}/audit")).await;
@@ -736,6 +767,74 @@ async fn ui_forms_are_protected_and_errors_are_html() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("RFC 3339"));
+
+    // The org switcher keeps the section.
+    let res = get(format!("/switch?org={org}&to=audit")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        format!("/orgs/{org}/audit")
+    );
+
+    // Audit paging: 50 a page, an "Older" link with the cursor.
+    for i in 0..50 {
+        let body = json!({"name": format!("Role {i}"), "permissions": ["samples:read"]});
+        let res = owner.post(&server.org_path(&org, "/roles"), body).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let html = get(format!("/orgs/{org}/audit"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let older = html
+        .split("rel=\"next\"")
+        .next()
+        .unwrap()
+        .rsplit("href=\"")
+        .next()
+        .unwrap();
+    let older = older.split('"').next().unwrap().replace("&amp;", "&");
+    assert!(
+        older.starts_with(&format!("/orgs/{org}/audit?cursor=")),
+        "{older}"
+    );
+    let html = get(older).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("Newest") && html.contains("<td class=\"num\">1</td>"),
+        "the oldest event is on page 2"
+    );
+
+    // A tampered chain: the verdict names the first broken sequence number.
+    {
+        use sqlx::Executor;
+        let mut db = server.raw_db().await;
+        if common::is_postgres() {
+            db.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+                .await
+                .unwrap();
+        } else {
+            db.execute("DROP TRIGGER audit_events_no_update")
+                .await
+                .unwrap();
+        }
+        let sql =
+            format!("UPDATE audit_events SET action = 'x' WHERE org_id = '{org}' AND seq = 2");
+        db.execute(sql.as_str()).await.unwrap();
+    }
+    let res = post(
+        format!("/orgs/{org}/audit/verify"),
+        vec![("csrf", csrf.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Chain broken at sequence 2"));
 
     // Logout needs the token too; then the session is gone on the server.
     let res = post("/logout".into(), vec![("csrf", "nope".into())])

@@ -17,10 +17,11 @@ pub(crate) type WriteFn<T> =
 type Deliver = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 /// A queued write. Given no connection (the batch could not start), it fails without running.
+type RunFn =
+    Box<dyn for<'c> FnOnce(Option<&'c mut AnyConnection>) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+
 pub(crate) struct Job {
-    run: Box<
-        dyn for<'c> FnOnce(Option<&'c mut AnyConnection>) -> BoxFuture<'c, (bool, Deliver)> + Send,
-    >,
+    run: RunFn,
 }
 
 impl Job {

@@ -1,14 +1,164 @@
-//! The server-rendered web UI.
+//! The server-rendered web UI: maud templates, plain HTML forms, a little hand-written
+//! JavaScript and CSS embedded in the binary (no inline code: the CSP forbids it).
+//!
+//! Every page resolves its caller with [`extract::UiUser`] or [`extract::UiOrg`] (not logged in:
+//! a redirect to `/login`), every POST carries the session's CSRF token ([`extract::CsrfForm`]),
+//! and every error renders as an HTML page or as a form error, never as JSON.
+
+mod assets;
+mod audit;
+mod auth;
+mod dashboard;
+mod error;
+mod extract;
+mod flash;
+mod layout;
+mod members;
+mod roles;
 
 use crate::state::AppState;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::Router;
 
+pub use error::UiError;
+
+/// The UI routes; merged into the application router.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/assets/app.css", get(assets::css))
+        .route("/assets/app.js", get(assets::js))
+        .route("/assets/favicon.svg", get(assets::icon))
+        .route("/", get(auth::index))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/switch", get(dashboard::switch_org))
+        .route("/orgs/{org_id}", get(dashboard::dashboard))
+        .route(
+            "/orgs/{org_id}/members",
+            get(members::list).post(members::add),
+        )
+        .route(
+            "/orgs/{org_id}/members/{user_id}/roles",
+            post(members::set_roles),
+        )
+        .route(
+            "/orgs/{org_id}/members/{user_id}/remove",
+            post(members::remove),
+        )
+        .route("/orgs/{org_id}/roles", get(roles::list).post(roles::create))
+        .route(
+            "/orgs/{org_id}/roles/{role_id}",
+            get(roles::edit_form).post(roles::update),
+        )
+        .route("/orgs/{org_id}/roles/{role_id}/delete", post(roles::delete))
+        .route("/orgs/{org_id}/audit", get(audit::list))
+        .route("/orgs/{org_id}/audit/verify", post(audit::verify))
 }
 
+/// The page for any path nothing else answers (outside `/api/`).
 pub fn not_found_page() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><h1>Not found</h1>"))
+    UiError::NotFound
+}
+
+/// `Permission::ALL` grouped by resource, in its fixed order.
+fn permission_groups() -> Vec<(
+    labledger_domain::Resource,
+    Vec<labledger_domain::Permission>,
+)> {
+    let mut groups: Vec<(
+        labledger_domain::Resource,
+        Vec<labledger_domain::Permission>,
+    )> = Vec::new();
+    for p in labledger_domain::Permission::ALL {
+        match groups.last_mut() {
+            Some((r, perms)) if *r == p.resource => perms.push(p),
+            _ => groups.push((p.resource, vec![p])),
+        }
+    }
+    groups
+}
+
+/// Built-in roles in their order of power (Owner first), then the custom ones as stored.
+fn sort_roles(roles: &mut [labledger_store::Role]) {
+    use labledger_domain::BuiltinRole;
+    roles.sort_by_key(|r| {
+        let rank = BuiltinRole::ALL
+            .iter()
+            .position(|b| r.builtin && b.name() == r.name);
+        rank.unwrap_or(BuiltinRole::ALL.len())
+    });
+}
+
+/// `compliance_records` → `Compliance records`.
+fn resource_label(r: labledger_domain::Resource) -> String {
+    let text = r.as_str().replace('_', " ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// The first error of a field.
+fn field_error<'a>(errors: &'a [labledger_domain::FieldError], field: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.as_str())
+}
+
+/// The errors of a list field and its items (`roles`, `roles[1]`).
+fn field_errors_of<'a>(errors: &'a [labledger_domain::FieldError], field: &str) -> Vec<&'a str> {
+    errors
+        .iter()
+        .filter(|e| {
+            e.field == field
+                || e.field
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.starts_with('['))
+        })
+        .map(|e| e.message.as_str())
+        .collect()
+}
+
+/// The summary on top of a form with invalid fields.
+fn invalid_box(errors: &[labledger_domain::FieldError]) -> maud::Markup {
+    maud::html! {
+        div.flash.flash-error role="alert" {
+            div {
+                p.flash-text { "Please correct " (if errors.len() == 1 { "this field" } else { "these fields" }) ":" }
+                ul.error-list { @for e in errors { li { (e.field) ": " (e.message) } } }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_cover_every_permission_once() {
+        let groups = permission_groups();
+        let n: usize = groups.iter().map(|(_, p)| p.len()).sum();
+        assert_eq!(n, labledger_domain::Permission::ALL.len());
+        assert_eq!(
+            resource_label(labledger_domain::Resource::ComplianceRecords),
+            "Compliance records"
+        );
+    }
+
+    #[test]
+    fn list_field_errors() {
+        use labledger_domain::FieldError;
+        let errors = vec![
+            FieldError::new("roles[0]", "no role"),
+            FieldError::new("rolesx", "other"),
+            FieldError::new("roles", "many"),
+        ];
+        assert_eq!(field_errors_of(&errors, "roles"), vec!["no role", "many"]);
+        assert_eq!(field_error(&errors, "roles"), Some("many"));
+    }
 }

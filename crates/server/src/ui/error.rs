@@ -1,0 +1,174 @@
+//! Errors of UI pages, rendered as HTML: a redirect to the login form, or an error page with the
+//! status the API would answer.
+
+use super::layout::{self, Chrome};
+use crate::error::ApiError;
+use crate::security::{security_event, SecurityEvent};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+
+#[derive(Debug)]
+pub enum UiError {
+    /// Not logged in (or the session ended): go to the login form.
+    Login,
+    NotFound,
+    /// An error page, inside the navigation of the caller when it is known.
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+        chrome: Option<Box<Chrome>>,
+    },
+}
+
+impl UiError {
+    pub fn forbidden(chrome: Chrome, message: impl Into<String>) -> Self {
+        UiError::Page {
+            status: StatusCode::FORBIDDEN,
+            title: "Access denied",
+            message: message.into(),
+            chrome: Some(Box::new(chrome)),
+        }
+    }
+
+    pub fn csrf() -> Self {
+        security_event(
+            SecurityEvent::CsrfRejected,
+            "UI form without a valid CSRF token or from another origin",
+        );
+        UiError::Page {
+            status: StatusCode::FORBIDDEN,
+            title: "Form expired",
+            message: "This form was not accepted: it is from an old page or from another site. \
+                Go back, reload the page and try again."
+                .into(),
+            chrome: None,
+        }
+    }
+
+    /// Attaches the caller's navigation to an error page that has none yet.
+    pub fn with_chrome(self, chrome: &Chrome) -> Self {
+        match self {
+            UiError::NotFound => UiError::Page {
+                status: StatusCode::NOT_FOUND,
+                title: "Not found",
+                message: not_found_message().into(),
+                chrome: Some(Box::new(chrome.clone())),
+            },
+            UiError::Page {
+                status,
+                title,
+                message,
+                chrome: None,
+            } => UiError::Page {
+                status,
+                title,
+                message,
+                chrome: Some(Box::new(chrome.clone())),
+            },
+            other => other,
+        }
+    }
+}
+
+fn not_found_message() -> &'static str {
+    "There is nothing here, or it is not yours to see."
+}
+
+/// A human sentence for what the API error says; the detail only where it is safe to show
+/// (the API shows the same text).
+pub fn describe(e: &ApiError) -> String {
+    match e {
+        ApiError::Forbidden(d)
+        | ApiError::Conflict(d)
+        | ApiError::Refused(d)
+        | ApiError::BadRequest(d, _) => d.clone(),
+        ApiError::Invalid(errors) => {
+            let fields: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            format!("Some fields are invalid: {}.", fields.join("; "))
+        }
+        ApiError::Csrf => "The form expired; reload the page and try again.".into(),
+        ApiError::OrgDisabled => "An operator has disabled this organization.".into(),
+        ApiError::NotFound => not_found_message().into(),
+        ApiError::Unavailable(_) => "The service is not ready; try again shortly.".into(),
+        ApiError::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
+        ApiError::PayloadTooLarge => "The form is too large.".into(),
+        ApiError::UnsupportedMediaType(d) => d.clone(),
+        ApiError::Unauthorized | ApiError::InvalidCredentials => "Please log in.".into(),
+    }
+}
+
+/// Logs what the API's error response would log (internal details, refused permissions).
+pub fn log_api_error(e: &ApiError) {
+    match e {
+        ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
+            tracing::error!(error = %detail, "UI request failed")
+        }
+        ApiError::Forbidden(detail) => security_event(SecurityEvent::PermissionDenied, detail),
+        _ => {}
+    }
+}
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        log_api_error(&e);
+        let title = match &e {
+            ApiError::Unauthorized | ApiError::InvalidCredentials => return UiError::Login,
+            ApiError::NotFound => return UiError::NotFound,
+            ApiError::Forbidden(_) => "Access denied",
+            ApiError::Csrf => "Form expired",
+            ApiError::OrgDisabled => "Organization disabled",
+            ApiError::Conflict(_) | ApiError::Refused(_) => "Not possible",
+            ApiError::BadRequest(..) | ApiError::Invalid(_) => "Invalid input",
+            ApiError::PayloadTooLarge => "Too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported form",
+            ApiError::Unavailable(_) => "Unavailable",
+            ApiError::Internal(_) => "Something went wrong",
+        };
+        UiError::Page {
+            status: e.status(),
+            title,
+            message: describe(&e),
+            chrome: None,
+        }
+    }
+}
+
+impl From<labledger_store::StoreError> for UiError {
+    fn from(e: labledger_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let (status, title, message, chrome) = match self {
+            UiError::Login => return Redirect::to("/login").into_response(),
+            UiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                not_found_message().to_owned(),
+                None,
+            ),
+            UiError::Page {
+                status,
+                title,
+                message,
+                chrome,
+            } => (status, title, message, chrome),
+        };
+        let body = html! {
+            section.error-page {
+                h1 { (title) }
+                p { (message) }
+                p { a href="/" { "Go to the start page" } }
+            }
+        };
+        let page = match chrome {
+            Some(chrome) => layout::page(&chrome, title, None, body),
+            None => layout::bare(title, body),
+        };
+        (status, page).into_response()
+    }
+}
