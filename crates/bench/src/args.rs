@@ -11,11 +11,15 @@ impl Flags {
         let mut map = BTreeMap::new();
         let mut argv = argv.peekable();
         while let Some(arg) = argv.next() {
-            let Some(name) = arg.strip_prefix("--") else { bail!("unexpected argument `{arg}`") };
+            let Some(name) = arg.strip_prefix("--") else {
+                bail!("unexpected argument `{arg}`")
+            };
             let (name, value) = match name.split_once('=') {
                 Some((n, v)) => (n.to_owned(), v.to_owned()),
                 None => {
-                    let v = argv.next().with_context(|| format!("--{name} needs a value"))?;
+                    let v = argv
+                        .next()
+                        .with_context(|| format!("--{name} needs a value"))?;
                     (name.to_owned(), v)
                 }
             };
@@ -40,7 +44,21 @@ impl Flags {
     {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => raw.parse().map_err(|e| anyhow::anyhow!("--{name} {raw}: {e}")),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--{name} {raw}: {e}")),
         }
+    }
+}
+
+impl Flags {
+    /// Refuses flags the command does not know (a typo would otherwise be silently ignored).
+    pub(crate) fn only(&self, known: &[&str]) -> anyhow::Result<()> {
+        for name in self.0.keys() {
+            if !known.contains(&name.as_str()) {
+                bail!("unknown flag --{name} (known: {})", known.join(", "));
+            }
+        }
+        Ok(())
     }
 }

@@ -46,13 +46,18 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let mut argv = std::env::args().skip(1);
-    let Some(command) = argv.next() else { bail!("{USAGE}") };
+    let Some(command) = argv.next() else {
+        bail!("{USAGE}")
+    };
     if command == "-h" || command == "--help" {
         println!("{USAGE}");
         return Ok(());
     }
     let flags = args::Flags::parse(argv)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
     runtime.block_on(async move {
         match command.as_str() {
             "append" => append::run(&flags).await,
