@@ -27,6 +27,8 @@ pub struct AuthUser {
     pub name: String,
     pub csrf_token: String,
     pub token_hash: Vec<u8>,
+    /// The session's public id.
+    pub session_id: String,
 }
 
 pub fn request_meta(parts: &Parts) -> RequestMeta {
@@ -64,6 +66,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Auth
         name: found.name,
         csrf_token: found.session.csrf_token,
         token_hash,
+        session_id: found.session.id,
     }))
 }
 

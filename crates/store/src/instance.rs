@@ -239,7 +239,7 @@ impl Store {
              JOIN orgs o ON o.id = m.org_id \
              LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
              LEFT JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
-             WHERE m.user_id = $1 AND o.status = 'active' ORDER BY o.name, o.id, r.name",
+             WHERE m.user_id = $1 AND o.status = 'active' AND m.status = 'active' ORDER BY o.name, o.id, r.name",
         )
         .bind(user.to_string())
         .fetch_all(self.reader())
@@ -273,7 +273,7 @@ impl Store {
              JOIN orgs o ON o.id = m.org_id \
              LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
              LEFT JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
-             WHERE m.org_id = $1 AND m.user_id = $2",
+             WHERE m.org_id = $1 AND m.user_id = $2 AND m.status = 'active'",
         )
         .bind(org.to_string())
         .bind(user.to_string())

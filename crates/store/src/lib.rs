@@ -28,7 +28,7 @@ pub use members::{Member, NewMember};
 pub use org::Org;
 pub use roles::{Role, RoleChange};
 pub use scope::{Actor, OrgScope, RequestMeta};
-pub use sessions::{Session, SessionUser};
+pub use sessions::{Session, SessionInfo, SessionUser};
 pub use trail::{AuditFilter, AuditPage};
 
 use sqlx::{AnyPool, Connection};

@@ -18,6 +18,8 @@ pub struct Member {
     pub name: String,
     pub roles: Vec<String>,
     pub joined_at: Timestamp,
+    /// A deactivated member keeps their history but reaches nothing in the org.
+    pub active: bool,
 }
 
 /// A member to add. A person without an account gets one, with the given password hash.
@@ -30,7 +32,7 @@ pub struct NewMember {
 }
 
 const MEMBER_SQL: &str =
-    "SELECT u.id, u.email, u.name, m.created_at, r.name AS role FROM members m \
+    "SELECT u.id, u.email, u.name, m.created_at, m.status, r.name AS role FROM members m \
     JOIN users u ON u.id = m.user_id \
     LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
     LEFT JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
@@ -49,6 +51,7 @@ fn group_members(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Member>> {
                 name: r.try_get("name")?,
                 roles: role.into_iter().collect(),
                 joined_at: Timestamp::from_micros(r.try_get("created_at")?),
+                active: r.try_get::<String, _>("status")? == "active",
             }),
         }
     }
@@ -124,7 +127,8 @@ async fn owner_count(tx: &mut OrgTx<'_>) -> Result<i64> {
         .fetch_optional(
             sqlx::query(
                 "SELECT COUNT(*) AS n FROM member_roles mr JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
-                 WHERE mr.org_id = $1 AND r.builtin = 1 AND r.name = $2",
+                 JOIN members m ON m.org_id = mr.org_id AND m.user_id = mr.user_id \
+                 WHERE mr.org_id = $1 AND r.builtin = 1 AND r.name = $2 AND m.status = 'active'",
             )
             .bind(org)
             .bind(labledger_domain::BuiltinRole::Owner.name()),
@@ -324,6 +328,93 @@ impl Org<'_> {
         }))
         .await
     }
+
+    /// Deactivates (or reactivates) a member. Deactivation ends all their sessions at once; the
+    /// last active Owner cannot be deactivated.
+    pub async fn set_member_active(&self, user: UserId, active: bool) -> Result<Member> {
+        let scope = self.scope();
+        scope.require(Permission::MEMBERS_WRITE)?;
+        if !active && user == scope.user_id() {
+            return Err(StoreError::Refused("you cannot deactivate yourself".into()));
+        }
+        let grantor = Grantor {
+            permissions: scope.permissions(),
+            is_owner: scope.is_owner(),
+        };
+        self.write(Box::new(move |tx| {
+            Box::pin(async move {
+                let current = member_in_tx(tx, user).await?;
+                let all = all_in_tx(tx).await?;
+                grantor.may_assign(&pick_roles(&all, &current.roles)?)?;
+                if current.active == active {
+                    return Ok(current);
+                }
+                let org = tx.org().to_owned();
+                let status = if active { "active" } else { "deactivated" };
+                tx.execute(
+                    sqlx::query(
+                        "UPDATE members SET status = $3 WHERE org_id = $1 AND user_id = $2",
+                    )
+                    .bind(org)
+                    .bind(user.to_string())
+                    .bind(status),
+                )
+                .await?;
+                let mut changes = Changes::new().field("active", current.active, active);
+                if !active {
+                    if owner_count(tx).await? == 0 {
+                        return Err(StoreError::Refused(
+                            "the last Owner of an organization cannot be deactivated".into(),
+                        ));
+                    }
+                    let ended = end_sessions(tx, user).await?;
+                    changes = changes.field("sessions_ended", 0, ended);
+                }
+                let action = if active {
+                    "member.reactivate"
+                } else {
+                    "member.deactivate"
+                };
+                tx.record(action, "member", Some(user.to_string()), changes);
+                member_in_tx(tx, user).await
+            })
+        }))
+        .await
+    }
+
+    /// Ends every session of a member (e.g. a lost laptop), audited in the org.
+    pub async fn revoke_member_sessions(&self, user: UserId) -> Result<u64> {
+        let scope = self.scope();
+        scope.require(Permission::MEMBERS_WRITE)?;
+        let grantor = Grantor {
+            permissions: scope.permissions(),
+            is_owner: scope.is_owner(),
+        };
+        self.write(Box::new(move |tx| {
+            Box::pin(async move {
+                let current = member_in_tx(tx, user).await?;
+                let all = all_in_tx(tx).await?;
+                grantor.may_assign(&pick_roles(&all, &current.roles)?)?;
+                let ended = end_sessions(tx, user).await?;
+                tx.record(
+                    "member.sessions_revoke",
+                    "member",
+                    Some(user.to_string()),
+                    Changes::new().field("sessions_ended", 0, ended),
+                );
+                Ok(ended)
+            })
+        }))
+        .await
+    }
+}
+
+/// Sessions are instance records; ending them from an org write is recorded in that org's event.
+async fn end_sessions(tx: &mut OrgTx<'_>, user: UserId) -> Result<u64> {
+    let r = tx
+        .execute(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.to_string()))
+        .await?;
+    Ok(r.rows_affected())
 }
 
 impl OrgTx<'_> {

@@ -8,11 +8,24 @@ use sqlx::Row;
 
 #[derive(Clone, Debug)]
 pub struct Session {
+    /// Public id, for listing and revoking (never the token or its hash).
+    pub id: String,
     pub user_id: UserId,
     pub csrf_token: String,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// A session as its owner sees it in "where am I logged in".
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -36,8 +49,8 @@ impl Store {
             Box::pin(async move {
                 let now = Timestamp::now();
                 sqlx::query(
-                    "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip, user_agent) \
-                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+                    "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip, user_agent, id) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
                 )
                 .bind(token_hash)
                 .bind(user.to_string())
@@ -46,6 +59,7 @@ impl Store {
                 .bind(now.plus_secs(lifetime_secs).micros())
                 .bind(source_ip)
                 .bind(user_agent)
+                .bind(uuid::Uuid::now_v7().to_string())
                 .execute(conn)
                 .await?;
                 Ok(())
@@ -58,7 +72,7 @@ impl Store {
     /// for longer than `idle_secs`.
     pub async fn session(&self, token_hash: &[u8], idle_secs: i64) -> Result<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, u.email, u.name \
+            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, u.email, u.name \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(token_hash.to_vec())
@@ -66,6 +80,7 @@ impl Store {
         .await?;
         let Some(r) = row else { return Ok(None) };
         let session = Session {
+            id: r.try_get("id")?,
             user_id: parse_id(&r.try_get::<String, _>("user_id")?)?,
             csrf_token: r.try_get("csrf_token")?,
             created_at: Timestamp::from_micros(r.try_get("created_at")?),
@@ -117,6 +132,60 @@ impl Store {
             Box::pin(async move {
                 let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                     .bind(Timestamp::now().micros())
+                    .execute(conn)
+                    .await?;
+                Ok(r.rows_affected())
+            })
+        }))
+        .await
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, last_seen_at, expires_at, source_ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
+        )
+        .bind(user.to_string())
+        .bind(Timestamp::now().micros())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionInfo {
+                    id: r.try_get("id")?,
+                    created_at: Timestamp::from_micros(r.try_get("created_at")?),
+                    last_seen_at: Timestamp::from_micros(r.try_get("last_seen_at")?),
+                    expires_at: Timestamp::from_micros(r.try_get("expires_at")?),
+                    source_ip: r.try_get("source_ip")?,
+                    user_agent: r.try_get("user_agent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends one of the user's sessions by its public id; false when they have no such session.
+    pub async fn revoke_session(&self, user: UserId, id: String) -> Result<bool> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id = $2")
+                    .bind(user.to_string())
+                    .bind(id)
+                    .execute(conn)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            })
+        }))
+        .await
+    }
+
+    /// Ends every session of the user but the one whose token hash is `keep`.
+    pub async fn revoke_other_sessions(&self, user: UserId, keep: Vec<u8>) -> Result<u64> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+                    .bind(user.to_string())
+                    .bind(keep)
                     .execute(conn)
                     .await?;
                 Ok(r.rows_affected())

@@ -124,7 +124,17 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
 pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     let mut path = op.template.replace("{org_id}", org);
     if path.contains("{user_id}") {
-        path = path.replace("{user_id}", &victim_member(owner, org).await);
+        let victim = victim_member(owner, org).await;
+        if op.template.ends_with("/reactivate") {
+            let res = owner
+                .post(
+                    &format!("/api/v1/orgs/{org}/members/{victim}/deactivate"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        path = path.replace("{user_id}", &victim);
     }
     if path.contains("{role_id}") {
         path = path.replace("{role_id}", &custom_role(owner, org).await);

@@ -22,6 +22,7 @@ pub struct MemberView {
     roles: Vec<String>,
     /// RFC 3339, UTC.
     joined_at: String,
+    active: bool,
 }
 
 impl From<Member> for MemberView {
@@ -32,6 +33,7 @@ impl From<Member> for MemberView {
             name: m.name,
             roles: m.roles,
             joined_at: m.joined_at.to_rfc3339(),
+            active: m.active,
         }
     }
 }
@@ -222,4 +224,73 @@ pub async fn remove_member(
 ) -> ApiResult<StatusCode> {
     state.store().org(&scope).remove_member(user).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deactivate a member: they keep their history but reach nothing, and their sessions end at once.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/members/{user_id}/deactivate", tag = "members",
+    params(("org_id" = String, Path, description = "Organization id"), ("user_id" = String, Path, description = "User id")),
+    responses((status = 200, body = MemberView), CommonErrors, InputErrors),
+    security(("session" = ["members:write"]))
+)]
+pub async fn deactivate_member(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    RecordId(user): RecordId<UserId>,
+) -> ApiResult<Json<MemberView>> {
+    Ok(Json(
+        state
+            .store()
+            .org(&scope)
+            .set_member_active(user, false)
+            .await?
+            .into(),
+    ))
+}
+
+/// Reactivate a deactivated member.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/members/{user_id}/reactivate", tag = "members",
+    params(("org_id" = String, Path, description = "Organization id"), ("user_id" = String, Path, description = "User id")),
+    responses((status = 200, body = MemberView), CommonErrors, InputErrors),
+    security(("session" = ["members:write"]))
+)]
+pub async fn reactivate_member(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    RecordId(user): RecordId<UserId>,
+) -> ApiResult<Json<MemberView>> {
+    Ok(Json(
+        state
+            .store()
+            .org(&scope)
+            .set_member_active(user, true)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    revoked: u64,
+}
+
+/// End every session of a member (a lost laptop, a leaked cookie).
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/members/{user_id}/revoke-sessions", tag = "members",
+    params(("org_id" = String, Path, description = "Organization id"), ("user_id" = String, Path, description = "User id")),
+    responses((status = 200, body = SessionsEnded), CommonErrors, InputErrors),
+    security(("session" = ["members:write"]))
+)]
+pub async fn revoke_member_sessions(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    RecordId(user): RecordId<UserId>,
+) -> ApiResult<Json<SessionsEnded>> {
+    let revoked = state
+        .store()
+        .org(&scope)
+        .revoke_member_sessions(user)
+        .await?;
+    Ok(Json(SessionsEnded { revoked }))
 }

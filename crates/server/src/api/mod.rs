@@ -6,6 +6,7 @@ pub mod auth;
 mod members;
 mod orgs;
 mod roles;
+mod sessions;
 
 use crate::error::Problem;
 use crate::state::AppState;
@@ -93,6 +94,11 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(auth::permissions))
+        .routes(routes!(
+            sessions::list_sessions,
+            sessions::revoke_other_sessions
+        ))
+        .routes(routes!(sessions::revoke_session))
         .routes(routes!(orgs::get_org))
         .routes(routes!(members::list_members, members::add_member))
         .routes(routes!(
@@ -100,6 +106,9 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
             members::update_member,
             members::remove_member
         ))
+        .routes(routes!(members::deactivate_member))
+        .routes(routes!(members::reactivate_member))
+        .routes(routes!(members::revoke_member_sessions))
         .routes(routes!(roles::list_roles, roles::create_role))
         .routes(routes!(
             roles::get_role,
