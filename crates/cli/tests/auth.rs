@@ -232,3 +232,43 @@ async fn passwords_are_stored_as_argon2id_with_owasp_parameters() {
     );
     assert!(!hash.contains(common::ADMIN_PASSWORD));
 }
+
+#[tokio::test]
+async fn a_cross_origin_request_with_a_valid_cookie_and_token_is_refused() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = &server.org_id;
+    let before = common::audit_len(&owner, org).await;
+    let path = server.url(&format!("/api/v1/orgs/{org}/roles"));
+    let body = json!({"name": "Planted", "permissions": []});
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let res = owner
+            .client
+            .post(&path)
+            .header("x-csrf-token", &owner.csrf)
+            .header(header, value)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+    }
+    assert_eq!(common::audit_len(&owner, org).await, before);
+    let own_origin = server.base.clone();
+    let res = owner
+        .client
+        .post(&path)
+        .header("x-csrf-token", &owner.csrf)
+        .header("origin", own_origin)
+        .header("sec-fetch-site", "same-origin")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}

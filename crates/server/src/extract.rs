@@ -70,6 +70,37 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Auth
     }))
 }
 
+/// Whether a browser says the request comes from this site: a `Sec-Fetch-Site` of
+/// `same-origin` or `none` (typed by the user) or absent, and an `Origin` that is this host or
+/// absent. Clients that send neither (scripts) rely on the CSRF token alone.
+///
+/// Under the server's `Referrer-Policy: no-referrer` browsers send `Origin: null` with form
+/// POSTs of our own pages, so `null` is accepted only where `Sec-Fetch-Site` vouches that the
+/// request is same-origin (a foreign page, or a sandboxed frame, is `cross-site` there).
+pub fn same_origin(parts: &Parts) -> bool {
+    let headers = &parts.headers;
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    if origin == "null" {
+        return site == Some("same-origin");
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    matches!((origin_host, host), (Some(o), Some(h)) if !o.is_empty() && o.eq_ignore_ascii_case(&h))
+}
+
 pub fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -94,7 +125,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if !labledger_auth::secrets_equal(sent, &user.csrf_token) {
+            if !labledger_auth::secrets_equal(sent, &user.csrf_token) || !same_origin(parts) {
                 return Err(ApiError::Csrf);
             }
         }

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use labledger_domain::Permission;
 use labledger_store::{Membership, OrgScope};
 use std::str::FromStr;
@@ -176,44 +176,13 @@ impl FormData {
     }
 }
 
-/// Refuses a request a browser says comes from another site: a `Sec-Fetch-Site` other than
-/// `same-origin` or `none` (typed by the user), or an `Origin` that is not this host.
-///
-/// Under the server's `Referrer-Policy: no-referrer` browsers send `Origin: null` with form
-/// POSTs of our own pages, so `null` is accepted only where `Sec-Fetch-Site` vouches that the
-/// request is same-origin (a foreign page, or a sandboxed frame, is `cross-site` there).
+/// Refuses a form post a browser says comes from another site (see [`crate::extract::same_origin`]).
 pub fn check_same_origin(parts: &Parts) -> Result<(), UiError> {
-    let headers = &parts.headers;
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if site.is_some_and(|s| s != "same-origin" && s != "none") {
-        return Err(UiError::csrf());
+    if crate::extract::same_origin(parts) {
+        Ok(())
+    } else {
+        Err(UiError::csrf())
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or_default();
-    if origin == "null" {
-        return if site == Some("same-origin") {
-            Ok(())
-        } else {
-            Err(UiError::csrf())
-        };
-    }
-    let host = host_of(headers).or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
-    let origin_host = origin
-        .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/'));
-    match (origin_host, host) {
-        (Some(o), Some(h)) if !o.is_empty() && o.eq_ignore_ascii_case(&h) => Ok(()),
-        _ => Err(UiError::csrf()),
-    }
-}
-
-fn host_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Reads an `application/x-www-form-urlencoded` body.
