@@ -94,7 +94,8 @@ async fn every_org_route_hides_other_orgs_records_behind_an_identical_404() {
             .template
             .replace("{org_id}", "not-an-id")
             .replace("{user_id}", "x")
-            .replace("{role_id}", "x");
+            .replace("{role_id}", "x")
+            .replace("{sample_id}", "x");
         let res = owner_a.send(method, &garbage, call.body.clone()).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(

@@ -63,6 +63,11 @@ id_type!(
     RoleId
 );
 
+id_type!(
+    /// A physical sample (or aliquot) of one organization.
+    SampleId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

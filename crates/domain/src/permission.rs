@@ -113,6 +113,8 @@ impl Permission {
         ]
     };
 
+    pub const SAMPLES_READ: Permission = p(Resource::Samples, Action::Read);
+    pub const SAMPLES_WRITE: Permission = p(Resource::Samples, Action::Write);
     pub const MEMBERS_READ: Permission = p(Resource::Members, Action::Read);
     pub const MEMBERS_WRITE: Permission = p(Resource::Members, Action::Write);
     pub const AUDIT_READ: Permission = p(Resource::Audit, Action::Read);

@@ -12,6 +12,7 @@ mod instance;
 mod members;
 mod org;
 mod roles;
+mod samples;
 mod scope;
 mod sessions;
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
 pub use members::{Member, NewMember};
 pub use org::Org;
 pub use roles::{Role, RoleChange};
+pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
 pub use trail::{AuditFilter, AuditPage};

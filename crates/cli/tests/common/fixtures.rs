@@ -19,7 +19,10 @@ pub struct Operation {
     pub template: String,
     /// The permissions its security requirement names (empty: any member).
     pub scopes: Vec<String>,
+    /// Takes a JSON body.
     pub has_body: bool,
+    /// Takes a CSV body (sent by the harness when the body is a JSON string).
+    pub csv_body: bool,
 }
 
 pub async fn operations(server: &TestServer) -> Vec<Operation> {
@@ -45,7 +48,10 @@ pub async fn operations(server: &TestServer) -> Vec<Operation> {
                 method: method.to_uppercase(),
                 template: template.clone(),
                 scopes,
-                has_body: op.get("requestBody").is_some(),
+                has_body: op["requestBody"]["content"]
+                    .get("application/json")
+                    .is_some(),
+                csv_body: op["requestBody"]["content"].get("text/csv").is_some(),
             });
         }
     }
@@ -88,6 +94,19 @@ pub async fn victim_member(owner: &Session, org: &str) -> String {
     v["member"]["user_id"].as_str().unwrap().to_owned()
 }
 
+/// A fresh sample of `org`; returns its id.
+pub async fn sample(owner: &Session, org: &str) -> String {
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples"),
+            json!({"sample_type": "blood"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
 /// A fresh custom role of `org`; returns its id.
 pub async fn custom_role(owner: &Session, org: &str) -> String {
     let res = owner
@@ -112,6 +131,12 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
             json!({"name": unique("role"), "permissions": ["samples:read"]})
         }
         ("PATCH", "/api/v1/orgs/{org_id}/roles/{role_id}") => json!({"description": "changed"}),
+        ("POST", "/api/v1/orgs/{org_id}/samples") => {
+            json!({"sample_type": "blood", "quantity": 2.5, "unit": "mL"})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/transitions") => {
+            json!({"to": "received"})
+        }
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
         }
@@ -136,6 +161,9 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         }
         path = path.replace("{user_id}", &victim);
     }
+    if path.contains("{sample_id}") {
+        path = path.replace("{sample_id}", &sample(owner, org).await);
+    }
     if path.contains("{role_id}") {
         path = path.replace("{role_id}", &custom_role(owner, org).await);
     }
@@ -145,7 +173,11 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         op.method,
         op.template
     );
-    let body = if op.has_body {
+    let body = if op.csv_body {
+        Some(Value::String(
+            "sample_type,source_ref\nblood,P-1\nserum,P-2\n".to_owned(),
+        ))
+    } else if op.has_body {
         Some(
             valid_body(&op.method, &op.template)
                 .unwrap_or_else(|| panic!("no body fixture for {} {}", op.method, op.template)),
@@ -159,7 +191,7 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
 /// The same route, naming records that do not exist (random ids) in `org`.
 pub fn missing_records(org: &str, op: &Operation) -> String {
     let mut path = op.template.replace("{org_id}", org);
-    for param in ["{user_id}", "{role_id}"] {
+    for param in ["{user_id}", "{role_id}", "{sample_id}"] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }
     path

@@ -243,8 +243,11 @@ impl Session {
         if method != Method::GET && method != Method::HEAD {
             req = req.header("x-csrf-token", &self.csrf);
         }
-        if let Some(b) = body {
-            req = req.json(&b);
+        match body {
+            // A JSON string stands for a raw CSV body (no JSON route takes a bare string).
+            Some(Value::String(csv)) => req = req.header("content-type", "text/csv").body(csv),
+            Some(b) => req = req.json(&b),
+            None => {}
         }
         req.send().await.unwrap()
     }

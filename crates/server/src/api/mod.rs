@@ -6,6 +6,7 @@ pub mod auth;
 mod members;
 mod orgs;
 mod roles;
+mod samples;
 mod sessions;
 
 use crate::error::Problem;
@@ -31,6 +32,7 @@ use utoipa_axum::routes;
         (name = "orgs", description = "Organizations"),
         (name = "members", description = "Members and their roles"),
         (name = "roles", description = "Built-in and custom roles"),
+        (name = "samples", description = "Samples and their lifecycle"),
         (name = "audit", description = "The tamper-evident audit trail"),
     )
 )]
@@ -115,6 +117,10 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
             roles::update_role,
             roles::delete_role
         ))
+        .routes(routes!(samples::list_samples, samples::create_sample))
+        .routes(routes!(samples::import_samples))
+        .routes(routes!(samples::get_sample))
+        .routes(routes!(samples::transition_sample))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .split_for_parts()

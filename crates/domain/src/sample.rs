@@ -1,0 +1,183 @@
+//! Samples: the per-org human code and the status lifecycle.
+//!
+//! registered → received → in_process ⇄ stored → consumed | disposed. A sample may be disposed
+//! from any live state; consumed and disposed are final.
+
+use crate::validate::FieldError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleStatus {
+    Registered,
+    Received,
+    InProcess,
+    Stored,
+    Consumed,
+    Disposed,
+}
+
+impl SampleStatus {
+    pub const ALL: [SampleStatus; 6] = [
+        SampleStatus::Registered,
+        SampleStatus::Received,
+        SampleStatus::InProcess,
+        SampleStatus::Stored,
+        SampleStatus::Consumed,
+        SampleStatus::Disposed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SampleStatus::Registered => "registered",
+            SampleStatus::Received => "received",
+            SampleStatus::InProcess => "in_process",
+            SampleStatus::Stored => "stored",
+            SampleStatus::Consumed => "consumed",
+            SampleStatus::Disposed => "disposed",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                FieldError::new(
+                    field,
+                    format!(
+                        "must be one of {}",
+                        Self::ALL.map(|v| v.as_str()).join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// The statuses a sample may move to from this one.
+    pub fn next(self) -> &'static [SampleStatus] {
+        use SampleStatus::*;
+        match self {
+            Registered => &[Received, Disposed],
+            Received => &[InProcess, Stored, Disposed],
+            InProcess => &[Stored, Consumed, Disposed],
+            Stored => &[InProcess, Consumed, Disposed],
+            Consumed | Disposed => &[],
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self.next().is_empty()
+    }
+
+    /// Checks a move, naming both ends and the allowed ones when it is refused.
+    pub fn transition(self, to: SampleStatus) -> Result<SampleStatus, IllegalTransition> {
+        if self.next().contains(&to) {
+            Ok(to)
+        } else {
+            Err(IllegalTransition { from: self, to })
+        }
+    }
+}
+
+impl fmt::Display for SampleStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a sample cannot go from {from} to {to}{}", allowed(*from))]
+pub struct IllegalTransition {
+    pub from: SampleStatus,
+    pub to: SampleStatus,
+}
+
+fn allowed(from: SampleStatus) -> String {
+    if from.is_final() {
+        format!(": {from} is final")
+    } else {
+        format!(
+            " (from {from} it may go to {})",
+            from.next()
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// The per-org human code of the n-th sample: `S-000001`. Gapless and never reused.
+pub fn sample_code(n: i64) -> String {
+    format!("S-{n:06}")
+}
+
+/// A sample type: a short lower-case word or phrase such as `blood`, `serum`, `tissue biopsy`.
+pub fn parse_sample_type(field: &str, raw: &str) -> Result<String, FieldError> {
+    let s = raw.trim().to_lowercase();
+    if s.is_empty() || s.chars().count() > 64 {
+        return Err(FieldError::new(field, "must be 1 to 64 characters"));
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '/' | '.'))
+    {
+        return Err(FieldError::new(
+            field,
+            "may contain letters, digits, spaces and - _ / . only",
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SampleStatus::*;
+
+    #[test]
+    fn every_legal_transition_is_allowed_and_every_other_refused() {
+        let legal = [
+            (Registered, Received),
+            (Registered, Disposed),
+            (Received, InProcess),
+            (Received, Stored),
+            (Received, Disposed),
+            (InProcess, Stored),
+            (InProcess, Consumed),
+            (InProcess, Disposed),
+            (Stored, InProcess),
+            (Stored, Consumed),
+            (Stored, Disposed),
+        ];
+        for from in SampleStatus::ALL {
+            for to in SampleStatus::ALL {
+                let ok = from.transition(to).is_ok();
+                assert_eq!(ok, legal.contains(&(from, to)), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn final_states_say_so() {
+        let e = Consumed.transition(Stored).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a sample cannot go from consumed to stored: consumed is final"
+        );
+        let e = Registered.transition(Stored).unwrap_err();
+        assert_eq!(e.to_string(), "a sample cannot go from registered to stored (from registered it may go to received, disposed)");
+    }
+
+    #[test]
+    fn codes_and_types() {
+        assert_eq!(sample_code(1), "S-000001");
+        assert_eq!(sample_code(1_234_567), "S-1234567");
+        assert_eq!(parse_sample_type("t", " Blood ").unwrap(), "blood");
+        assert!(parse_sample_type("t", "").is_err());
+        assert!(parse_sample_type("t", "<script>").is_err());
+        assert_eq!(SampleStatus::parse("to", "in_process").unwrap(), InProcess);
+        assert!(SampleStatus::parse("to", "lost").is_err());
+    }
+}

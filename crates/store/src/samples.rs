@@ -1,0 +1,278 @@
+//! Samples of one org: registration (one or many, all or nothing), reading, paging and status
+//! transitions. Every change is an audit event whose action begins with `sample.`.
+
+use crate::error::{Result, StoreError};
+use crate::instance::parse_id;
+use crate::org::Org;
+use crate::tx::OrgTx;
+use labledger_domain::audit::Changes;
+use labledger_domain::sample::{sample_code, SampleStatus};
+use labledger_domain::{Permission, SampleId, Timestamp};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A sample to register; `sample_type` is already parsed by the domain.
+#[derive(Clone, Debug, Default)]
+pub struct NewSample {
+    pub sample_type: String,
+    pub source_ref: Option<String>,
+    pub collected_at: Option<Timestamp>,
+    pub received_at: Option<Timestamp>,
+    pub quantity: Option<f64>,
+    pub unit: Option<String>,
+    pub notes: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    pub id: SampleId,
+    pub seq: i64,
+    pub code: String,
+    pub sample_type: String,
+    pub status: SampleStatus,
+    pub source_ref: Option<String>,
+    pub collected_at: Option<Timestamp>,
+    pub received_at: Option<Timestamp>,
+    pub quantity: Option<f64>,
+    pub unit: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Filters of the sample list; all optional.
+#[derive(Clone, Debug, Default)]
+pub struct SampleFilter {
+    pub status: Option<SampleStatus>,
+    pub sample_type: Option<String>,
+    /// Only samples registered before this one (the cursor of the previous page).
+    pub before_seq: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, seq, code, sample_type, status, source_ref, collected_at, received_at, quantity, unit, \
+    notes, created_at, updated_at";
+
+fn decode(r: &AnyRow) -> Result<Sample> {
+    let status: String = r.try_get("status")?;
+    let ts = |col: &str| -> Result<Option<Timestamp>> {
+        Ok(r.try_get::<Option<i64>, _>(col)?
+            .map(Timestamp::from_micros))
+    };
+    Ok(Sample {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        seq: r.try_get("seq")?,
+        code: r.try_get("code")?,
+        sample_type: r.try_get("sample_type")?,
+        status: SampleStatus::parse("status", &status)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        source_ref: r.try_get("source_ref")?,
+        collected_at: ts("collected_at")?,
+        received_at: ts("received_at")?,
+        quantity: r.try_get("quantity")?,
+        unit: r.try_get("unit")?,
+        notes: r.try_get("notes")?,
+        created_at: Timestamp::from_micros(r.try_get("created_at")?),
+        updated_at: Timestamp::from_micros(r.try_get("updated_at")?),
+    })
+}
+
+/// Reserves `n` consecutive sample numbers of the org; returns the first.
+async fn reserve_numbers(tx: &mut OrgTx<'_>, n: i64) -> Result<i64> {
+    let org = tx.org().to_owned();
+    let row = tx
+        .fetch_optional(
+            sqlx::query(
+                "INSERT INTO sample_counters (org_id, last) VALUES ($1, $2) \
+                 ON CONFLICT (org_id) DO UPDATE SET last = sample_counters.last + $2 RETURNING last",
+            )
+            .bind(org)
+            .bind(n),
+        )
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("sample counter returned nothing".into()))?;
+    let last: i64 = row.try_get("last")?;
+    Ok(last - n + 1)
+}
+
+async fn sample_in_tx(tx: &mut OrgTx<'_>, id: SampleId) -> Result<Sample> {
+    let org = tx.org().to_owned();
+    let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2");
+    let row = tx
+        .fetch_optional(sqlx::query(&sql).bind(org).bind(id.to_string()))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    decode(&row)
+}
+
+fn created(s: &NewSample, code: &str) -> Changes {
+    Changes::new()
+        .created("code", code)
+        .created("sample_type", &s.sample_type)
+        .created("status", SampleStatus::Registered.as_str())
+        .created("source_ref", &s.source_ref)
+        .created("collected_at", s.collected_at.map(Timestamp::to_rfc3339))
+        .created("received_at", s.received_at.map(Timestamp::to_rfc3339))
+        .created("quantity", s.quantity)
+        .created("unit", &s.unit)
+        .created("notes", &s.notes)
+}
+
+impl Org<'_> {
+    /// Registers samples in one transaction: all of them, with gapless codes and one audit event
+    /// each (`sample.create`, or `sample.import` for a bulk import), or none.
+    pub async fn register_samples(
+        &self,
+        samples: Vec<NewSample>,
+        action: &'static str,
+    ) -> Result<Vec<Sample>> {
+        self.scope().require(Permission::SAMPLES_WRITE)?;
+        if samples.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(Box::new(move |tx| {
+            Box::pin(async move {
+                let first = reserve_numbers(tx, samples.len() as i64).await?;
+                let org = tx.org().to_owned();
+                let now = Timestamp::now().micros();
+                let mut ids = Vec::with_capacity(samples.len());
+                for (i, s) in samples.into_iter().enumerate() {
+                    let seq = first + i as i64;
+                    let id = SampleId::new();
+                    let code = sample_code(seq);
+                    tx.execute(
+                        sqlx::query(
+                            "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
+                             received_at, quantity, unit, notes, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                        )
+                        .bind(org.clone())
+                        .bind(id.to_string())
+                        .bind(seq)
+                        .bind(code.clone())
+                        .bind(s.sample_type.clone())
+                        .bind(SampleStatus::Registered.as_str())
+                        .bind(s.source_ref.clone())
+                        .bind(s.collected_at.map(Timestamp::micros))
+                        .bind(s.received_at.map(Timestamp::micros))
+                        .bind(s.quantity)
+                        .bind(s.unit.clone())
+                        .bind(s.notes.clone())
+                        .bind(now),
+                    )
+                    .await?;
+                    tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
+                    ids.push(id);
+                }
+                // Read back only a single registration; a bulk import answers with its count.
+                match ids.as_slice() {
+                    [one] => Ok(vec![sample_in_tx(tx, *one).await?]),
+                    _ => Ok(Vec::new()),
+                }
+            })
+        }))
+        .await
+    }
+
+    pub async fn sample(&self, id: SampleId) -> Result<Sample> {
+        self.scope().require(Permission::SAMPLES_READ)?;
+        let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(self.org_text())
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        decode(&row)
+    }
+
+    /// Newest first, keyset-paged by registration number.
+    pub async fn samples_page(
+        &self,
+        filter: SampleFilter,
+        limit: u32,
+    ) -> Result<(Vec<Sample>, Option<i64>)> {
+        self.scope().require(Permission::SAMPLES_READ)?;
+        let limit = limit.clamp(1, 1000);
+        let mut sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1");
+        let mut n = 1;
+        let mut next = |clause: &str| {
+            n += 1;
+            format!(" AND {clause} ${n}")
+        };
+        if filter.status.is_some() {
+            sql.push_str(&next("status ="));
+        }
+        if filter.sample_type.is_some() {
+            sql.push_str(&next("sample_type ="));
+        }
+        if filter.before_seq.is_some() {
+            sql.push_str(&next("seq <"));
+        }
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit + 1));
+        let mut q = sqlx::query(&sql).bind(self.org_text());
+        if let Some(s) = filter.status {
+            q = q.bind(s.as_str());
+        }
+        if let Some(t) = filter.sample_type {
+            q = q.bind(t);
+        }
+        if let Some(b) = filter.before_seq {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(self.reader()).await?;
+        let mut items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|s| s.seq)
+        } else {
+            None
+        };
+        Ok((items, next_cursor))
+    }
+
+    /// Moves a sample along its lifecycle; an illegal move changes nothing.
+    pub async fn transition_sample(
+        &self,
+        id: SampleId,
+        to: SampleStatus,
+        reason: Option<String>,
+    ) -> Result<Sample> {
+        self.scope().require(Permission::SAMPLES_WRITE)?;
+        self.write(Box::new(move |tx| {
+            Box::pin(async move {
+                let current = sample_in_tx(tx, id).await?;
+                let to = current.status.transition(to).map_err(|e| StoreError::Refused(e.to_string()))?;
+                let org = tx.org().to_owned();
+                let now = Timestamp::now();
+                let received_at = match (to, current.received_at) {
+                    (SampleStatus::Received, None) => Some(now),
+                    (_, at) => at,
+                };
+                tx.execute(
+                    sqlx::query(
+                        "UPDATE samples SET status = $3, received_at = $4, updated_at = $5 WHERE org_id = $1 AND id = $2",
+                    )
+                    .bind(org)
+                    .bind(id.to_string())
+                    .bind(to.as_str())
+                    .bind(received_at.map(Timestamp::micros))
+                    .bind(now.micros()),
+                )
+                .await?;
+                tx.record(
+                    "sample.transition",
+                    "sample",
+                    Some(id.to_string()),
+                    Changes::new()
+                        .field("status", current.status.as_str(), to.as_str())
+                        .field("received_at", current.received_at.map(Timestamp::to_rfc3339), received_at.map(Timestamp::to_rfc3339))
+                        .field("reason", Option::<String>::None, reason),
+                );
+                sample_in_tx(tx, id).await
+            })
+        }))
+        .await
+    }
+}
