@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use labledger_domain::validate::{Description, Email, OrgName, PersonName, RoleName};
 use labledger_domain::{FieldError, OrgId, PermissionSet, RoleId};
 use labledger_store::{
-    Actor, NewOwner, OrgScope, RequestMeta, RoleChange, SqliteSync, Store, StoreOptions,
+    Actor, NewOwner, NewSample, OrgScope, RequestMeta, RoleChange, SqliteSync, Store, StoreOptions,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -70,6 +70,25 @@ pub(crate) async fn setup(store: &Store, orgs: usize, roles: usize) -> anyhow::R
     Ok(targets)
 }
 
+/// Which audited write each call makes (one transaction, one audit event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `update_role`: a new description on the task's custom role.
+    Role,
+    /// `register_samples` with one sample (`sample.create`), DESIGN's "sample registration".
+    Sample,
+}
+
+impl Op {
+    pub(crate) fn parse(raw: &str) -> anyhow::Result<Op> {
+        match raw {
+            "role" => Ok(Op::Role),
+            "sample" => Ok(Op::Sample),
+            other => bail!("--op must be role or sample, not `{other}`"),
+        }
+    }
+}
+
 /// When the writers stop.
 #[derive(Clone, Copy)]
 pub(crate) enum Stop {
@@ -97,6 +116,7 @@ impl Run {
 pub(crate) async fn drive(
     store: &Store,
     targets: &[Target],
+    op: Op,
     concurrency: usize,
     stop: Stop,
     progress: bool,
@@ -131,15 +151,29 @@ pub(crate) async fn drive(
                     break;
                 }
                 let rev = REVISION.fetch_add(1, Ordering::Relaxed);
-                let change = RoleChange {
-                    description: Some(field(Description::parse(
-                        "description",
-                        &format!("rev {rev}"),
-                    ))?),
-                    ..Default::default()
+                let t0 = match op {
+                    Op::Role => {
+                        let description =
+                            field(Description::parse("description", &format!("rev {rev}")))?;
+                        let change = RoleChange {
+                            description: Some(description),
+                            ..Default::default()
+                        };
+                        let t0 = Instant::now();
+                        org.update_role(target.role, change).await?;
+                        t0
+                    }
+                    Op::Sample => {
+                        let sample = NewSample {
+                            sample_type: "blood".to_owned(),
+                            source_ref: Some(format!("bench-{rev}")),
+                            ..Default::default()
+                        };
+                        let t0 = Instant::now();
+                        org.register_samples(vec![sample], "sample.create").await?;
+                        t0
+                    }
                 };
-                let t0 = Instant::now();
-                org.update_role(target.role, change).await?;
                 latencies.push(t0.elapsed());
             }
             anyhow::Ok(latencies)
@@ -186,6 +220,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
         "orgs",
         "pg-port",
         "warmup",
+        "op",
     ])?;
     let engine = flags.str_or("engine", "sqlite");
     let seconds: f64 = flags.num_or("seconds", 10.0)?;
@@ -194,6 +229,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     let roles: usize = flags.num_or("roles", concurrency)?;
     let orgs: usize = flags.num_or("orgs", 1)?;
     let sync = parse_sync(flags.str_or("sync", "full"))?;
+    let op = Op::parse(flags.str_or("op", "role"))?;
     // Kept alive until the end of the run.
     let mut _dir = None;
     let mut _cluster = None;
@@ -235,13 +271,14 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     .await?;
     let targets = setup(&store, orgs, roles).await?;
     println!(
-        "append: engine={engine} ({setting}); concurrency={concurrency}, {} role(s) in {orgs} org(s), {seconds} s (+{warmup} s warm-up)",
+        "append: op={op:?}, engine={engine} ({setting}); concurrency={concurrency}, {} role(s) in {orgs} org(s), {seconds} s (+{warmup} s warm-up)",
         targets.len()
     );
     if warmup > 0.0 {
         drive(
             &store,
             &targets,
+            op,
             concurrency,
             Stop::After(Duration::from_secs_f64(warmup)),
             false,
@@ -253,6 +290,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     let run = drive(
         &store,
         &targets,
+        op,
         concurrency,
         Stop::After(Duration::from_secs_f64(seconds)),
         false,

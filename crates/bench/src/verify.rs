@@ -180,6 +180,7 @@ async fn fill(url: &str, events: i64, flags: &Flags) -> anyhow::Result<OrgId> {
     let run = append::drive(
         &store,
         &targets,
+        append::Op::Role,
         concurrency,
         Stop::Events(rest as u64),
         true,

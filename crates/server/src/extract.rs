@@ -190,18 +190,51 @@ impl<T: FromStr + Send> FromRequestParts<AppState> for RecordId<T> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state)
+        record_param(parts, state)
             .await
-            .map_err(|_| ApiError::NotFound)?;
-        let raw = params
-            .iter()
-            .filter(|(k, _)| *k != "org_id")
-            .last()
-            .map(|(_, v)| v.to_owned());
-        raw.and_then(|s| s.parse().ok())
             .map(RecordId)
             .ok_or(ApiError::NotFound)
     }
+}
+
+/// The path's last parameter other than `{org_id}`, parsed; `None` when absent or malformed.
+pub async fn record_param<T: FromStr>(parts: &mut Parts, state: &AppState) -> Option<T> {
+    let params = RawPathParams::from_request_parts(parts, state).await.ok()?;
+    let raw = params
+        .iter()
+        .filter(|(k, _)| *k != "org_id")
+        .last()
+        .map(|(_, v)| v.to_owned());
+    raw.and_then(|s| s.parse().ok())
+}
+
+/// Validated paging parameters: a page size (default 50, at most 500) and the keyset cursor
+/// (the last sequence number of the previous page), each a 400 naming the parameter when bad.
+pub fn page_params(
+    limit: Option<u32>,
+    cursor: Option<String>,
+) -> Result<(u32, Option<i64>), ApiError> {
+    let bad = |field: &str, message: &str| {
+        ApiError::BadRequest(
+            "A query parameter is invalid.".into(),
+            vec![FieldError::new(field, message)],
+        )
+    };
+    let limit = match limit {
+        None => 50,
+        Some(n) if (1..=500).contains(&n) => n,
+        Some(_) => return Err(bad("limit", "must be between 1 and 500")),
+    };
+    let cursor = match cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("cursor", "is not a cursor this API gave out"))?,
+        ),
+    };
+    Ok((limit, cursor))
 }
 
 /// A JSON body, parsed strictly: the wrong content type is 415, broken JSON 400, and a missing,

@@ -58,20 +58,7 @@ impl AuditQuery {
     pub fn into_filter(self) -> Result<(AuditFilter, u32), ApiError> {
         let bad =
             |e: FieldError| ApiError::BadRequest("A query parameter is invalid.".into(), vec![e]);
-        let limit = match self.limit {
-            None => 50,
-            Some(n) if (1..=500).contains(&n) => n,
-            Some(_) => return Err(bad(FieldError::new("limit", "must be between 1 and 500"))),
-        };
-        let before_seq = match self.cursor.filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                bad(FieldError::new(
-                    "cursor",
-                    "is not a cursor this API gave out",
-                ))
-            })?),
-        };
+        let (limit, before_seq) = crate::extract::page_params(self.limit, self.cursor)?;
         let filter = AuditFilter {
             actor_id: short_text("actor", self.actor).map_err(bad)?,
             action: short_text("action", self.action).map_err(bad)?,

@@ -350,20 +350,7 @@ pub async fn list_samples(
 ) -> ApiResult<Json<SamplePage>> {
     scope.require(Permission::SAMPLES_READ)?;
     let bad = |e: FieldError| ApiError::BadRequest("A query parameter is invalid.".into(), vec![e]);
-    let limit = match q.limit {
-        None => 50,
-        Some(n) if (1..=500).contains(&n) => n,
-        Some(_) => return Err(bad(FieldError::new("limit", "must be between 1 and 500"))),
-    };
-    let before_seq = match q.cursor.filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            bad(FieldError::new(
-                "cursor",
-                "is not a cursor this API gave out",
-            ))
-        })?),
-    };
+    let (limit, before_seq) = crate::extract::page_params(q.limit, q.cursor)?;
     let status = q
         .status
         .filter(|s| !s.is_empty())

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::extract::{authenticate, resolve_org, AuthUser};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use labledger_domain::Permission;
@@ -133,15 +133,7 @@ impl<T: FromStr + Send> FromRequestParts<AppState> for UiRecord<T> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| UiError::NotFound)?;
-        let raw = params
-            .iter()
-            .filter(|(k, _)| *k != "org_id")
-            .last()
-            .map(|(_, v)| v.to_owned());
-        Ok(UiRecord(raw.and_then(|s| s.parse().ok())))
+        Ok(UiRecord(crate::extract::record_param(parts, state).await))
     }
 }
 
