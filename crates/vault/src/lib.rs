@@ -1,0 +1,22 @@
+//! The vault's object format and key hierarchy, free of I/O so it can be tested byte by byte.
+//!
+//! - [`keys`]: a 256-bit key wraps another with AES-256-GCM, bound to what the key is for
+//!   (master key → org key → per-object data key).
+//! - [`stream`]: an object is encrypted in fixed-size segments with AES-256-GCM, the STREAM
+//!   construction: each segment's nonce is the object's random prefix, the segment's number and a
+//!   last-segment flag, so a flipped bit, a dropped or reordered segment and a cut-off end are
+//!   each detected on read, never returned as data. The plaintext's SHA-256 is computed on the way.
+
+pub mod keys;
+pub mod stream;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VaultError {
+    /// The stored bytes are not what was written: altered, truncated, reordered, or another key.
+    #[error("integrity check failed: {0}")]
+    Integrity(&'static str),
+    #[error("not a LabLedger vault object (bad header)")]
+    BadHeader,
+    #[error("encryption failed")]
+    Encrypt,
+}
