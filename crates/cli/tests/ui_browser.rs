@@ -850,3 +850,72 @@ async fn ui_forms_are_protected_and_errors_are_html() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login");
 }
+
+#[tokio::test]
+async fn a_technician_registers_moves_and_imports_samples() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    owner
+        .add_member(&server, &server.org_id, "tech@lab.example", &["Technician"])
+        .await;
+    let Some(b) = browser().await else { return };
+    let base = server.base.clone();
+    let org = server.org_id.clone();
+    b.login(&base, "tech@lab.example", "members own long password")
+        .await;
+    b.wait_path(&format!("/orgs/{org}")).await;
+
+    b.click("nav a[href$='/samples']").await;
+    b.wait_path(&format!("/orgs/{org}/samples")).await;
+    assert!(b.text("main").await.contains("No samples match."));
+    // A bad type is refused in place, with the typed values kept.
+    b.fill("#sample_type", "<blood>").await;
+    b.fill("#source_ref", "SUBJ-7").await;
+    b.click("#register-sample button[type=submit]").await;
+    assert!(b.text("[role=alert]").await.contains("sample_type"));
+    assert_eq!(
+        b.find("#source_ref")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("SUBJ-7")
+    );
+    b.fill("#sample_type", "Blood").await;
+    b.fill("#quantity", "2.5").await;
+    b.fill("#unit", "mL").await;
+    b.click("#register-sample button[type=submit]").await;
+    b.find("dl.facts").await;
+    assert!(b.text("main h1").await.contains("S-000001"));
+    assert!(b.text("[role=status]").await.contains("Sample registered."));
+
+    // Move it: registered → received; the page shows the new status and the next choices.
+    b.click("form[action$='/transitions'] button[type=submit]")
+        .await;
+    b.find("[role=status]").await;
+    assert!(b.text("dl.facts").await.contains("received"));
+    let choices = b.text("#to").await;
+    assert!(
+        choices.contains("in_process")
+            && choices.contains("stored")
+            && !choices.contains("registered"),
+        "{choices}"
+    );
+
+    // Import two more from pasted CSV.
+    b.goto(&format!("{base}/orgs/{org}/samples")).await;
+    b.fill(
+        "#csv",
+        "sample_type,source_ref\nserum,SUBJ-8\nurine,SUBJ-9\n",
+    )
+    .await;
+    b.click("#import-samples button[type=submit]").await;
+    b.find("[role=status]").await;
+    let table = b.text("table").await;
+    assert!(
+        table.contains("S-000003") && table.contains("urine") && table.contains("S-000002"),
+        "{table}"
+    );
+    b.assert_no_csp_violations().await;
+}

@@ -6,7 +6,7 @@ pub mod auth;
 mod members;
 mod orgs;
 mod roles;
-mod samples;
+pub mod samples;
 mod sessions;
 
 use crate::error::Problem;

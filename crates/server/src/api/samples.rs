@@ -56,19 +56,19 @@ impl From<Sample> for SampleView {
 #[serde(deny_unknown_fields)]
 pub struct NewSampleRequest {
     /// e.g. `blood`, `serum`, `tissue biopsy`.
-    sample_type: String,
+    pub sample_type: String,
     /// The source or subject reference (e.g. a study subject id).
-    source_ref: Option<String>,
+    pub source_ref: Option<String>,
     /// RFC 3339 UTC.
-    collected_at: Option<String>,
+    pub collected_at: Option<String>,
     /// RFC 3339 UTC.
-    received_at: Option<String>,
-    quantity: Option<f64>,
-    unit: Option<String>,
-    notes: Option<String>,
+    pub received_at: Option<String>,
+    pub quantity: Option<f64>,
+    pub unit: Option<String>,
+    pub notes: Option<String>,
 }
 
-fn optional_text(
+pub(crate) fn optional_text(
     errors: &mut FieldErrors,
     field: &str,
     v: Option<String>,
@@ -105,7 +105,11 @@ fn optional_time(errors: &mut FieldErrors, field: &str, v: Option<String>) -> Op
 }
 
 /// Validates one sample; `prefix` names where it came from (`` or `rows[3].`).
-fn validate(req: NewSampleRequest, prefix: &str, errors: &mut FieldErrors) -> Option<NewSample> {
+pub(crate) fn validate(
+    req: NewSampleRequest,
+    prefix: &str,
+    errors: &mut FieldErrors,
+) -> Option<NewSample> {
     let name = |f: &str| format!("{prefix}{f}");
     let sample_type = errors.check(parse_sample_type(&name("sample_type"), &req.sample_type));
     let quantity = match req.quantity {
@@ -224,7 +228,7 @@ const CSV_FIELDS: [&str; 7] = [
 
 /// Parses and validates every row, collecting every error (`rows[N].field`, N counting data
 /// rows from 1).
-fn parse_csv(bytes: &[u8]) -> Result<Vec<NewSample>, ApiError> {
+pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<NewSample>, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(bytes);

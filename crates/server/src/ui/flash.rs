@@ -50,9 +50,12 @@ pub enum Notice {
     RoleCreated,
     RoleUpdated,
     RoleDeleted,
+    SampleRegistered,
+    SamplesImported,
+    SampleMoved,
 }
 
-const NOTICES: [(Notice, &str, &str); 8] = [
+const NOTICES: [(Notice, &str, &str); 11] = [
     (Notice::LoggedOut, "logged-out", "You have been logged out."),
     (Notice::MemberAdded, "member-added", "Member added."),
     (
@@ -65,6 +68,17 @@ const NOTICES: [(Notice, &str, &str); 8] = [
     (Notice::RoleCreated, "role-created", "Role created."),
     (Notice::RoleUpdated, "role-updated", "Role saved."),
     (Notice::RoleDeleted, "role-deleted", "Role deleted."),
+    (
+        Notice::SampleRegistered,
+        "sample-registered",
+        "Sample registered.",
+    ),
+    (
+        Notice::SamplesImported,
+        "samples-imported",
+        "Samples imported.",
+    ),
+    (Notice::SampleMoved, "sample-moved", "Sample moved."),
 ];
 
 impl Notice {

@@ -14,6 +14,7 @@ pub enum Nav {
     Dashboard,
     Members,
     Roles,
+    Samples,
     Audit,
 }
 
@@ -24,6 +25,7 @@ impl Nav {
             Nav::None | Nav::Dashboard => "",
             Nav::Members => "/members",
             Nav::Roles => "/roles",
+            Nav::Samples => "/samples",
             Nav::Audit => "/audit",
         }
     }
@@ -32,6 +34,7 @@ impl Nav {
         match key {
             "members" => Nav::Members,
             "roles" => Nav::Roles,
+            "samples" => Nav::Samples,
             "audit" => Nav::Audit,
             _ => Nav::Dashboard,
         }
@@ -42,6 +45,7 @@ impl Nav {
             Nav::None | Nav::Dashboard => "dashboard",
             Nav::Members => "members",
             Nav::Roles => "roles",
+            Nav::Samples => "samples",
             Nav::Audit => "audit",
         }
     }
@@ -53,6 +57,7 @@ pub struct CurrentOrg {
     pub id: OrgId,
     pub name: String,
     pub members_read: bool,
+    pub samples_read: bool,
     pub audit_read: bool,
 }
 
@@ -62,6 +67,7 @@ impl CurrentOrg {
             id: scope.org_id(),
             name: scope.org_name().to_owned(),
             members_read: scope.can(Permission::MEMBERS_READ),
+            samples_read: scope.can(Permission::SAMPLES_READ),
             audit_read: scope.can(Permission::AUDIT_READ),
         }
     }
@@ -167,6 +173,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                             nav.side-nav aria-label="Organization" {
                                 ul {
                                     (nav_link(org, Nav::Dashboard, "Dashboard", chrome.active))
+                                    @if org.samples_read {
+                                        (nav_link(org, Nav::Samples, "Samples", chrome.active))
+                                    }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))
                                         (nav_link(org, Nav::Roles, "Roles", chrome.active))

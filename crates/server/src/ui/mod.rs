@@ -15,6 +15,7 @@ mod flash;
 mod layout;
 mod members;
 mod roles;
+mod samples;
 
 use crate::state::AppState;
 use axum::response::IntoResponse;
@@ -52,6 +53,16 @@ pub fn router() -> Router<AppState> {
             get(roles::edit_form).post(roles::update),
         )
         .route("/orgs/{org_id}/roles/{role_id}/delete", post(roles::delete))
+        .route(
+            "/orgs/{org_id}/samples",
+            get(samples::list).post(samples::register),
+        )
+        .route("/orgs/{org_id}/samples/import", post(samples::import))
+        .route("/orgs/{org_id}/samples/{sample_id}", get(samples::show))
+        .route(
+            "/orgs/{org_id}/samples/{sample_id}/transitions",
+            post(samples::transition),
+        )
         .route("/orgs/{org_id}/audit", get(audit::list))
         .route("/orgs/{org_id}/audit/verify", post(audit::verify))
 }

@@ -1,0 +1,424 @@
+//! Samples: the list with filters and paging, registering one, importing many from pasted CSV,
+//! and a sample's page with its lifecycle moves. Write forms only for `samples:write`.
+
+use super::error::UiError;
+use super::extract::{CsrfForm, UiOrg, UiRecord};
+use super::flash::{self, Flash, Notice};
+use super::layout::{self, csrf_field, Nav};
+use super::{field_error, invalid_box};
+use crate::api::samples::{parse_csv, validate, NewSampleRequest};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use labledger_domain::sample::{parse_sample_type, SampleStatus};
+use labledger_domain::{FieldError, FieldErrors, Permission, SampleId, Timestamp};
+use labledger_store::{Sample, SampleFilter};
+use maud::{html, Markup};
+
+/// What the register and import forms held, with their errors.
+#[derive(Default)]
+struct Forms {
+    sample_type: String,
+    source_ref: String,
+    quantity: String,
+    unit: String,
+    csv: String,
+    errors: Vec<FieldError>,
+}
+
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// `GET /orgs/{org_id}/samples`.
+pub async fn list(
+    State(state): State<AppState>,
+    org: UiOrg,
+    RawQuery(query): RawQuery,
+) -> Result<Response, UiError> {
+    org.require(Permission::SAMPLES_READ, Nav::Samples)?;
+    render_list(
+        &state,
+        &org,
+        query.as_deref(),
+        StatusCode::OK,
+        flash::from_query(query.as_deref()),
+        Forms::default(),
+    )
+    .await
+}
+
+async fn render_list(
+    state: &AppState,
+    org: &UiOrg,
+    query: Option<&str>,
+    status: StatusCode,
+    flash: Option<Flash>,
+    forms: Forms,
+) -> Result<Response, UiError> {
+    let status_filter =
+        query_value(query, "status").and_then(|s| SampleStatus::parse("status", &s).ok());
+    let type_filter =
+        query_value(query, "sample_type").and_then(|t| parse_sample_type("sample_type", &t).ok());
+    let before_seq = query_value(query, "cursor")
+        .and_then(|c| c.parse::<i64>().ok())
+        .filter(|n| *n > 0);
+    let filter = SampleFilter {
+        status: status_filter,
+        sample_type: type_filter.clone(),
+        before_seq,
+    };
+    let (samples, next) = state
+        .store()
+        .org(&org.scope)
+        .samples_page(filter, 50)
+        .await
+        .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
+    let base = format!("{}/samples", org.base());
+    let older = next.map(|n| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if let Some(s) = status_filter {
+            q.append_pair("status", s.as_str());
+        }
+        if let Some(t) = &type_filter {
+            q.append_pair("sample_type", t);
+        }
+        q.append_pair("cursor", &n.to_string());
+        format!("{base}?{}", q.finish())
+    });
+    let can_write = org.scope.can(Permission::SAMPLES_WRITE);
+    let body = html! {
+        div.page-head {
+            h1 { "Samples" }
+            p.subtitle { "Registered samples of " (org.scope.org_name()) ", newest first." }
+        }
+        @if !forms.errors.is_empty() { (invalid_box(&forms.errors)) }
+        section.card {
+            form.filters method="get" action=(base) {
+                label { "Status "
+                    select name="status" {
+                        option value="" { "Any" }
+                        @for s in SampleStatus::ALL {
+                            option value=(s.as_str()) selected[status_filter == Some(s)] { (s.as_str()) }
+                        }
+                    }
+                }
+                label { "Type " input type="text" name="sample_type" value=[type_filter.as_deref()] maxlength="64"; }
+                button.btn.btn-small type="submit" { "Filter" }
+            }
+            @if samples.is_empty() {
+                p.empty { "No samples match." }
+            } @else {
+                table.table {
+                    thead { tr { th { "Code" } th { "Type" } th { "Status" } th { "Source" } th { "Quantity" } th { "Registered" } } }
+                    tbody {
+                        @for s in &samples {
+                            tr {
+                                td { a href=(format!("{base}/{}", s.id)) { code { (s.code) } } }
+                                td { (s.sample_type) }
+                                td { span.badge { (s.status.as_str()) } }
+                                td { (s.source_ref.as_deref().unwrap_or("—")) }
+                                td { (quantity(s)) }
+                                td { (day(s.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(href) = older { p.pager { a.btn.btn-small href=(href) { "Older →" } } }
+        }
+        @if can_write {
+            section.card {
+                h2 { "Register a sample" }
+                form #register-sample method="post" action=(base) {
+                    (csrf_field(org.csrf()))
+                    div.form-grid {
+                        (text_input("sample_type", "Type", &forms.sample_type, &forms.errors, true))
+                        (text_input("source_ref", "Source or subject", &forms.source_ref, &forms.errors, false))
+                        (text_input("quantity", "Quantity", &forms.quantity, &forms.errors, false))
+                        (text_input("unit", "Unit", &forms.unit, &forms.errors, false))
+                    }
+                    button.btn.btn-primary type="submit" { "Register" }
+                }
+            }
+            section.card {
+                h2 { "Import from CSV" }
+                p.hint { "A header row naming the columns (sample_type required; source_ref, collected_at, received_at, quantity, unit, notes optional), then up to 10,000 rows. All rows are registered, or none." }
+                form #import-samples method="post" action=(format!("{base}/import")) {
+                    (csrf_field(org.csrf()))
+                    label for="csv" { "CSV" }
+                    textarea #csv name="csv" rows="6" spellcheck="false" { (forms.csv) }
+                    button.btn type="submit" { "Import" }
+                }
+            }
+        }
+    };
+    let page = layout::page(&org.chrome(Nav::Samples), "Samples", flash.as_ref(), body);
+    Ok((status, page).into_response())
+}
+
+fn text_input(
+    name: &str,
+    label: &str,
+    value: &str,
+    errors: &[FieldError],
+    required: bool,
+) -> Markup {
+    let error = field_error(errors, name);
+    html! {
+        div.field {
+            label for=(name) { (label) }
+            input #(name) type="text" name=(name) value=(value) required[required] aria-invalid=[error.map(|_| "true")];
+            @if let Some(e) = error { p.field-error { (e) } }
+        }
+    }
+}
+
+fn quantity(s: &Sample) -> String {
+    match (s.quantity, s.unit.as_deref()) {
+        (Some(q), Some(u)) => format!("{q} {u}"),
+        (Some(q), None) => q.to_string(),
+        _ => "—".into(),
+    }
+}
+
+fn day(t: Timestamp) -> String {
+    t.to_rfc3339().chars().take(10).collect()
+}
+
+/// `POST /orgs/{org_id}/samples`: register one sample.
+pub async fn register(
+    State(state): State<AppState>,
+    org: UiOrg,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, UiError> {
+    org.require(Permission::SAMPLES_WRITE, Nav::Samples)?;
+    let typed = Forms {
+        sample_type: form.text("sample_type"),
+        source_ref: form.text("source_ref"),
+        quantity: form.text("quantity"),
+        unit: form.text("unit"),
+        ..Forms::default()
+    };
+    let mut errors = FieldErrors::default();
+    let quantity = match typed.quantity.trim() {
+        "" => None,
+        q => q
+            .parse::<f64>()
+            .map_err(|_| errors.push(FieldError::new("quantity", "must be a number")))
+            .ok(),
+    };
+    let request = NewSampleRequest {
+        sample_type: typed.sample_type.clone(),
+        source_ref: Some(typed.source_ref.clone()),
+        quantity,
+        unit: Some(typed.unit.clone()),
+        ..NewSampleRequest::default()
+    };
+    let sample = validate(request, "", &mut errors);
+    let result = match (sample, errors.0.is_empty()) {
+        (Some(s), true) => state
+            .store()
+            .org(&org.scope)
+            .register_samples(vec![s], "sample.create")
+            .await
+            .map_err(ApiError::from),
+        _ => Err(ApiError::Invalid(errors.0)),
+    };
+    match result {
+        Ok(created) => {
+            let target = match created.first() {
+                Some(s) => format!("{}/samples/{}", org.base(), s.id),
+                None => format!("{}/samples", org.base()),
+            };
+            Ok(Notice::SampleRegistered.redirect(&target).into_response())
+        }
+        Err(e) => form_failure(&state, &org, e, typed).await,
+    }
+}
+
+async fn form_failure(
+    state: &AppState,
+    org: &UiOrg,
+    e: ApiError,
+    typed: Forms,
+) -> Result<Response, UiError> {
+    super::error::log_api_error(&e);
+    let status = e.status();
+    let (errors, flash) = match e {
+        ApiError::Invalid(errors) => (errors, None),
+        other => (
+            Vec::new(),
+            Some(Flash::error(super::error::describe(&other))),
+        ),
+    };
+    render_list(state, org, None, status, flash, Forms { errors, ..typed }).await
+}
+
+/// `POST /orgs/{org_id}/samples/import`: register every row of pasted CSV, or none.
+pub async fn import(
+    State(state): State<AppState>,
+    org: UiOrg,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, UiError> {
+    org.require(Permission::SAMPLES_WRITE, Nav::Samples)?;
+    let csv = form.text("csv");
+    let result = match parse_csv(csv.as_bytes()) {
+        Ok(rows) => state
+            .store()
+            .org(&org.scope)
+            .register_samples(rows, "sample.import")
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(Notice::SamplesImported
+            .redirect(&format!("{}/samples", org.base()))
+            .into_response()),
+        Err(e) => {
+            form_failure(
+                &state,
+                &org,
+                e,
+                Forms {
+                    csv,
+                    ..Forms::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// `GET /orgs/{org_id}/samples/{sample_id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    org: UiOrg,
+    UiRecord(id): UiRecord<SampleId>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, UiError> {
+    org.require(Permission::SAMPLES_READ, Nav::Samples)?;
+    let id = id.ok_or_else(|| org.not_found())?;
+    render_sample(
+        &state,
+        &org,
+        id,
+        StatusCode::OK,
+        flash::from_query(query.as_deref()),
+    )
+    .await
+}
+
+async fn render_sample(
+    state: &AppState,
+    org: &UiOrg,
+    id: SampleId,
+    status: StatusCode,
+    flash: Option<Flash>,
+) -> Result<Response, UiError> {
+    let sample = match state.store().org(&org.scope).sample(id).await {
+        Ok(s) => s,
+        Err(labledger_store::StoreError::NotFound) => return Err(org.not_found()),
+        Err(e) => return Err(org.error(ApiError::from(e), Nav::Samples)),
+    };
+    let base = format!("{}/samples/{}", org.base(), sample.id);
+    let can_write = org.scope.can(Permission::SAMPLES_WRITE) && !sample.status.is_final();
+    let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_else(|| "—".into());
+    let body = html! {
+        div.page-head {
+            h1 { "Sample " code { (sample.code) } }
+            p.subtitle { (sample.sample_type) " · " span.badge { (sample.status.as_str()) } }
+        }
+        section.card {
+            dl.facts {
+                dt { "Code" } dd { code { (sample.code) } }
+                dt { "Type" } dd { (sample.sample_type) }
+                dt { "Status" } dd { (sample.status.as_str()) }
+                dt { "Source or subject" } dd { (sample.source_ref.as_deref().unwrap_or("—")) }
+                dt { "Quantity" } dd { (quantity(&sample)) }
+                dt { "Collected" } dd { (time(sample.collected_at)) }
+                dt { "Received" } dd { (time(sample.received_at)) }
+                dt { "Registered" } dd { (sample.created_at.to_rfc3339()) }
+                dt { "Notes" } dd { (sample.notes.as_deref().unwrap_or("—")) }
+            }
+            @if org.scope.can(Permission::AUDIT_READ) {
+                p { a href=(format!("{}/audit?target_type=sample&target_id={}", org.base(), sample.id)) { "History in the audit trail" } }
+            }
+        }
+        @if can_write {
+            section.card {
+                h2 { "Move" }
+                form method="post" action=(format!("{base}/transitions")) {
+                    (csrf_field(org.csrf()))
+                    div.form-grid {
+                        div.field {
+                            label for="to" { "To" }
+                            select #to name="to" { @for s in sample.status.next() { option value=(s.as_str()) { (s.as_str()) } } }
+                        }
+                        div.field {
+                            label for="reason" { "Reason (optional)" }
+                            input #reason type="text" name="reason" maxlength="2000";
+                        }
+                    }
+                    button.btn.btn-primary type="submit" { "Move" }
+                }
+            }
+        }
+        p { a href=(format!("{}/samples", org.base())) { "← All samples" } }
+    };
+    let title = format!("Sample {}", sample.code);
+    Ok((
+        status,
+        layout::page(&org.chrome(Nav::Samples), &title, flash.as_ref(), body),
+    )
+        .into_response())
+}
+
+/// `POST /orgs/{org_id}/samples/{sample_id}/transitions`.
+pub async fn transition(
+    State(state): State<AppState>,
+    org: UiOrg,
+    UiRecord(id): UiRecord<SampleId>,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, UiError> {
+    org.require(Permission::SAMPLES_WRITE, Nav::Samples)?;
+    let id = id.ok_or_else(|| org.not_found())?;
+    let mut errors = FieldErrors::default();
+    let to = errors.check(SampleStatus::parse("to", form.text("to").trim()));
+    let reason =
+        crate::api::samples::optional_text(&mut errors, "reason", Some(form.text("reason")), 2000);
+    let result = match (to, errors.0.is_empty()) {
+        (Some(to), true) => state
+            .store()
+            .org(&org.scope)
+            .transition_sample(id, to, reason)
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from),
+        _ => Err(ApiError::Invalid(errors.0)),
+    };
+    match result {
+        Ok(()) => Ok(Notice::SampleMoved
+            .redirect(&format!("{}/samples/{id}", org.base()))
+            .into_response()),
+        Err(ApiError::NotFound) => Err(org.not_found()),
+        Err(e) => {
+            super::error::log_api_error(&e);
+            let status = e.status();
+            render_sample(
+                &state,
+                &org,
+                id,
+                status,
+                Some(Flash::error(super::error::describe(&e))),
+            )
+            .await
+        }
+    }
+}
