@@ -204,6 +204,13 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(errors) => ApiError::Invalid(errors.0),
             StoreError::OrgDisabled => ApiError::OrgDisabled,
             StoreError::WriterGone => ApiError::Unavailable("write queue closed".into()),
+            // A uniqueness rule of the schema caught what a check did not: a clash, not a fault.
+            StoreError::Database(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                ApiError::Conflict("This clashes with an existing record.".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

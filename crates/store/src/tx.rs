@@ -80,6 +80,15 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
     let (value, appended) = store
         .write(Box::new(move |conn| {
             Box::pin(async move {
+                // PostgreSQL: take the org's chain head first, so writers of one org queue for
+                // the whole transaction (their checks see each other's writes, as on SQLite's
+                // single writer) while other orgs never contend.
+                if engine == crate::Engine::Postgres {
+                    sqlx::query("SELECT seq FROM audit_heads WHERE org_id = $1 FOR UPDATE")
+                        .bind(org.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                }
                 let mut tx = OrgTx {
                     conn,
                     org: org.to_string(),
