@@ -157,7 +157,11 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
         );
     }
     let password = form.text("password");
-    match open_session(&state, client, &email, password).await {
+    let factor = crate::api::auth::SecondFactor::new(
+        form.get("totp_code").map(str::to_owned),
+        form.get("recovery_code").map(str::to_owned),
+    );
+    match open_session(&state, client, &email, password, &factor).await {
         Ok((_me, token, _csrf)) => {
             if let Some(old) = previous {
                 // Replace, not pile up: the session this browser had before ends now.
