@@ -1,7 +1,7 @@
 //! The organization itself, as its members see it.
 
 use super::{CommonErrors, InputErrors};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, AuthUser, OrgAccess};
 use crate::state::AppState;
 use axum::extract::State;
@@ -86,6 +86,12 @@ pub async fn update_settings(
 ) -> ApiResult<Json<OrgSettingsView>> {
     scope.require(Permission::ORG_SETTINGS_WRITE)?;
     user.require_fresh(&state)?;
+    if req.require_mfa == Some(true) && !user.mfa_active {
+        // Otherwise the change would lock its own author out of the org at once.
+        return Err(ApiError::Refused(
+            "Enrol MFA for your own account before requiring it of the organization.".into(),
+        ));
+    }
     Ok(Json(
         state
             .store()
