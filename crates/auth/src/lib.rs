@@ -11,12 +11,21 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+mod secretbox;
+pub mod totp;
+
+pub use secretbox::{parse_master_key_hex, SecretBox};
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("the hashing pool is gone")]
     PoolClosed,
+    #[error("a sealed secret did not open (wrong key, owner or data)")]
+    Crypto,
+    #[error("the master key must be 64 hexadecimal characters (32 bytes)")]
+    BadKey,
 }
 
 /// OWASP's argon2id recommendation (2024): 19 MiB of memory, 2 iterations, 1 lane.

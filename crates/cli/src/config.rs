@@ -53,3 +53,66 @@ pub fn ensure_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Where the master key comes from: `LABLEDGER_MASTER_KEY` (64 hex characters),
+/// `LABLEDGER_MASTER_KEY_FILE` (a file holding them), or else `DATA_DIR/master.key`
+/// (32 random bytes, mode 0600), created on first start and reused after.
+#[derive(clap::Args, Clone, Debug)]
+pub struct MasterKeyArgs {
+    /// The master key as 64 hexadecimal characters. Prefer the environment variable or the
+    /// file: a secret on the command line is visible to other local users.
+    #[arg(long, env = "LABLEDGER_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// A file holding the master key as 64 hexadecimal characters.
+    #[arg(long, env = "LABLEDGER_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+impl MasterKeyArgs {
+    /// The 32-byte master key (never logged).
+    pub fn load(&self, data_dir: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+        if let Some(hex) = &self.master_key {
+            return labledger_auth::parse_master_key_hex(hex)
+                .map_err(|e| anyhow::anyhow!("LABLEDGER_MASTER_KEY: {e}"));
+        }
+        if let Some(file) = &self.master_key_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            return labledger_auth::parse_master_key_hex(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()));
+        }
+        ensure_private_dir(data_dir)?;
+        let path = data_dir.join(MASTER_KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                anyhow::anyhow!("{} must hold exactly 32 bytes", path.display())
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
+/// Writes 32 random bytes to a new file readable by its owner only (refusing to overwrite).
+fn create_key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    use rand::RngCore;
+    use std::io::Write;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(&key)?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "created a new master key file");
+    Ok(key)
+}

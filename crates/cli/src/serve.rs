@@ -1,6 +1,6 @@
 //! `labledger serve`: first-start setup, then the HTTP server until SIGINT/SIGTERM.
 
-use crate::config::DatabaseArgs;
+use crate::config::{DatabaseArgs, MasterKeyArgs};
 use anyhow::{bail, Context};
 use labledger_domain::validate::{Email, NewPassword, OrgName, PersonName};
 use labledger_server::{build_app, ServerConfig};
@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub master_key: MasterKeyArgs,
     /// Address to listen on. Plain HTTP is served on loopback addresses only.
     #[arg(long, env = "LABLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -61,12 +63,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         max_connections: 0,
     };
+    let master_key = args.master_key.load(&args.db.data_dir)?;
     let store = args.db.open(options).await?;
     first_start(&store).await?;
     let config = ServerConfig {
         session_idle_secs: args.session_idle_minutes.max(1) * 60,
         session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
         body_limit: args.body_limit_kib.max(1) * 1024,
+        secret_box: labledger_auth::SecretBox::new(&master_key),
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;

@@ -37,6 +37,15 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("organization disabled")]
     OrgDisabled,
+    /// The password was right; a valid second factor is missing.
+    #[error("MFA code required")]
+    MfaRequired,
+    /// The org requires MFA and the caller has none yet.
+    #[error("MFA enrolment required")]
+    MfaEnrolmentRequired,
+    /// A sensitive action needs the password entered within the last few minutes.
+    #[error("step-up re-authentication required")]
+    StepUpRequired,
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -70,10 +79,14 @@ pub struct FieldErrorDoc {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::Csrf | ApiError::OrgDisabled => {
-                StatusCode::FORBIDDEN
+            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::MfaRequired => {
+                StatusCode::UNAUTHORIZED
             }
+            ApiError::Forbidden(_)
+            | ApiError::Csrf
+            | ApiError::OrgDisabled
+            | ApiError::MfaEnrolmentRequired
+            | ApiError::StepUpRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::Refused(_) => StatusCode::CONFLICT,
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
@@ -99,6 +112,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::OrgDisabled => "org-disabled",
+            ApiError::MfaRequired => "mfa-required",
+            ApiError::MfaEnrolmentRequired => "mfa-enrolment-required",
+            ApiError::StepUpRequired => "step-up-required",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -118,6 +134,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::OrgDisabled => "Organization disabled",
+            ApiError::MfaRequired => "Authentication code required",
+            ApiError::MfaEnrolmentRequired => "MFA enrolment required",
+            ApiError::StepUpRequired => "Re-authentication required",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -134,6 +153,18 @@ impl ApiError {
                 Some("Send the session's CSRF token in the X-CSRF-Token header.".to_owned())
             }
             ApiError::OrgDisabled => Some("An operator has disabled this organization.".to_owned()),
+            ApiError::MfaRequired => Some(
+                "This account uses MFA: send a current `totp_code` (or an unused `recovery_code`)."
+                    .to_owned(),
+            ),
+            ApiError::MfaEnrolmentRequired => Some(
+                "This organization requires MFA. Enrol an authenticator (POST /api/v1/me/mfa/totp) first."
+                    .to_owned(),
+            ),
+            ApiError::StepUpRequired => Some(
+                "This action needs a recent password entry: POST /api/v1/auth/step-up, then retry."
+                    .to_owned(),
+            ),
             ApiError::PayloadTooLarge => {
                 Some("The request body exceeds the size limit.".to_owned())
             }

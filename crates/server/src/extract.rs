@@ -29,6 +29,39 @@ pub struct AuthUser {
     pub token_hash: Vec<u8>,
     /// The session's public id.
     pub session_id: String,
+    /// The user has an active TOTP authenticator.
+    pub mfa_active: bool,
+    /// When the password was last entered for this session (login or step-up).
+    pub reauth_at: Timestamp,
+}
+
+impl AuthUser {
+    /// The one step-up check of sensitive actions: the password was entered for this session
+    /// within the configured window (5 minutes), else 403 `/problems/step-up-required`.
+    pub fn require_fresh(&self, state: &AppState) -> Result<(), ApiError> {
+        if Timestamp::now() < self.reauth_at.plus_secs(state.config().step_up_window_secs) {
+            return Ok(());
+        }
+        security_event(SecurityEvent::StepUpRequired, &format!("user={}", self.user_id));
+        Err(ApiError::StepUpRequired)
+    }
+}
+
+/// A caller whose password was entered within the step-up window (see
+/// [`AuthUser::require_fresh`]); as an extractor, for handlers of sensitive actions.
+pub struct FreshAuth(pub AuthUser);
+
+impl FromRequestParts<AppState> for FreshAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require_fresh(state)?;
+        Ok(FreshAuth(user))
+    }
 }
 
 pub fn request_meta(parts: &Parts) -> RequestMeta {
@@ -67,6 +100,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Auth
         csrf_token: found.session.csrf_token,
         token_hash,
         session_id: found.session.id,
+        mfa_active: found.mfa_active,
+        reauth_at: found.session.reauth_at,
     }))
 }
 
@@ -158,10 +193,19 @@ pub async fn resolve_org(
         }
         None => None,
     };
-    scope.ok_or_else(|| {
+    let scope = scope.ok_or_else(|| {
         security_event(SecurityEvent::NotVisible, parts.uri.path());
         ApiError::NotFound
-    })
+    })?;
+    // An org requiring MFA admits members without it nowhere but their own MFA pages.
+    if !user.mfa_active && state.store().org_requires_mfa(scope.org_id()).await? {
+        security_event(
+            SecurityEvent::MfaEnrolmentRequired,
+            &format!("user={} org={}", user.user_id, scope.org_id()),
+        );
+        return Err(ApiError::MfaEnrolmentRequired);
+    }
+    Ok(scope)
 }
 
 /// The caller's scope in the org of the path.

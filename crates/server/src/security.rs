@@ -11,6 +11,14 @@ pub enum SecurityEvent {
     CsrfRejected,
     Unauthenticated,
     AuditChainBroken,
+    /// A correct password without a valid second factor.
+    MfaFailed,
+    MfaEnabled,
+    MfaDisabled,
+    /// An org-scoped request of a member without MFA in an org requiring it.
+    MfaEnrolmentRequired,
+    StepUpRequired,
+    StepUpSucceeded,
 }
 
 impl SecurityEvent {
@@ -23,6 +31,12 @@ impl SecurityEvent {
             SecurityEvent::CsrfRejected => "csrf_rejected",
             SecurityEvent::Unauthenticated => "unauthenticated",
             SecurityEvent::AuditChainBroken => "audit_chain_broken",
+            SecurityEvent::MfaFailed => "mfa_failed",
+            SecurityEvent::MfaEnabled => "mfa_enabled",
+            SecurityEvent::MfaDisabled => "mfa_disabled",
+            SecurityEvent::MfaEnrolmentRequired => "mfa_enrolment_required",
+            SecurityEvent::StepUpRequired => "step_up_required",
+            SecurityEvent::StepUpSucceeded => "step_up_succeeded",
         }
     }
 }
@@ -30,7 +44,10 @@ impl SecurityEvent {
 pub fn security_event(kind: SecurityEvent, detail: &str) {
     metrics::counter!("labledger_security_events_total", "kind" => kind.as_str()).increment(1);
     match kind {
-        SecurityEvent::LoginSucceeded => {
+        SecurityEvent::LoginSucceeded
+        | SecurityEvent::MfaEnabled
+        | SecurityEvent::MfaDisabled
+        | SecurityEvent::StepUpSucceeded => {
             tracing::info!(target: "security", event = kind.as_str(), detail)
         }
         _ => tracing::warn!(target: "security", event = kind.as_str(), detail),

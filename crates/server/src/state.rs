@@ -1,6 +1,6 @@
 //! Shared state of the server: the store, the password pool, configuration, metrics.
 
-use labledger_auth::PasswordHasherPool;
+use labledger_auth::{PasswordHasherPool, SecretBox};
 use labledger_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -18,6 +18,11 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Password hashes computed at once, at most.
     pub hash_permits: usize,
+    /// Seals secrets at rest (TOTP secrets) with the master key. `serve` loads the real key;
+    /// the default is an ephemeral one.
+    pub secret_box: SecretBox,
+    /// Sensitive actions need the password entered within this many seconds (step-up).
+    pub step_up_window_secs: i64,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +33,8 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             secure_cookies: false,
             hash_permits: 2,
+            secret_box: SecretBox::ephemeral(),
+            step_up_window_secs: 5 * 60,
         }
     }
 }

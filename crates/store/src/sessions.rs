@@ -15,6 +15,8 @@ pub struct Session {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+    /// When the password was last entered for this session (login or step-up).
+    pub reauth_at: Timestamp,
 }
 
 /// A session as its owner sees it in "where am I logged in".
@@ -33,6 +35,8 @@ pub struct SessionUser {
     pub session: Session,
     pub email: String,
     pub name: String,
+    /// The user has an active TOTP authenticator.
+    pub mfa_active: bool,
 }
 
 impl Store {
@@ -49,8 +53,8 @@ impl Store {
             Box::pin(async move {
                 let now = Timestamp::now();
                 sqlx::query(
-                    "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip, user_agent, id) \
-                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+                    "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip, user_agent, reauth_at, id) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $4, $8)",
                 )
                 .bind(token_hash)
                 .bind(user.to_string())
@@ -72,8 +76,10 @@ impl Store {
     /// for longer than `idle_secs`.
     pub async fn session(&self, token_hash: &[u8], idle_secs: i64) -> Result<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, u.email, u.name \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.reauth_at, u.email, u.name, \
+             COALESCE(t.active, 0) AS mfa_active \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN user_totp t ON t.user_id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(token_hash.to_vec())
         .fetch_optional(self.reader())
@@ -86,6 +92,7 @@ impl Store {
             created_at: Timestamp::from_micros(r.try_get("created_at")?),
             last_seen_at: Timestamp::from_micros(r.try_get("last_seen_at")?),
             expires_at: Timestamp::from_micros(r.try_get("expires_at")?),
+            reauth_at: Timestamp::from_micros(r.try_get("reauth_at")?),
         };
         let now = Timestamp::now();
         if now >= session.expires_at || now >= session.last_seen_at.plus_secs(idle_secs) {
@@ -95,6 +102,7 @@ impl Store {
             session,
             email: r.try_get("email")?,
             name: r.try_get("name")?,
+            mfa_active: r.try_get::<i64, _>("mfa_active")? == 1,
         }))
     }
 
@@ -108,6 +116,27 @@ impl Store {
                     .execute(conn)
                     .await?;
                 Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Step-up: the session moves to a new token (the old one is dead from now on) and its
+    /// re-authentication time is now. False when the old session no longer exists.
+    pub async fn rotate_session(&self, old_hash: Vec<u8>, new_hash: Vec<u8>) -> Result<bool> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let now = Timestamp::now().micros();
+                let r = sqlx::query(
+                    "UPDATE sessions SET token_hash = $2, reauth_at = $3, last_seen_at = $3 \
+                     WHERE token_hash = $1",
+                )
+                .bind(old_hash)
+                .bind(new_hash)
+                .bind(now)
+                .execute(conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
             })
         }))
         .await

@@ -137,6 +137,12 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/transitions") => {
             json!({"to": "received"})
         }
+        ("PATCH", "/api/v1/orgs/{org_id}/settings") => json!({"require_mfa": false}),
+        ("POST", "/api/v1/auth/step-up") => json!({"password": super::ADMIN_PASSWORD}),
+        ("POST", "/api/v1/me/mfa/totp/confirm") => json!({"code": "000000"}),
+        ("DELETE", "/api/v1/me/mfa/totp") => {
+            json!({"password": super::ADMIN_PASSWORD, "code": "000000"})
+        }
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
         }

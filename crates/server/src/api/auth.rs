@@ -22,6 +22,111 @@ pub struct LoginRequest {
     #[schema(example = "owner@lab.example")]
     email: String,
     password: String,
+    /// The current code of the account's authenticator app, when it uses MFA.
+    #[serde(default)]
+    #[schema(example = "123456")]
+    totp_code: Option<String>,
+    /// An unused recovery code, instead of `totp_code` (each works once).
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+/// The second factor a login or step-up brings (either may be absent).
+#[derive(Clone, Debug, Default)]
+pub struct SecondFactor {
+    pub totp_code: Option<String>,
+    pub recovery_code: Option<String>,
+}
+
+const MAX_CODE_CHARS: usize = 64;
+
+impl SecondFactor {
+    /// Empty strings (an empty form field) count as absent.
+    pub fn new(totp_code: Option<String>, recovery_code: Option<String>) -> Self {
+        let keep = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        Self {
+            totp_code: keep(totp_code),
+            recovery_code: keep(recovery_code),
+        }
+    }
+
+    fn validate(&self, errors: &mut FieldErrors) {
+        for (field, value) in [
+            ("totp_code", &self.totp_code),
+            ("recovery_code", &self.recovery_code),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_CODE_CHARS)
+            {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be at most {MAX_CODE_CHARS} characters"),
+                ));
+            }
+        }
+    }
+}
+
+/// Checks the second factor of a user whose password was just verified: passes when the user
+/// has no active MFA, or brings a current TOTP code of a step not used before (accepted
+/// atomically, so it cannot be replayed) or an unused recovery code (spent). Otherwise
+/// `MfaRequired`, as a security event.
+pub async fn check_second_factor(
+    state: &AppState,
+    user: UserId,
+    factor: &SecondFactor,
+) -> ApiResult<()> {
+    let Some(totp) = state.store().totp(user).await?.filter(|t| t.active) else {
+        return Ok(());
+    };
+    if let Some(code) = &factor.totp_code {
+        if totp_code_accepted(state, user, &totp, code).await? {
+            return Ok(());
+        }
+    } else if let Some(code) = &factor.recovery_code {
+        let hash = labledger_auth::totp::recovery_code_hash(code);
+        if state.store().use_recovery_code(user, hash).await? {
+            tracing::info!(target: "security", event = "recovery_code_used", %user);
+            return Ok(());
+        }
+    }
+    metrics::counter!("labledger_logins_total", "outcome" => "mfa_required").increment(1);
+    security_event(
+        SecurityEvent::MfaFailed,
+        &format!(
+            "user={user} second factor {}",
+            if factor.totp_code.is_some() || factor.recovery_code.is_some() {
+                "wrong or replayed"
+            } else {
+                "missing"
+            }
+        ),
+    );
+    Err(ApiError::MfaRequired)
+}
+
+/// Verifies a TOTP code against the user's sealed secret and records its step.
+pub async fn totp_code_accepted(
+    state: &AppState,
+    user: UserId,
+    totp: &labledger_store::TotpRecord,
+    code: &str,
+) -> ApiResult<bool> {
+    let secret = state
+        .config()
+        .secret_box
+        .open(user.to_string().as_bytes(), &totp.secret_enc)?;
+    let last = u64::try_from(totp.last_step).unwrap_or(0);
+    let Some(step) = labledger_auth::totp::verify(&secret, code, unix_secs(), last) else {
+        return Ok(false);
+    };
+    let step = i64::try_from(step).map_err(|_| ApiError::Internal("time step overflow".into()))?;
+    Ok(state.store().accept_totp_step(user, step).await?)
+}
+
+pub fn unix_secs() -> u64 {
+    u64::try_from(labledger_domain::Timestamp::now().micros() / 1_000_000).unwrap_or(0)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -110,6 +215,7 @@ pub async fn open_session(
     client: ClientInfo,
     email: &str,
     password: String,
+    factor: &SecondFactor,
 ) -> ApiResult<(Me, String, String)> {
     let email = Email::parse("email", email).ok();
     let user = match &email {
@@ -128,6 +234,8 @@ pub async fn open_session(
         );
         return Err(ApiError::InvalidCredentials);
     };
+    // Only a correct password learns that a second factor is needed.
+    check_second_factor(state, user.id, factor).await?;
     let (token, token_hash) = labledger_auth::new_session_token();
     let csrf = labledger_auth::random_token(32);
     state
@@ -153,7 +261,8 @@ pub async fn open_session(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in; the session cookie is set", body = LoginResponse),
-        (status = 401, description = "Wrong email or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (the same answer for both, `/problems/invalid-credentials`); \
+            or, after a correct password, a missing, wrong or replayed second factor (`/problems/mfa-required`). No session either way.", body = Problem, content_type = "application/problem+json"),
         super::InputErrors,
     )
 )]
@@ -162,14 +271,120 @@ pub async fn login(
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    validate_login(&req.email, &req.password)?;
-    let (me, token, csrf) = open_session(&state, client, &req.email, req.password).await?;
+    let factor = SecondFactor::new(req.totp_code, req.recovery_code);
+    let mut errors = match validate_login(&req.email, &req.password) {
+        Ok(()) => FieldErrors::default(),
+        Err(e) => e,
+    };
+    factor.validate(&mut errors);
+    errors.into_result()?;
+    let (me, token, csrf) = open_session(&state, client, &req.email, req.password, &factor).await?;
     let cookie = session_cookie(&state, token);
     Ok((
         [(header::SET_COOKIE, cookie.to_string())],
         Json(LoginResponse {
             user: me,
             csrf_token: csrf,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpRequest {
+    password: String,
+    /// Required when the account uses MFA.
+    #[serde(default)]
+    totp_code: Option<String>,
+    /// Instead of `totp_code`: an unused recovery code.
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StepUpResponse {
+    /// The session's CSRF token (unchanged).
+    csrf_token: String,
+    /// Sensitive actions are allowed until this time (RFC 3339, UTC).
+    fresh_until: String,
+}
+
+/// Re-authenticates a logged-in user (password, and code when MFA is on): the session moves to
+/// a new token (the old one is dead at once) and counts as fresh for the step-up window.
+/// Returns the new session token.
+pub async fn step_up_session(
+    state: &AppState,
+    user: &AuthUser,
+    password: String,
+    factor: &SecondFactor,
+) -> ApiResult<String> {
+    let mut errors = FieldErrors::default();
+    if password.is_empty() || password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
+        errors.push(FieldError::new(
+            "password",
+            format!("must be 1 to {MAX_LOGIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    factor.validate(&mut errors);
+    errors.into_result()?;
+    let stored = state.store().user(user.user_id).await?;
+    let ok = state
+        .hasher()
+        .verify(password, stored.map(|u| u.password_hash))
+        .await?;
+    if !ok {
+        security_event(
+            SecurityEvent::LoginFailed,
+            &format!("step-up user={}", user.user_id),
+        );
+        return Err(ApiError::InvalidCredentials);
+    }
+    check_second_factor(state, user.user_id, factor).await?;
+    let (token, token_hash) = labledger_auth::new_session_token();
+    if !state
+        .store()
+        .rotate_session(user.token_hash.clone(), token_hash)
+        .await?
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    security_event(
+        SecurityEvent::StepUpSucceeded,
+        &format!("user={}", user.user_id),
+    );
+    Ok(token)
+}
+
+/// Confirm the password (and code, when MFA is on) again before sensitive actions. The session
+/// cookie is replaced by a new one (the old token stops working); the CSRF token stays.
+#[utoipa::path(
+    post, path = "/api/v1/auth/step-up", tag = "auth",
+    request_body = StepUpRequest,
+    responses(
+        (status = 200, description = "Re-authenticated; a new session cookie is set", body = StepUpResponse),
+        (status = 401, description = "Wrong password (`invalid-credentials`) or second factor (`mfa-required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing CSRF token", body = Problem, content_type = "application/problem+json"),
+        super::InputErrors,
+    ),
+    security(("session" = []))
+)]
+pub async fn step_up(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<StepUpRequest>,
+) -> ApiResult<Response> {
+    let factor = SecondFactor::new(req.totp_code, req.recovery_code);
+    let token = step_up_session(&state, &user, req.password, &factor).await?;
+    let cookie = session_cookie(&state, token);
+    let fresh_until = labledger_domain::Timestamp::now()
+        .plus_secs(state.config().step_up_window_secs)
+        .to_rfc3339();
+    Ok((
+        [(header::SET_COOKIE, cookie.to_string())],
+        Json(StepUpResponse {
+            csrf_token: user.csrf_token,
+            fresh_until,
         }),
     )
         .into_response())

@@ -2,7 +2,7 @@
 
 use super::{CommonErrors, InputErrors};
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, OrgAccess, RecordId};
+use crate::extract::{ApiJson, AuthUser, OrgAccess, RecordId};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -195,10 +195,12 @@ pub struct UpdateMemberRequest {
 pub async fn update_member(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
     RecordId(user): RecordId<UserId>,
     ApiJson(req): ApiJson<UpdateMemberRequest>,
 ) -> ApiResult<Json<MemberView>> {
     scope.require(labledger_domain::Permission::MEMBERS_WRITE)?;
+    caller.require_fresh(&state)?;
     role_names(&req.roles)?;
     Ok(Json(
         state

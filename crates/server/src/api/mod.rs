@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 mod members;
+pub mod mfa;
 mod orgs;
 mod roles;
 pub mod samples;
@@ -29,6 +30,7 @@ use utoipa_axum::routes;
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Login and the current user"),
+        (name = "mfa", description = "The caller's second factor (TOTP, recovery codes)"),
         (name = "orgs", description = "Organizations"),
         (name = "members", description = "Members and their roles"),
         (name = "roles", description = "Built-in and custom roles"),
@@ -101,6 +103,11 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
             sessions::revoke_other_sessions
         ))
         .routes(routes!(sessions::revoke_session))
+        .routes(routes!(auth::step_up))
+        .routes(routes!(mfa::mfa_status))
+        .routes(routes!(mfa::enrol_totp, mfa::disable_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(orgs::get_settings, orgs::update_settings))
         .routes(routes!(orgs::get_org))
         .routes(routes!(members::list_members, members::add_member))
         .routes(routes!(

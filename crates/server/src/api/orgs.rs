@@ -1,9 +1,14 @@
 //! The organization itself, as its members see it.
 
-use super::CommonErrors;
-use crate::extract::OrgAccess;
+use super::{CommonErrors, InputErrors};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, AuthUser, OrgAccess};
+use crate::state::AppState;
+use axum::extract::State;
 use axum::Json;
-use serde::Serialize;
+use labledger_domain::Permission;
+use labledger_store::OrgSettings;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -28,4 +33,71 @@ pub async fn get_org(OrgAccess(scope): OrgAccess) -> Json<OrgView> {
         name: scope.org_name().to_owned(),
         permissions: scope.permissions().iter().map(|p| p.to_string()).collect(),
     })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgSettingsView {
+    /// Members without MFA can reach nothing of the org until they enrol.
+    require_mfa: bool,
+}
+
+impl From<OrgSettings> for OrgSettingsView {
+    fn from(s: OrgSettings) -> Self {
+        Self {
+            require_mfa: s.require_mfa,
+        }
+    }
+}
+
+/// The organization's settings.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org_id}/settings", tag = "orgs",
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = OrgSettingsView), CommonErrors),
+    security(("session" = ["org_settings:read"]))
+)]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+) -> ApiResult<Json<OrgSettingsView>> {
+    Ok(Json(state.store().org(&scope).settings().await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrgSettingsRequest {
+    require_mfa: Option<bool>,
+}
+
+/// Change the organization's settings (a sensitive action: needs a recent step-up). Audited as
+/// `org.settings_change`.
+#[utoipa::path(
+    patch, path = "/api/v1/orgs/{org_id}/settings", tag = "orgs",
+    params(("org_id" = String, Path, description = "Organization id")),
+    request_body = UpdateOrgSettingsRequest,
+    responses((status = 200, body = OrgSettingsView), CommonErrors, InputErrors),
+    security(("session" = ["org_settings:write"]))
+)]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    user: AuthUser,
+    ApiJson(req): ApiJson<UpdateOrgSettingsRequest>,
+) -> ApiResult<Json<OrgSettingsView>> {
+    scope.require(Permission::ORG_SETTINGS_WRITE)?;
+    user.require_fresh(&state)?;
+    if req.require_mfa == Some(true) && !user.mfa_active {
+        // Otherwise the change would lock its own author out of the org at once.
+        return Err(ApiError::Refused(
+            "Enrol MFA for your own account before requiring it of the organization.".into(),
+        ));
+    }
+    Ok(Json(
+        state
+            .store()
+            .org(&scope)
+            .update_settings(req.require_mfa)
+            .await?
+            .into(),
+    ))
 }

@@ -2,7 +2,7 @@
 
 use super::{CommonErrors, InputErrors};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, OrgAccess, RecordId};
+use crate::extract::{ApiJson, AuthUser, OrgAccess, RecordId};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -95,9 +95,11 @@ pub struct CreateRoleRequest {
 pub async fn create_role(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
     ApiJson(req): ApiJson<CreateRoleRequest>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
     scope.require(Permission::MEMBERS_WRITE)?;
+    caller.require_fresh(&state)?;
     let mut errors = FieldErrors::default();
     let name = errors.check(RoleName::parse("name", &req.name));
     let description = if req.description.trim().is_empty() {
@@ -149,10 +151,12 @@ pub struct UpdateRoleRequest {
 pub async fn update_role(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
     RecordId(id): RecordId<RoleId>,
     ApiJson(req): ApiJson<UpdateRoleRequest>,
 ) -> ApiResult<Json<RoleView>> {
     scope.require(Permission::MEMBERS_WRITE)?;
+    caller.require_fresh(&state)?;
     let mut errors = FieldErrors::default();
     let change = RoleChange {
         name: req
@@ -181,8 +185,11 @@ pub async fn update_role(
 pub async fn delete_role(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
     RecordId(id): RecordId<RoleId>,
 ) -> ApiResult<StatusCode> {
+    scope.require(Permission::MEMBERS_WRITE)?;
+    caller.require_fresh(&state)?;
     state.store().org(&scope).delete_role(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

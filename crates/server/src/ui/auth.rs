@@ -88,6 +88,10 @@ fn login_page(state: &AppState, status: StatusCode, view: LoginView<'_>) -> Resp
                 label for="login-password" { "Password" }
                 input #login-password type="password" name="password" autocomplete="current-password" required autofocus[!view.email.is_empty()];
             }
+            div.field {
+                label for="login-totp" { "Authentication code " span.muted { "(if you use an authenticator app)" } }
+                input #login-totp type="text" name="totp_code" inputmode="numeric" autocomplete="one-time-code" maxlength="64";
+            }
             button.btn.btn-primary.btn-block type="submit" { "Log in" }
         }
     };
@@ -157,7 +161,15 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
         );
     }
     let password = form.text("password");
-    match open_session(&state, client, &email, password).await {
+    // One field takes either: six digits are a TOTP code, anything else a recovery code.
+    let code = form.text("totp_code").trim().to_owned();
+    let is_totp = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    let factor = if is_totp {
+        crate::api::auth::SecondFactor::new(Some(code), None)
+    } else {
+        crate::api::auth::SecondFactor::new(None, Some(code))
+    };
+    match open_session(&state, client, &email, password, &factor).await {
         Ok((_me, token, _csrf)) => {
             if let Some(old) = previous {
                 // Replace, not pile up: the session this browser had before ends now.
@@ -173,6 +185,18 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
             )
                 .into_response()
         }
+        Err(ApiError::MfaRequired) => login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            LoginView {
+                email: &email,
+                error: Some(
+                    "This account uses multi-factor authentication: enter the current code of your \
+                     authenticator app (or a recovery code) with your password.",
+                ),
+                flash: None,
+            },
+        ),
         Err(ApiError::InvalidCredentials) => login_page(
             &state,
             StatusCode::UNAUTHORIZED,

@@ -13,6 +13,10 @@ pub enum UiError {
     /// Not logged in (or the session ended): go to the login form.
     Login,
     NotFound,
+    /// The org requires MFA and the user has none: go to the enrolment page.
+    MfaEnrolment,
+    /// A sensitive action needs the password again: go to the confirmation page.
+    StepUp,
     /// An error page, inside the navigation of the caller when it is known.
     Page {
         status: StatusCode,
@@ -90,6 +94,14 @@ pub fn describe(e: &ApiError) -> String {
         }
         ApiError::Csrf => "The form expired; reload the page and try again.".into(),
         ApiError::OrgDisabled => "An operator has disabled this organization.".into(),
+        ApiError::MfaRequired => "Enter the current code of your authenticator app.".into(),
+        ApiError::MfaEnrolmentRequired => {
+            "This organization requires multi-factor authentication. Set up an authenticator app first."
+                .into()
+        }
+        ApiError::StepUpRequired => {
+            "This action needs you to confirm your password (and code) again.".into()
+        }
         ApiError::NotFound => not_found_message().into(),
         ApiError::Unavailable(_) => "The service is not ready; try again shortly.".into(),
         ApiError::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
@@ -119,6 +131,9 @@ impl From<ApiError> for UiError {
             ApiError::Forbidden(_) => "Access denied",
             ApiError::Csrf => "Form expired",
             ApiError::OrgDisabled => "Organization disabled",
+            ApiError::MfaEnrolmentRequired => return UiError::MfaEnrolment,
+            ApiError::StepUpRequired => return UiError::StepUp,
+            ApiError::MfaRequired => "Authentication code required",
             ApiError::Conflict(_) | ApiError::Refused(_) => "Not possible",
             ApiError::BadRequest(..) | ApiError::Invalid(_) => "Invalid input",
             ApiError::PayloadTooLarge => "Too large",
@@ -145,6 +160,8 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let (status, title, message, chrome) = match self {
             UiError::Login => return Redirect::to("/login").into_response(),
+            UiError::MfaEnrolment => return Redirect::to("/security?required=1").into_response(),
+            UiError::StepUp => return Redirect::to("/security/step-up").into_response(),
             UiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Not found",

@@ -198,6 +198,7 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     span.user-name { (chrome.user_name) }
                                     span.user-email { (chrome.user_email) }
                                 }
+                                a.btn.btn-ghost.btn-small #nav-security href="/security" { "Security" }
                                 form.logout-form method="post" action="/logout" {
                                     (csrf_field(&chrome.csrf))
                                     button.btn.btn-ghost.btn-small type="submit" { "Log out" }

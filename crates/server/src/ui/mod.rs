@@ -16,6 +16,7 @@ mod layout;
 mod members;
 mod roles;
 mod samples;
+mod security;
 
 use crate::state::AppState;
 use axum::response::IntoResponse;
@@ -34,6 +35,14 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/switch", get(dashboard::switch_org))
+        .route("/security", get(security::page))
+        .route("/security/totp", post(security::enrol))
+        .route("/security/totp/confirm", post(security::confirm))
+        .route("/security/totp/disable", post(security::disable_form))
+        .route(
+            "/security/step-up",
+            get(security::step_up_form).post(security::step_up),
+        )
         .route("/orgs/{org_id}", get(dashboard::dashboard))
         .route(
             "/orgs/{org_id}/members",

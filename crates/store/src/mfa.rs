@@ -1,0 +1,241 @@
+//! A user's second factor (TOTP and recovery codes) and the org setting that requires one.
+//! The TOTP record is instance-level (a user has one authenticator, whatever their orgs); the
+//! setting is org data, changed through the org door and audited in the org's chain.
+
+use crate::error::{Result, StoreError};
+use crate::org::Org;
+use crate::Store;
+use labledger_domain::audit::Changes;
+use labledger_domain::{OrgId, Permission, Timestamp, UserId};
+use sqlx::Row;
+
+/// A user's TOTP authenticator (its secret still sealed).
+#[derive(Clone, Debug)]
+pub struct TotpRecord {
+    pub secret_enc: Vec<u8>,
+    pub active: bool,
+    pub last_step: i64,
+}
+
+/// Settings of one org.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrgSettings {
+    pub require_mfa: bool,
+}
+
+impl Store {
+    pub async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>> {
+        let row = sqlx::query("SELECT secret_enc, active, last_step FROM user_totp WHERE user_id = $1")
+            .bind(user.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| {
+            Ok(TotpRecord {
+                secret_enc: r.try_get("secret_enc")?,
+                active: r.try_get::<i64, _>("active")? == 1,
+                last_step: r.try_get("last_step")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a new pending (unconfirmed) secret, replacing a pending one; refused while an
+    /// active one exists.
+    pub async fn begin_totp(&self, user: UserId, secret_enc: Vec<u8>) -> Result<()> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let active: Option<i64> =
+                    sqlx::query_scalar("SELECT active FROM user_totp WHERE user_id = $1")
+                        .bind(user.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if active == Some(1) {
+                    return Err(StoreError::Conflict(
+                        "MFA is already active; disable it first to enrol a new authenticator."
+                            .into(),
+                    ));
+                }
+                sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
+                    .bind(user.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO user_totp (user_id, secret_enc, active, last_step, created_at) \
+                     VALUES ($1, $2, 0, 0, $3)",
+                )
+                .bind(user.to_string())
+                .bind(secret_enc)
+                .bind(Timestamp::now().micros())
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Activates the pending secret (its first code was of `step`) and replaces the recovery
+    /// codes. False when there was no pending secret (already active or none).
+    pub async fn activate_totp(
+        &self,
+        user: UserId,
+        step: i64,
+        recovery_hashes: Vec<Vec<u8>>,
+    ) -> Result<bool> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let now = Timestamp::now().micros();
+                let r = sqlx::query(
+                    "UPDATE user_totp SET active = 1, last_step = $2, confirmed_at = $3 \
+                     WHERE user_id = $1 AND active = 0",
+                )
+                .bind(user.to_string())
+                .bind(step)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                if r.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM user_recovery_codes WHERE user_id = $1")
+                    .bind(user.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                for hash in recovery_hashes {
+                    sqlx::query(
+                        "INSERT INTO user_recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+                    )
+                    .bind(user.to_string())
+                    .bind(hash)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(true)
+            })
+        }))
+        .await
+    }
+
+    /// Records `step` as the last accepted one, atomically: false when a code of this step or a
+    /// later one was already accepted (a replay, or a race with another login).
+    pub async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "UPDATE user_totp SET last_step = $2 \
+                     WHERE user_id = $1 AND active = 1 AND last_step < $2",
+                )
+                .bind(user.to_string())
+                .bind(step)
+                .execute(conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            })
+        }))
+        .await
+    }
+
+    /// Spends a recovery code: true exactly once per code.
+    pub async fn use_recovery_code(&self, user: UserId, code_hash: Vec<u8>) -> Result<bool> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "UPDATE user_recovery_codes SET used_at = $3 \
+                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind(user.to_string())
+                .bind(code_hash)
+                .bind(Timestamp::now().micros())
+                .execute(conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            })
+        }))
+        .await
+    }
+
+    pub async fn recovery_codes_left(&self, user: UserId) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM user_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user.to_string())
+        .fetch_one(self.reader())
+        .await?)
+    }
+
+    /// Removes the authenticator and the recovery codes.
+    pub async fn disable_totp(&self, user: UserId) -> Result<()> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM user_recovery_codes WHERE user_id = $1")
+                    .bind(user.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
+                    .bind(user.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Whether the org requires its members to use MFA (for the enforcement check of every
+    /// org-scoped request of a member without MFA).
+    pub async fn org_requires_mfa(&self, org: OrgId) -> Result<bool> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT require_mfa FROM orgs WHERE id = $1")
+            .bind(org.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(v == Some(1))
+    }
+}
+
+impl Org<'_> {
+    pub async fn settings(&self) -> Result<OrgSettings> {
+        self.scope().require(Permission::ORG_SETTINGS_READ)?;
+        let v: i64 = sqlx::query_scalar("SELECT require_mfa FROM orgs WHERE id = $1")
+            .bind(self.org_text())
+            .fetch_one(self.reader())
+            .await?;
+        Ok(OrgSettings {
+            require_mfa: v == 1,
+        })
+    }
+
+    /// Changes the settings; audited as `org.settings_change` with before and after. No change,
+    /// no event.
+    pub async fn update_settings(&self, require_mfa: Option<bool>) -> Result<OrgSettings> {
+        self.scope().require(Permission::ORG_SETTINGS_WRITE)?;
+        self.write(Box::new(move |tx| {
+            Box::pin(async move {
+                let org = tx.org().to_owned();
+                let row = tx
+                    .fetch_optional(
+                        sqlx::query("SELECT require_mfa FROM orgs WHERE id = $1").bind(org.clone()),
+                    )
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let before = row.try_get::<i64, _>("require_mfa")? == 1;
+                let after = require_mfa.unwrap_or(before);
+                if before != after {
+                    tx.execute(
+                        sqlx::query("UPDATE orgs SET require_mfa = $2 WHERE id = $1")
+                            .bind(org.clone())
+                            .bind(i64::from(after)),
+                    )
+                    .await?;
+                    tx.record(
+                        "org.settings_change",
+                        "org",
+                        Some(org),
+                        Changes::new().field("require_mfa", before, after),
+                    );
+                }
+                Ok(OrgSettings { require_mfa: after })
+            })
+        }))
+        .await
+    }
+}
