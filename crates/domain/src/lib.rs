@@ -12,7 +12,7 @@ pub mod role;
 pub mod time;
 pub mod validate;
 
-pub use ids::{OrgId, RoleId, UserId};
+pub use ids::{AccessRequestId, ApiTokenId, OrgId, RoleId, UserId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;
