@@ -364,3 +364,96 @@ async fn a_token_is_bound_to_its_org_and_cannot_act_as_a_user() {
     assert_eq!(sec[0]["session"], json!(["members:write"]));
     assert_eq!(sec[1]["bearer"], json!(["members:write"]));
 }
+
+#[tokio::test]
+async fn the_ui_creates_a_token_shown_once_and_handles_access_requests() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let page = owner
+        .get(&format!("/orgs/{org}/api-tokens"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Create a token"), "{page}");
+    assert!(page.contains("Access requests"), "navigation links the JIT page");
+    let form = [
+        ("csrf", owner.csrf.as_str()),
+        ("name", "bench scale"),
+        ("expires_in_days", "7"),
+        ("permissions", "members:read"),
+    ];
+    let res = owner
+        .client
+        .post(server.url(&format!("/orgs/{org}/api-tokens")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let page = res.text().await.unwrap();
+    let start = page.find("llat_").expect("the token is shown once");
+    let token: String = page[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let res = bearer(
+        &server,
+        &token,
+        Method::GET,
+        &format!("/api/v1/orgs/{org}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Listed later without the secret.
+    let page = owner
+        .get(&format!("/orgs/{org}/api-tokens"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("bench scale") && !page.contains(&token));
+
+    // Access requests: a member asks in the UI, the Owner approves in the UI.
+    let tech = owner
+        .add_member(&server, &org, "tech@lab.example", &["Technician"])
+        .await;
+    let res = tech
+        .client
+        .post(server.url(&format!("/orgs/{org}/access-requests")))
+        .form(&[
+            ("csrf", tech.csrf.as_str()),
+            ("role", "Auditor"),
+            ("duration_minutes", "30"),
+            ("reason", "Checking the trail"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let list = owner
+        .get_json(&format!("/api/v1/orgs/{org}/access-requests"))
+        .await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let page = owner
+        .get(&format!("/orgs/{org}/access-requests"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("/access-requests/{id}/approve")));
+    let res = owner
+        .client
+        .post(server.url(&format!("/orgs/{org}/access-requests/{id}/approve")))
+        .form(&[("csrf", owner.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        tech.get(&format!("/api/v1/orgs/{org}/audit")).await.status(),
+        StatusCode::OK
+    );
+}

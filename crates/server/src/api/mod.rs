@@ -1,13 +1,13 @@
 //! The JSON API under `/api/v1`, described by the OpenAPI document it is built with: each
 //! route is registered together with its documentation, so the two cannot drift apart.
 
-mod access;
+pub mod access;
 pub mod audit;
 pub mod auth;
 mod members;
 mod orgs;
 mod roles;
-mod tokens;
+pub mod tokens;
 
 use crate::error::Problem;
 use crate::state::AppState;

@@ -15,6 +15,8 @@ pub enum Nav {
     Members,
     Roles,
     Audit,
+    Tokens,
+    Access,
 }
 
 impl Nav {
@@ -25,6 +27,8 @@ impl Nav {
             Nav::Members => "/members",
             Nav::Roles => "/roles",
             Nav::Audit => "/audit",
+            Nav::Tokens => "/api-tokens",
+            Nav::Access => "/access-requests",
         }
     }
 
@@ -33,6 +37,8 @@ impl Nav {
             "members" => Nav::Members,
             "roles" => Nav::Roles,
             "audit" => Nav::Audit,
+            "api-tokens" => Nav::Tokens,
+            "access-requests" => Nav::Access,
             _ => Nav::Dashboard,
         }
     }
@@ -43,6 +49,8 @@ impl Nav {
             Nav::Members => "members",
             Nav::Roles => "roles",
             Nav::Audit => "audit",
+            Nav::Tokens => "api-tokens",
+            Nav::Access => "access-requests",
         }
     }
 }
@@ -174,6 +182,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     @if org.audit_read {
                                         (nav_link(org, Nav::Audit, "Audit trail", chrome.active))
                                     }
+                                    // Every member may hold tokens and ask for access.
+                                    (nav_link(org, Nav::Tokens, "API tokens", chrome.active))
+                                    (nav_link(org, Nav::Access, "Access requests", chrome.active))
                                 }
                             }
                         }
