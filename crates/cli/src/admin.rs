@@ -181,7 +181,9 @@ async fn access(command: AccessCommand) -> anyhow::Result<()> {
         bail!("--hours: must be 1 to 8");
     }
     let minutes = field(labledger_store::check_duration("--hours", hours * 60))?;
-    let reason = field(labledger_domain::validate::Reason::parse("--reason", &reason))?;
+    let reason = field(labledger_domain::validate::Reason::parse(
+        "--reason", &reason,
+    ))?;
     let store = db.open(StoreOptions::default()).await?;
     let id = store
         .request_support_access(

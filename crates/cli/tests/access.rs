@@ -57,10 +57,15 @@ async fn a_grant_works_only_inside_its_window_and_nobody_approves_their_own() {
     assert_eq!(req["kind"], "member");
     // Pending grants nothing; the requester cannot decide it.
     assert_eq!(tech.get(&audit).await.status(), StatusCode::FORBIDDEN);
-    let res = tech.post(&req_path(&org, &req, "/approve"), json!({})).await;
+    let res = tech
+        .post(&req_path(&org, &req, "/approve"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // The requester sees their own request; others without members:read do not see it.
-    assert_eq!(tech.get(&req_path(&org, &req, "")).await.status(), StatusCode::OK);
+    assert_eq!(
+        tech.get(&req_path(&org, &req, "")).await.status(),
+        StatusCode::OK
+    );
 
     // An Admin cannot approve their own request either, and nothing is written.
     let admin = owner
@@ -68,7 +73,9 @@ async fn a_grant_works_only_inside_its_window_and_nobody_approves_their_own() {
         .await;
     let own = ask(&admin, &org, "Auditor", 30).await;
     let before = common::audit_len(&owner, &org).await;
-    let res = admin.post(&req_path(&org, &own, "/approve"), json!({})).await;
+    let res = admin
+        .post(&req_path(&org, &own, "/approve"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("own"));
     let res = admin.post(&req_path(&org, &own, "/deny"), json!({})).await;
@@ -76,14 +83,18 @@ async fn a_grant_works_only_inside_its_window_and_nobody_approves_their_own() {
     assert_eq!(common::audit_len(&owner, &org).await, before);
 
     // Approved by the Owner: the window starts now and the grant works inside it.
-    let res = owner.post(&req_path(&org, &req, "/approve"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &req, "/approve"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let approved: Value = res.json().await.unwrap();
     assert_eq!(approved["status"], "active");
     assert!(approved["expires_at"].is_string());
     assert_eq!(tech.get(&audit).await.status(), StatusCode::OK);
     // Approving again: it is no longer pending.
-    let res = owner.post(&req_path(&org, &req, "/approve"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &req, "/approve"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 
     // The window passes (aged in the database): access ends without any action.
@@ -91,7 +102,9 @@ async fn a_grant_works_only_inside_its_window_and_nobody_approves_their_own() {
     assert_eq!(tech.get(&audit).await.status(), StatusCode::FORBIDDEN);
     let seen = owner.get_json(&req_path(&org, &req, "")).await;
     assert_eq!(seen["status"], "expired");
-    let res = owner.post(&req_path(&org, &req, "/revoke"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &req, "/revoke"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 
     // Every step is in the org's chain.
@@ -106,7 +119,11 @@ async fn a_grant_works_only_inside_its_window_and_nobody_approves_their_own() {
         .collect();
     assert_eq!(
         actions,
-        vec!["access_request.approve", "access_request.create", "access_request.create"]
+        vec![
+            "access_request.approve",
+            "access_request.create",
+            "access_request.create"
+        ]
     );
 }
 
@@ -122,11 +139,26 @@ async fn deny_revoke_and_bounds() {
     let path = format!("/api/v1/orgs/{org}/access-requests");
 
     for (body, field) in [
-        (json!({"role": "Admin", "reason": "r", "duration_minutes": 481}), "duration_minutes"),
-        (json!({"role": "Admin", "reason": "r", "duration_minutes": 0}), "duration_minutes"),
-        (json!({"role": "Owner", "reason": "r", "duration_minutes": 60}), "role"),
-        (json!({"role": "Wizard", "reason": "r", "duration_minutes": 60}), "role"),
-        (json!({"role": "Admin", "reason": " ", "duration_minutes": 60}), "reason"),
+        (
+            json!({"role": "Admin", "reason": "r", "duration_minutes": 481}),
+            "duration_minutes",
+        ),
+        (
+            json!({"role": "Admin", "reason": "r", "duration_minutes": 0}),
+            "duration_minutes",
+        ),
+        (
+            json!({"role": "Owner", "reason": "r", "duration_minutes": 60}),
+            "role",
+        ),
+        (
+            json!({"role": "Wizard", "reason": "r", "duration_minutes": 60}),
+            "role",
+        ),
+        (
+            json!({"role": "Admin", "reason": " ", "duration_minutes": 60}),
+            "reason",
+        ),
     ] {
         let res = viewer.post(&path, body.clone()).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -135,11 +167,15 @@ async fn deny_revoke_and_bounds() {
     }
 
     let denied = ask(&viewer, &org, "Admin", 480).await;
-    let res = owner.post(&req_path(&org, &denied, "/deny"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &denied, "/deny"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["status"], "denied");
-    let res = owner.post(&req_path(&org, &denied, "/approve"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &denied, "/approve"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert_eq!(viewer.get(&members).await.status(), StatusCode::FORBIDDEN);
 
@@ -154,22 +190,34 @@ async fn deny_revoke_and_bounds() {
         .await;
     ask(&other, &org, "QA", 10).await;
     assert_eq!(
-        other.get_json(&path).await["items"].as_array().unwrap().len(),
+        other.get_json(&path).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     assert_eq!(
-        owner.get_json(&path).await["items"].as_array().unwrap().len(),
+        owner.get_json(&path).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
         3
     );
-    let res = owner.post(&req_path(&org, &granted, "/revoke"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &granted, "/revoke"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["status"], "revoked");
     assert_eq!(viewer.get(&members).await.status(), StatusCode::FORBIDDEN);
-    let res = owner.post(&req_path(&org, &granted, "/revoke"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &granted, "/revoke"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let trail = owner
-        .get_json(&format!("/api/v1/orgs/{org}/audit?action=access_request.revoke"))
+        .get_json(&format!(
+            "/api/v1/orgs/{org}/audit?action=access_request.revoke"
+        ))
         .await;
     assert_eq!(trail["items"][0]["target_id"], granted["id"]);
 }
@@ -180,7 +228,11 @@ async fn operator_support_access_end_to_end() {
     let owner = server.owner().await;
     let org = server.org_id.clone();
     // A support engineer's account (it exists because they own a lab of their own).
-    server.create_org("Vendor Support", "support@vendor.example", "support engineer password");
+    server.create_org(
+        "Vendor Support",
+        "support@vendor.example",
+        "support engineer password",
+    );
     let support = server
         .login("support@vendor.example", "support engineer password")
         .await;
@@ -190,8 +242,17 @@ async fn operator_support_access_end_to_end() {
     let cli = |email: &str, hours: &str| {
         server
             .cli()
-            .args(["admin", "access", "request", "--org", &org, "--email", email])
-            .args(["--role", "Auditor", "--hours", hours, "--reason", "Ticket 4711"])
+            .args([
+                "admin", "access", "request", "--org", &org, "--email", email,
+            ])
+            .args([
+                "--role",
+                "Auditor",
+                "--hours",
+                hours,
+                "--reason",
+                "Ticket 4711",
+            ])
             .arg("--data-dir")
             .arg(server.data_dir_arg())
             .output()
@@ -218,11 +279,15 @@ async fn operator_support_access_end_to_end() {
     assert_eq!(req["role"], "Auditor");
     assert_eq!(req["duration_minutes"], 120);
     let trail = owner
-        .get_json(&format!("/api/v1/orgs/{org}/audit?action=access_request.create"))
+        .get_json(&format!(
+            "/api/v1/orgs/{org}/audit?action=access_request.create"
+        ))
         .await;
     assert_eq!(trail["items"][0]["actor_type"], "operator");
 
-    let res = owner.post(&req_path(&org, &req, "/approve"), json!({})).await;
+    let res = owner
+        .post(&req_path(&org, &req, "/approve"), json!({}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     // While active: read-only access as an Auditor, nothing more.
     assert_eq!(support.get(&members).await.status(), StatusCode::OK);

@@ -217,9 +217,7 @@ async fn a_token_never_does_more_than_its_creator_now_can() {
         .await;
     let res = bearer(&server, token, Method::GET, &members, None).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = owner
-        .delete(&format!("{members}/{}", admin.user_id))
-        .await;
+    let res = owner.delete(&format!("{members}/{}", admin.user_id)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = bearer(&server, token, Method::GET, &members, None).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -250,7 +248,14 @@ async fn expired_and_revoked_tokens_are_refused() {
     let aging = create_token(&owner, &org, &["members:read"]).await;
     let revoked = create_token(&owner, &org, &["members:read"]).await;
     for t in [&aging, &revoked] {
-        let res = bearer(&server, t["token"].as_str().unwrap(), Method::GET, &members, None).await;
+        let res = bearer(
+            &server,
+            t["token"].as_str().unwrap(),
+            Method::GET,
+            &members,
+            None,
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
     let mut db = server.raw_db().await;
@@ -292,7 +297,10 @@ async fn expired_and_revoked_tokens_are_refused() {
         .await;
     assert_eq!(trail["items"][0]["target_id"], revoked["id"]);
     // Unknown and malformed tokens too.
-    for t in ["llat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "garbage"] {
+    for t in [
+        "llat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "garbage",
+    ] {
         let res = bearer(&server, t, Method::GET, &members, None).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{t}");
     }
@@ -305,7 +313,10 @@ async fn expired_and_revoked_tokens_are_refused() {
         .iter()
         .map(|t| t["status"].as_str().unwrap())
         .collect();
-    assert!(statuses.contains(&"expired") && statuses.contains(&"revoked"), "{statuses:?}");
+    assert!(
+        statuses.contains(&"expired") && statuses.contains(&"revoked"),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -313,7 +324,11 @@ async fn a_token_is_bound_to_its_org_and_cannot_act_as_a_user() {
     let server = common::spawn().await;
     let owner = server.owner().await;
     let org = server.org_id.clone();
-    let org_b = server.create_org("Other Lab", "boss@other.example", "other lab owner password");
+    let org_b = server.create_org(
+        "Other Lab",
+        "boss@other.example",
+        "other lab owner password",
+    );
     let created = create_token(&owner, &org, &["members:read", "members:write"]).await;
     let token = created["token"].as_str().unwrap();
 
@@ -325,7 +340,14 @@ async fn a_token_is_bound_to_its_org_and_cannot_act_as_a_user() {
     let res = owner.get(&path_b).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(res.bytes().await.unwrap(), token_bytes);
-    let res = bearer(&server, token, Method::DELETE, &format!("{path_b}/{}", owner.user_id), None).await;
+    let res = bearer(
+        &server,
+        token,
+        Method::DELETE,
+        &format!("{path_b}/{}", owner.user_id),
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     // User-only routes refuse tokens.
@@ -359,7 +381,10 @@ async fn a_token_is_bound_to_its_org_and_cannot_act_as_a_user() {
         .json()
         .await
         .unwrap();
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     let sec = &doc["paths"]["/api/v1/orgs/{org_id}/members"]["post"]["security"];
     assert_eq!(sec[0]["session"], json!(["members:write"]));
     assert_eq!(sec[1]["bearer"], json!(["members:write"]));
@@ -377,7 +402,10 @@ async fn the_ui_creates_a_token_shown_once_and_handles_access_requests() {
         .await
         .unwrap();
     assert!(page.contains("Create a token"), "{page}");
-    assert!(page.contains("Access requests"), "navigation links the JIT page");
+    assert!(
+        page.contains("Access requests"),
+        "navigation links the JIT page"
+    );
     let form = [
         ("csrf", owner.csrf.as_str()),
         ("name", "bench scale"),
@@ -453,7 +481,9 @@ async fn the_ui_creates_a_token_shown_once_and_handles_access_requests() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        tech.get(&format!("/api/v1/orgs/{org}/audit")).await.status(),
+        tech.get(&format!("/api/v1/orgs/{org}/audit"))
+            .await
+            .status(),
         StatusCode::OK
     );
 }

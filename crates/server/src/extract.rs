@@ -152,7 +152,10 @@ async fn resolve_token_org(
     match resolution {
         TokenResolution::Scope(scope) => Ok(scope),
         TokenResolution::Invalid => {
-            security_event(SecurityEvent::Unauthenticated, "invalid, expired or revoked API token");
+            security_event(
+                SecurityEvent::Unauthenticated,
+                "invalid, expired or revoked API token",
+            );
             Err(ApiError::Unauthorized)
         }
         TokenResolution::OtherOrg => {

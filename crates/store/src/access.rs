@@ -179,8 +179,8 @@ async fn insert_request(
     user: UserId,
     new: &NewAccessRequest,
     requested_by: String,
-    now: i64,
 ) -> Result<()> {
+    let now = Timestamp::now().micros();
     sqlx::query(
         "INSERT INTO access_requests (org_id, id, kind, user_id, role_name, reason, \
          duration_minutes, status, requested_by, created_at) \
@@ -222,17 +222,7 @@ impl Org<'_> {
                 let id = AccessRequestId::new();
                 let now = Timestamp::now();
                 let org = tx.org().to_owned();
-                insert_request(
-                    tx.conn_mut(),
-                    &org,
-                    id,
-                    "member",
-                    user,
-                    &new,
-                    requested_by,
-                    now.micros(),
-                )
-                .await?;
+                insert_request(tx.conn_mut(), &org, id, "member", user, &new, requested_by).await?;
                 tx.record(
                     "access_request.create",
                     "access_request",
@@ -489,7 +479,6 @@ impl Store {
                     )));
                 }
                 let id = AccessRequestId::new();
-                let now = Timestamp::now().micros();
                 insert_request(
                     conn,
                     &org.to_string(),
@@ -498,7 +487,6 @@ impl Store {
                     user,
                     &new,
                     actor_text(&actor),
-                    now,
                 )
                 .await?;
                 let event = PendingEvent {

@@ -251,12 +251,14 @@ impl Store {
         if last_used.is_none_or(|t| now >= Timestamp::from_micros(t).plus_secs(60)) {
             self.write(Box::new(move |conn| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE api_tokens SET last_used_at = $3 WHERE org_id = $1 AND id = $2")
-                        .bind(token_org.to_string())
-                        .bind(id.to_string())
-                        .bind(now.micros())
-                        .execute(conn)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE api_tokens SET last_used_at = $3 WHERE org_id = $1 AND id = $2",
+                    )
+                    .bind(token_org.to_string())
+                    .bind(id.to_string())
+                    .bind(now.micros())
+                    .execute(conn)
+                    .await?;
                     Ok(())
                 })
             }))

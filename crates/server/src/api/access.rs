@@ -186,7 +186,9 @@ pub async fn deny_access_request(
     RecordId(id): RecordId<AccessRequestId>,
 ) -> ApiResult<Json<AccessRequestView>> {
     // step-up: require fresh auth here
-    Ok(Json(state.store().org(&scope).deny_access(id).await?.into()))
+    Ok(Json(
+        state.store().org(&scope).deny_access(id).await?.into(),
+    ))
 }
 
 /// End a pending request or an active grant early: one's own, or any with `members:write`.

@@ -108,7 +108,10 @@ fn add_bearer(doc: &mut OpenApiDoc) {
             let scopes: Option<Vec<String>> = reqs
                 .first()
                 .and_then(|r| serde_json::to_value(r).ok())
-                .and_then(|v| serde_json::from_value::<std::collections::BTreeMap<String, Vec<String>>>(v).ok())
+                .and_then(|v| {
+                    serde_json::from_value::<std::collections::BTreeMap<String, Vec<String>>>(v)
+                        .ok()
+                })
                 .and_then(|m| m.get("session").cloned());
             if let Some(scopes) = scopes {
                 reqs.push(SecurityRequirement::new("bearer", scopes));

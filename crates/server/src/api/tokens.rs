@@ -91,7 +91,10 @@ pub fn parse_create(
     let name = errors.check(TokenName::parse("name", name));
     let mut set = PermissionSet::EMPTY;
     if permissions.is_empty() {
-        errors.push(FieldError::new("permissions", "name at least one permission"));
+        errors.push(FieldError::new(
+            "permissions",
+            "name at least one permission",
+        ));
     }
     if permissions.len() > Permission::ALL.len() {
         errors.push(FieldError::new("permissions", "too many entries"));

@@ -49,7 +49,11 @@ pub async fn create_token(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, UiError> {
     // step-up: require fresh auth here
-    let days = form.text("expires_in_days").trim().parse::<i64>().unwrap_or(0);
+    let days = form
+        .text("expires_in_days")
+        .trim()
+        .parse::<i64>()
+        .unwrap_or(0);
     let parsed = parse_create(&form.text("name"), &form.all("permissions"), days);
     let result = match parsed {
         Ok((name, permissions, expires_in_days)) => {
@@ -73,8 +77,15 @@ pub async fn create_token(
     match result {
         Ok(token) => {
             let flash = Flash::success("API token created.");
-            render_tokens(&state, &org, StatusCode::CREATED, Some(flash), Some(token), Vec::new())
-                .await
+            render_tokens(
+                &state,
+                &org,
+                StatusCode::CREATED,
+                Some(flash),
+                Some(token),
+                Vec::new(),
+            )
+            .await
         }
         Err(e) => {
             let (status, flash, errors) = outcome(e);
@@ -306,7 +317,14 @@ pub async fn revoke(
     act(state, org, id, "revoke").await
 }
 
-fn action_button(base: &str, csrf: &str, id: AccessRequestId, action: &str, label: &str, class: &str) -> Markup {
+fn action_button(
+    base: &str,
+    csrf: &str,
+    id: AccessRequestId,
+    action: &str,
+    label: &str,
+    class: &str,
+) -> Markup {
     html! {
         form.inline-form method="post" action={ (base) "/access-requests/" (id) "/" (action) } {
             (csrf_field(csrf))
@@ -401,6 +419,11 @@ async fn render_requests(
             }
         }
     };
-    let page = layout::page(&org.chrome(Nav::Access), "Access requests", flash.as_ref(), body);
+    let page = layout::page(
+        &org.chrome(Nav::Access),
+        "Access requests",
+        flash.as_ref(),
+        body,
+    );
     Ok((status, page).into_response())
 }
