@@ -128,6 +128,18 @@ pub fn new_session_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
+/// The prefix of every API token, so secret scanners can spot a leaked one.
+pub const API_TOKEN_PREFIX: &str = "llat_";
+
+/// A new API token (`llat_` + 32 random bytes, URL-safe base64), its stored hash, and its
+/// display prefix (`llat_` and the first 8 characters after it).
+pub fn new_api_token() -> (String, Vec<u8>, String) {
+    let token = format!("{API_TOKEN_PREFIX}{}", random_token(32));
+    let hash = token_hash(&token);
+    let display: String = token.chars().take(API_TOKEN_PREFIX.len() + 8).collect();
+    (token, hash, display)
+}
+
 /// Compares two secrets in constant time.
 pub fn secrets_equal(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

@@ -14,6 +14,35 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Just-in-time support access to an organization's data.
+    Access {
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum AccessCommand {
+    /// File a support access request for an existing user account that is not a member. It
+    /// grants nothing until an Owner/Admin of the organization approves it; the grant then lasts
+    /// the given hours (at most 8) and is recorded in the organization's audit chain.
+    Request {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[arg(long)]
+        org: String,
+        /// The support user's email (an existing account).
+        #[arg(long)]
+        email: String,
+        /// A built-in role other than Owner, e.g. Auditor.
+        #[arg(long)]
+        role: String,
+        /// 1 to 8.
+        #[arg(long)]
+        hours: i64,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -66,7 +95,10 @@ fn org_id(raw: &str) -> anyhow::Result<OrgId> {
 }
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
-    let AdminCommand::Org { command } = command;
+    let command = match command {
+        AdminCommand::Org { command } => command,
+        AdminCommand::Access { command } => return access(command).await,
+    };
     match command {
         OrgCommand::Create {
             db,
@@ -130,6 +162,46 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             println!("Enabled organization {org}");
         }
     }
+    Ok(())
+}
+
+async fn access(command: AccessCommand) -> anyhow::Result<()> {
+    let AccessCommand::Request {
+        db,
+        org,
+        email,
+        role,
+        hours,
+        reason,
+    } = command;
+    let org = org_id(&org)?;
+    let email = field(Email::parse("--email", &email))?;
+    let role = field(labledger_store::requestable_role("--role", &role))?;
+    if !(1..=8).contains(&hours) {
+        bail!("--hours: must be 1 to 8");
+    }
+    let minutes = field(labledger_store::check_duration("--hours", hours * 60))?;
+    let reason = field(labledger_domain::validate::Reason::parse(
+        "--reason", &reason,
+    ))?;
+    let store = db.open(StoreOptions::default()).await?;
+    let id = store
+        .request_support_access(
+            org,
+            email.clone(),
+            labledger_store::NewAccessRequest {
+                role,
+                reason,
+                duration_minutes: minutes,
+            },
+            operator(),
+        )
+        .await?;
+    println!(
+        "Filed support access request {id} for {email} as {} in organization {org} ({hours} h); \
+         it grants nothing until an Owner or Admin of the organization approves it",
+        role.name()
+    );
     Ok(())
 }
 

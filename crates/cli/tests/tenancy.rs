@@ -90,12 +90,13 @@ async fn every_org_route_hides_other_orgs_records_behind_an_identical_404() {
             op.method,
             op.template
         );
+        // Every path parameter malformed: the org id and any record id.
         let garbage = op
             .template
-            .replace("{org_id}", "not-an-id")
-            .replace("{user_id}", "x")
-            .replace("{role_id}", "x")
-            .replace("{sample_id}", "x");
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "not-an-id" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
         let res = owner_a.send(method, &garbage, call.body.clone()).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(

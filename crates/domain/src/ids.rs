@@ -62,6 +62,14 @@ id_type!(
     /// A role inside one organization (built-in or custom).
     RoleId
 );
+id_type!(
+    /// An API token of one organization.
+    ApiTokenId
+);
+id_type!(
+    /// A request for just-in-time privileged access to one organization.
+    AccessRequestId
+);
 
 id_type!(
     /// A physical sample (or aliquot) of one organization.

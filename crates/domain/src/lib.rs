@@ -13,7 +13,7 @@ pub mod sample;
 pub mod time;
 pub mod validate;
 
-pub use ids::{OrgId, RoleId, SampleId, UserId};
+pub use ids::{AccessRequestId, ApiTokenId, OrgId, RoleId, SampleId, UserId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;

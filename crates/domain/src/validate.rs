@@ -120,6 +120,16 @@ text_type!(
     Description,
     2000
 );
+text_type!(
+    /// An API token's name.
+    TokenName,
+    100
+);
+text_type!(
+    /// Why someone asks for privileged access.
+    Reason,
+    1000
+);
 
 /// An email address, lower-cased. Deliberately strict: one `@`, a dotted domain, no spaces.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]

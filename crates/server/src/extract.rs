@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum_extra::extract::CookieJar;
 use labledger_domain::{FieldError, OrgId, Timestamp, UserId};
-use labledger_store::{OrgScope, RequestMeta};
+use labledger_store::{OrgScope, RequestMeta, TokenResolution};
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -150,6 +150,12 @@ impl FromRequestParts<AppState> for AuthUser {
         if let Some(user) = parts.extensions.get::<AuthUser>() {
             return Ok(user.clone());
         }
+        if bearer_token(parts).is_some() {
+            security_event(SecurityEvent::PermissionDenied, parts.uri.path());
+            return Err(ApiError::Forbidden(
+                "API tokens cannot use this route; it needs a logged-in user.".into(),
+            ));
+        }
         let Some(user) = authenticate(parts, state).await? else {
             security_event(SecurityEvent::Unauthenticated, parts.uri.path());
             return Err(ApiError::Unauthorized);
@@ -169,13 +175,16 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The org named by the path's `{org_id}`, resolved to the caller's scope there. A malformed
-/// id, an unknown org and an org the caller is not a member of all answer the same 404.
-pub async fn resolve_org(
-    parts: &mut Parts,
-    state: &AppState,
-    user: &AuthUser,
-) -> Result<OrgScope, ApiError> {
+/// The `Authorization: Bearer …` credential of the request, if it sends one.
+pub fn bearer_token(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+async fn path_org(parts: &mut Parts, state: &AppState) -> Result<Option<OrgId>, ApiError> {
     let params = RawPathParams::from_request_parts(parts, state)
         .await
         .map_err(|_| ApiError::NotFound)?;
@@ -183,7 +192,56 @@ pub async fn resolve_org(
         .iter()
         .find(|(k, _)| *k == "org_id")
         .map(|(_, v)| v.to_owned());
-    let org: Option<OrgId> = raw.as_deref().and_then(|s| s.parse().ok());
+    Ok(raw.as_deref().and_then(|s| s.parse().ok()))
+}
+
+/// The scope of an API token in the org of the path: no cookie and no CSRF token (a bearer
+/// credential is not sent by browsers on their own). Unknown, expired, revoked or dead tokens
+/// answer 401; a token of another org answers the same 404 as an org that does not exist.
+async fn resolve_token_org(
+    parts: &mut Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<OrgScope, ApiError> {
+    if !token.starts_with(labledger_auth::API_TOKEN_PREFIX) {
+        security_event(SecurityEvent::Unauthenticated, "malformed bearer token");
+        return Err(ApiError::Unauthorized);
+    }
+    let hash = labledger_auth::token_hash(token);
+    let org = path_org(parts, state).await?;
+    let resolution = match org {
+        Some(org) => {
+            state
+                .store()
+                .resolve_token_scope(&hash, org, request_meta(parts))
+                .await?
+        }
+        None => TokenResolution::OtherOrg,
+    };
+    match resolution {
+        TokenResolution::Scope(scope) => Ok(scope),
+        TokenResolution::Invalid => {
+            security_event(
+                SecurityEvent::Unauthenticated,
+                "invalid, expired or revoked API token",
+            );
+            Err(ApiError::Unauthorized)
+        }
+        TokenResolution::OtherOrg => {
+            security_event(SecurityEvent::NotVisible, parts.uri.path());
+            Err(ApiError::NotFound)
+        }
+    }
+}
+
+/// The org named by the path's `{org_id}`, resolved to the caller's scope there. A malformed
+/// id, an unknown org and an org the caller is not a member of all answer the same 404.
+pub async fn resolve_org(
+    parts: &mut Parts,
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<OrgScope, ApiError> {
+    let org = path_org(parts, state).await?;
     let scope = match org {
         Some(org) => {
             state
@@ -218,6 +276,9 @@ impl FromRequestParts<AppState> for OrgAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(token) = bearer_token(parts) {
+            return resolve_token_org(parts, state, &token).await.map(OrgAccess);
+        }
         let user = AuthUser::from_request_parts(parts, state).await?;
         resolve_org(parts, state, &user).await.map(OrgAccess)
     }

@@ -262,6 +262,10 @@ impl Store {
 
     /// The scope a user acts in within an org: `None` when they are not a member (or the org
     /// does not exist: the same answer), `OrgDisabled` when an operator disabled the org.
+    ///
+    /// Approved just-in-time grants add their role's permissions while `now` lies inside their
+    /// window (compared in SQL, so expiry needs no action). A support grant makes a user who is
+    /// not a member a temporary one; a member's grant counts only while they are a member.
     pub async fn resolve_scope(
         &self,
         user: UserId,
@@ -279,11 +283,21 @@ impl Store {
         .bind(user.to_string())
         .fetch_all(self.reader())
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
+        let grants = crate::access::active_grants(self.reader(), org, user).await?;
+        let is_member = !rows.is_empty();
+        let grants: Vec<_> = grants
+            .into_iter()
+            .filter(|g| is_member || g.kind == "support")
+            .collect();
+        let (org_name, status) = match (rows.first(), grants.first()) {
+            (Some(r), _) => (
+                r.try_get::<String, _>("name")?,
+                r.try_get::<String, _>("status")?,
+            ),
+            (None, Some(g)) => (g.org_name.clone(), g.org_status.clone()),
+            (None, None) => return Ok(None),
         };
-        let org_name: String = first.try_get("name")?;
-        if first.try_get::<String, _>("status")? != "active" {
+        if status != "active" {
             return Err(StoreError::OrgDisabled);
         }
         let mut permissions = PermissionSet::EMPTY;
@@ -298,6 +312,9 @@ impl Store {
             let builtin: Option<i64> = r.try_get("builtin")?;
             let role: Option<String> = r.try_get("role")?;
             is_owner |= builtin == Some(1) && role.as_deref() == Some(BuiltinRole::Owner.name());
+        }
+        for g in &grants {
+            permissions = permissions.union(g.permissions);
         }
         Ok(Some(OrgScope::new(
             org,

@@ -5,6 +5,7 @@
 //! one transaction that also appends their audit events to the org's hash chain; a write that
 //! records no event is refused and rolled back.
 
+mod access;
 mod chain;
 mod engine;
 mod error;
@@ -18,10 +19,14 @@ mod scope;
 mod sessions;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod trail;
 mod tx;
 mod writer;
 
+pub use access::{
+    check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
+};
 pub use chain::{StoredEvent, Verification};
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
@@ -33,6 +38,7 @@ pub use roles::{Role, RoleChange};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
+pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};
 
 use sqlx::{AnyPool, Connection};

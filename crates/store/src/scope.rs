@@ -33,6 +33,12 @@ impl Actor {
             id: Some(name.to_owned()),
         }
     }
+    pub fn token(id: labledger_domain::ApiTokenId) -> Self {
+        Self {
+            kind: ActorKind::Token,
+            id: Some(id.to_string()),
+        }
+    }
     pub fn system() -> Self {
         Self {
             kind: ActorKind::System,
@@ -93,6 +99,35 @@ impl OrgScope {
     }
     pub fn is_owner(&self) -> bool {
         self.is_owner
+    }
+    /// Whether the caller is an API token (acting for `user_id`, its creator).
+    pub fn is_token(&self) -> bool {
+        self.actor.kind == ActorKind::Token
+    }
+
+    /// The scope of an API token: its creator's, narrowed to the token's permissions, acting as
+    /// the token. A token never acts as an Owner.
+    pub(crate) fn narrowed_to_token(
+        mut self,
+        token: labledger_domain::ApiTokenId,
+        permissions: PermissionSet,
+    ) -> Self {
+        self.permissions = self.permissions.intersection(permissions);
+        self.is_owner = false;
+        self.actor = Actor::token(token);
+        self
+    }
+
+    /// Refuses API tokens: some actions need a person (creating tokens, asking for or granting
+    /// privileged access).
+    pub fn require_user(&self) -> Result<()> {
+        if self.is_token() {
+            Err(StoreError::NotAllowed(
+                "API tokens cannot do this; log in as a user".into(),
+            ))
+        } else {
+            Ok(())
+        }
     }
     pub fn can(&self, perm: Permission) -> bool {
         self.permissions.contains(perm)

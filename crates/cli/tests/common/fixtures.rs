@@ -120,6 +120,71 @@ pub async fn custom_role(owner: &Session, org: &str) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
+/// A fresh API token of `org`, made by its owner; returns its id.
+pub async fn api_token(owner: &Session, org: &str) -> String {
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/api-tokens"),
+            json!({"name": unique("token"), "permissions": ["samples:read"], "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// A pending access request of `org` by a fresh member (asking for Viewer), so that an Owner or
+/// Admin other than the requester can decide it; approved first when `approved`. Returns its id.
+pub async fn access_request(owner: &Session, org: &str, approved: bool) -> String {
+    let email = format!("{}@lab.example", unique("asker"));
+    let password = "askers own long password";
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/members"),
+            json!({"email": email, "name": "Asker", "roles": ["Viewer"], "password": password}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let res = client
+        .post(format!("{}/api/v1/auth/login", owner.base))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let asker = Session {
+        client,
+        base: owner.base.clone(),
+        csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        user_id: body["id"].as_str().unwrap().to_owned(),
+        me: body,
+    };
+    let res = asker
+        .post(
+            &format!("/api/v1/orgs/{org}/access-requests"),
+            json!({"role": "Viewer", "reason": "fixture", "duration_minutes": 30}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    if approved {
+        let res = owner
+            .post(
+                &format!("/api/v1/orgs/{org}/access-requests/{id}/approve"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    id
+}
+
 /// A valid body for a write operation.
 pub fn valid_body(method: &str, template: &str) -> Option<Value> {
     let body = match (method, template) {
@@ -142,6 +207,12 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/me/mfa/totp/confirm") => json!({"code": "000000"}),
         ("DELETE", "/api/v1/me/mfa/totp") => {
             json!({"password": super::ADMIN_PASSWORD, "code": "000000"})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/api-tokens") => {
+            json!({"name": unique("token"), "permissions": ["samples:read"], "expires_in_days": 30})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/access-requests") => {
+            json!({"role": "Viewer", "reason": "Checking a batch", "duration_minutes": 60})
         }
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
@@ -173,6 +244,13 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     if path.contains("{role_id}") {
         path = path.replace("{role_id}", &custom_role(owner, org).await);
     }
+    if path.contains("{token_id}") {
+        path = path.replace("{token_id}", &api_token(owner, org).await);
+    }
+    if path.contains("{request_id}") {
+        let approved = op.template.ends_with("/revoke");
+        path = path.replace("{request_id}", &access_request(owner, org, approved).await);
+    }
     assert!(
         !path.contains('{'),
         "no fixture for the path parameters of {} {}: add one",
@@ -197,7 +275,7 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
 /// The same route, naming records that do not exist (random ids) in `org`.
 pub fn missing_records(org: &str, op: &Operation) -> String {
     let mut path = op.template.replace("{org_id}", org);
-    for param in ["{user_id}", "{role_id}", "{sample_id}"] {
+    for param in ["{user_id}", "{role_id}", "{sample_id}", "{token_id}", "{request_id}"] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }
     path

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, described by the OpenAPI document it is built with: each
 //! route is registered together with its documentation, so the two cannot drift apart.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 mod members;
@@ -9,10 +10,13 @@ mod orgs;
 mod roles;
 pub mod samples;
 mod sessions;
+pub mod tokens;
 
 use crate::error::Problem;
 use crate::state::AppState;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +40,8 @@ use utoipa_axum::routes;
         (name = "roles", description = "Built-in and custom roles"),
         (name = "samples", description = "Samples and their lifecycle"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "api-tokens", description = "API tokens for instruments and scripts"),
+        (name = "access-requests", description = "Just-in-time privileged access"),
     )
 )]
 struct ApiDoc;
@@ -52,6 +58,70 @@ impl Modify for SecuritySchemes {
                 "Session cookie from POST /api/v1/auth/login; unsafe methods also need the X-CSRF-Token header.",
             ))),
         );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("llat_…")
+                    .description(Some(
+                        "An API token (`llat_…`) of the organization of the path; its permissions are its own \
+                         intersected with its creator's current ones. No CSRF token is needed.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Org routes that need a person: an API token is refused (403) there.
+const USER_ONLY: [&str; 5] = [
+    "create_api_token",
+    "create_access_request",
+    "approve_access_request",
+    "deny_access_request",
+    "revoke_access_request",
+];
+
+/// Every org route also accepts an API token, with the same scopes as the session (listed
+/// second: the session requirement stays first).
+fn add_bearer(doc: &mut OpenApiDoc) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/api/v1/orgs/{org_id}") {
+            continue;
+        }
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if op
+                .operation_id
+                .as_deref()
+                .is_some_and(|id| USER_ONLY.contains(&id))
+            {
+                continue;
+            }
+            let Some(reqs) = op.security.as_mut() else {
+                continue;
+            };
+            let scopes: Option<Vec<String>> = reqs
+                .first()
+                .and_then(|r| serde_json::to_value(r).ok())
+                .and_then(|v| {
+                    serde_json::from_value::<std::collections::BTreeMap<String, Vec<String>>>(v)
+                        .ok()
+                })
+                .and_then(|m| m.get("session").cloned());
+            if let Some(scopes) = scopes {
+                reqs.push(SecurityRequirement::new("bearer", scopes));
+            }
+        }
     }
 }
 
@@ -93,7 +163,7 @@ pub enum InputErrors {
 
 /// The API routes and their OpenAPI document.
 pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
@@ -130,5 +200,17 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(samples::transition_sample))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
-        .split_for_parts()
+        .routes(routes!(tokens::list_api_tokens, tokens::create_api_token))
+        .routes(routes!(tokens::revoke_api_token))
+        .routes(routes!(
+            access::list_access_requests,
+            access::create_access_request
+        ))
+        .routes(routes!(access::get_access_request))
+        .routes(routes!(access::approve_access_request))
+        .routes(routes!(access::deny_access_request))
+        .routes(routes!(access::revoke_access_request))
+        .split_for_parts();
+    add_bearer(&mut doc);
+    (router, doc)
 }

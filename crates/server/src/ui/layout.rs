@@ -16,6 +16,8 @@ pub enum Nav {
     Roles,
     Samples,
     Audit,
+    Tokens,
+    Access,
 }
 
 impl Nav {
@@ -27,6 +29,8 @@ impl Nav {
             Nav::Roles => "/roles",
             Nav::Samples => "/samples",
             Nav::Audit => "/audit",
+            Nav::Tokens => "/api-tokens",
+            Nav::Access => "/access-requests",
         }
     }
 
@@ -36,6 +40,8 @@ impl Nav {
             "roles" => Nav::Roles,
             "samples" => Nav::Samples,
             "audit" => Nav::Audit,
+            "api-tokens" => Nav::Tokens,
+            "access-requests" => Nav::Access,
             _ => Nav::Dashboard,
         }
     }
@@ -47,6 +53,8 @@ impl Nav {
             Nav::Roles => "roles",
             Nav::Samples => "samples",
             Nav::Audit => "audit",
+            Nav::Tokens => "api-tokens",
+            Nav::Access => "access-requests",
         }
     }
 }
@@ -183,6 +191,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     @if org.audit_read {
                                         (nav_link(org, Nav::Audit, "Audit trail", chrome.active))
                                     }
+                                    // Every member may hold tokens and ask for access.
+                                    (nav_link(org, Nav::Tokens, "API tokens", chrome.active))
+                                    (nav_link(org, Nav::Access, "Access requests", chrome.active))
                                 }
                             }
                         }

@@ -5,6 +5,7 @@
 //! a redirect to `/login`), every POST carries the session's CSRF token ([`extract::CsrfForm`]),
 //! and every error renders as an HTML page or as a form error, never as JSON.
 
+mod access;
 mod assets;
 mod audit;
 mod auth;
@@ -74,6 +75,30 @@ pub fn router() -> Router<AppState> {
         )
         .route("/orgs/{org_id}/audit", get(audit::list))
         .route("/orgs/{org_id}/audit/verify", post(audit::verify))
+        .route(
+            "/orgs/{org_id}/api-tokens",
+            get(access::tokens).post(access::create_token),
+        )
+        .route(
+            "/orgs/{org_id}/api-tokens/{token_id}/revoke",
+            post(access::revoke_token),
+        )
+        .route(
+            "/orgs/{org_id}/access-requests",
+            get(access::requests).post(access::ask),
+        )
+        .route(
+            "/orgs/{org_id}/access-requests/{request_id}/approve",
+            post(access::approve),
+        )
+        .route(
+            "/orgs/{org_id}/access-requests/{request_id}/deny",
+            post(access::deny),
+        )
+        .route(
+            "/orgs/{org_id}/access-requests/{request_id}/revoke",
+            post(access::revoke),
+        )
 }
 
 /// The page for any path nothing else answers (outside `/api/`).
