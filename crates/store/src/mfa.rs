@@ -25,10 +25,11 @@ pub struct OrgSettings {
 
 impl Store {
     pub async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>> {
-        let row = sqlx::query("SELECT secret_enc, active, last_step FROM user_totp WHERE user_id = $1")
-            .bind(user.to_string())
-            .fetch_optional(self.reader())
-            .await?;
+        let row =
+            sqlx::query("SELECT secret_enc, active, last_step FROM user_totp WHERE user_id = $1")
+                .bind(user.to_string())
+                .fetch_optional(self.reader())
+                .await?;
         row.map(|r| {
             Ok(TotpRecord {
                 secret_enc: r.try_get("secret_enc")?,
