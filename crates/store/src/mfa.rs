@@ -205,8 +205,7 @@ impl Org<'_> {
         })
     }
 
-    /// Changes the settings; audited as `org.settings_change` with before and after. No change,
-    /// no event.
+    /// Changes the settings; audited as `org.settings_change` with before and after.
     pub async fn update_settings(&self, require_mfa: Option<bool>) -> Result<OrgSettings> {
         self.scope().require(Permission::ORG_SETTINGS_WRITE)?;
         self.write(Box::new(move |tx| {
@@ -227,13 +226,15 @@ impl Org<'_> {
                             .bind(i64::from(after)),
                     )
                     .await?;
-                    tx.record(
-                        "org.settings_change",
-                        "org",
-                        Some(org),
-                        Changes::new().field("require_mfa", before, after),
-                    );
                 }
+                // Saving the settings is recorded even when it changed nothing (an
+                // administrator's confirmed choice); `changes` then is empty.
+                tx.record(
+                    "org.settings_change",
+                    "org",
+                    Some(org),
+                    Changes::new().field("require_mfa", before, after),
+                );
                 Ok(OrgSettings { require_mfa: after })
             })
         }))
