@@ -135,6 +135,14 @@ async fn totp_with_pyotp_replay_recovery_codes_and_disable() {
     let owner = server.owner().await;
     let status = owner.get_json("/api/v1/me/mfa").await;
     assert_eq!(status["totp_active"], false);
+    // Without LABLEDGER_MASTER_KEY(_FILE), serve made DATA_DIR/master.key: 32 bytes, owner-only.
+    let key_file = server.data_dir.path().join("master.key");
+    let meta = std::fs::metadata(&key_file).expect("master.key created on first start");
+    assert_eq!(meta.len(), 32);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
 
     // A second enrolment replaces the pending one; the first secret is never activated.
     let first: Value = owner
