@@ -66,6 +66,13 @@ fi
 command -v openapi-spec-validator >/dev/null 2>&1 || { echo "openapi-spec-validator still missing after install" >&2; exit 1; }
 command -v promtool >/dev/null 2>&1 || { echo "promtool still missing after install" >&2; exit 1; }
 
+# The outside TOTP authenticator the MFA tests compare against.
+if ! python3 -c "import pyotp" >/dev/null 2>&1; then
+    echo "installing: pyotp (PyPI)"
+    python3 -m pip install -q --disable-pip-version-check pyotp
+fi
+python3 -c "import pyotp" >/dev/null 2>&1 || { echo "pyotp still missing after install" >&2; exit 1; }
+
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 

@@ -84,14 +84,7 @@ pub fn new_recovery_codes() -> Vec<String> {
             OsRng.fill_bytes(&mut raw);
             let chars: Vec<char> = raw
                 .iter()
-                .map(|b| {
-                    char::from(
-                        ALPHABET
-                            .get(usize::from(b & 31))
-                            .copied()
-                            .unwrap_or(b'a'),
-                    )
-                })
+                .map(|b| char::from(ALPHABET.get(usize::from(b & 31)).copied().unwrap_or(b'a')))
                 .collect();
             let (a, b) = chars.split_at(5);
             format!(
@@ -139,7 +132,10 @@ mod tests {
         let prev = code_at_step(&key, step - 1);
         assert_eq!(verify(&key, &prev, now, 0), Some(step - 1));
         assert_eq!(verify(&key, &code_at_step(&key, step - 2), now, 0), None);
-        assert_eq!(verify(&key, &code_at_step(&key, step + 1), now, 0), Some(step + 1));
+        assert_eq!(
+            verify(&key, &code_at_step(&key, step + 1), now, 0),
+            Some(step + 1)
+        );
         assert_eq!(verify(&key, "12345", now, 0), None);
         assert_eq!(verify(&key, "abcdef", now, 0), None);
     }

@@ -86,9 +86,8 @@ impl MasterKeyArgs {
         ensure_private_dir(data_dir)?;
         let path = data_dir.join(MASTER_KEY_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                anyhow::anyhow!("{} must hold exactly 32 bytes", path.display())
-            }),
+            Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| anyhow::anyhow!("{} must hold exactly 32 bytes", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }

@@ -135,6 +135,14 @@ async fn totp_with_pyotp_replay_recovery_codes_and_disable() {
     let owner = server.owner().await;
     let status = owner.get_json("/api/v1/me/mfa").await;
     assert_eq!(status["totp_active"], false);
+    // Without LABLEDGER_MASTER_KEY(_FILE), serve made DATA_DIR/master.key: 32 bytes, owner-only.
+    let key_file = server.data_dir.path().join("master.key");
+    let meta = std::fs::metadata(&key_file).expect("master.key created on first start");
+    assert_eq!(meta.len(), 32);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
 
     // A second enrolment replaces the pending one; the first secret is never activated.
     let first: Value = owner
@@ -269,7 +277,11 @@ async fn totp_with_pyotp_replay_recovery_codes_and_disable() {
         json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "recovery_code": codes[3]}),
     )
     .await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a used recovery code");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "a used recovery code"
+    );
     assert!(problem_type(res).await.ends_with("mfa-required"));
     let status = owner.get_json("/api/v1/me/mfa").await;
     assert_eq!(status["totp_active"], true);
@@ -302,10 +314,7 @@ async fn totp_with_pyotp_replay_recovery_codes_and_disable() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        owner.get_json("/api/v1/me/mfa").await["totp_active"],
-        false
-    );
+    assert_eq!(owner.get_json("/api/v1/me/mfa").await["totp_active"], false);
     login_with(
         &server,
         json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
@@ -371,7 +380,9 @@ async fn an_org_requiring_mfa_admits_members_without_it_only_to_their_own_pages(
     member.get_json(&server.org_path(&org, "/members")).await;
     // Someone outside the org still gets the same 404 as before.
     let outsider_org = server.create_org("Other Lab", "eve@lab.example", "eves own long password");
-    let eve = server.login("eve@lab.example", "eves own long password").await;
+    let eve = server
+        .login("eve@lab.example", "eves own long password")
+        .await;
     assert_eq!(
         eve.get(&server.org_path(&org, "")).await.status(),
         StatusCode::NOT_FOUND
@@ -452,7 +463,11 @@ async fn sensitive_actions_need_a_recent_step_up_which_rotates_the_session() {
             "{method} {path}"
         );
     }
-    assert_eq!(common::audit_len(&owner, &org).await, before, "nothing written");
+    assert_eq!(
+        common::audit_len(&owner, &org).await,
+        before,
+        "nothing written"
+    );
     // Reading needs no step-up.
     owner.get_json(&server.org_path(&org, "/roles")).await;
 
@@ -497,7 +512,11 @@ async fn sensitive_actions_need_a_recent_step_up_which_rotates_the_session() {
         .to_owned();
     assert_ne!(new_cookie, old_cookie.0, "a new session token");
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["csrf_token"], old_cookie.1.as_str(), "the CSRF token stays");
+    assert_eq!(
+        body["csrf_token"],
+        old_cookie.1.as_str(),
+        "the CSRF token stays"
+    );
     let with = |cookie: &str| {
         Client::new()
             .post(server.url(&server.org_path(&org, "/roles")))
@@ -511,7 +530,10 @@ async fn sensitive_actions_need_a_recent_step_up_which_rotates_the_session() {
         StatusCode::UNAUTHORIZED,
         "the old token is dead"
     );
-    assert_eq!(with(&new_cookie).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        with(&new_cookie).await.unwrap().status(),
+        StatusCode::CREATED
+    );
 
     // The first session steps up too (through its cookie jar) and may act again.
     let res = owner
@@ -520,7 +542,11 @@ async fn sensitive_actions_need_a_recent_step_up_which_rotates_the_session() {
     assert_eq!(res.status(), StatusCode::OK);
     for (method, path, body) in stale {
         let res = owner.send(method.clone(), &path, body).await;
-        assert!(res.status().is_success(), "{method} {path}: {}", res.status());
+        assert!(
+            res.status().is_success(),
+            "{method} {path}: {}",
+            res.status()
+        );
     }
 
     // With MFA on, step-up needs a code as well.

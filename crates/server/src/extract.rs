@@ -42,7 +42,10 @@ impl AuthUser {
         if Timestamp::now() < self.reauth_at.plus_secs(state.config().step_up_window_secs) {
             return Ok(());
         }
-        security_event(SecurityEvent::StepUpRequired, &format!("user={}", self.user_id));
+        security_event(
+            SecurityEvent::StepUpRequired,
+            &format!("user={}", self.user_id),
+        );
         Err(ApiError::StepUpRequired)
     }
 }

@@ -25,10 +25,11 @@ pub struct OrgSettings {
 
 impl Store {
     pub async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>> {
-        let row = sqlx::query("SELECT secret_enc, active, last_step FROM user_totp WHERE user_id = $1")
-            .bind(user.to_string())
-            .fetch_optional(self.reader())
-            .await?;
+        let row =
+            sqlx::query("SELECT secret_enc, active, last_step FROM user_totp WHERE user_id = $1")
+                .bind(user.to_string())
+                .fetch_optional(self.reader())
+                .await?;
         row.map(|r| {
             Ok(TotpRecord {
                 secret_enc: r.try_get("secret_enc")?,
@@ -204,8 +205,7 @@ impl Org<'_> {
         })
     }
 
-    /// Changes the settings; audited as `org.settings_change` with before and after. No change,
-    /// no event.
+    /// Changes the settings; audited as `org.settings_change` with before and after.
     pub async fn update_settings(&self, require_mfa: Option<bool>) -> Result<OrgSettings> {
         self.scope().require(Permission::ORG_SETTINGS_WRITE)?;
         self.write(Box::new(move |tx| {
@@ -226,13 +226,15 @@ impl Org<'_> {
                             .bind(i64::from(after)),
                     )
                     .await?;
-                    tx.record(
-                        "org.settings_change",
-                        "org",
-                        Some(org),
-                        Changes::new().field("require_mfa", before, after),
-                    );
                 }
+                // Saving the settings is recorded even when it changed nothing (an
+                // administrator's confirmed choice); `changes` then is empty.
+                tx.record(
+                    "org.settings_change",
+                    "org",
+                    Some(org),
+                    Changes::new().field("require_mfa", before, after),
+                );
                 Ok(OrgSettings { require_mfa: after })
             })
         }))

@@ -222,6 +222,15 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
     Some(body)
 }
 
+/// Write routes whose valid body cannot succeed without a live authenticator code (MFA
+/// confirmation and disabling): input tests check that such a body passes validation only.
+pub fn needs_authenticator(method: &str, template: &str) -> bool {
+    matches!(
+        (method, template),
+        ("POST", "/api/v1/me/mfa/totp/confirm") | ("DELETE", "/api/v1/me/mfa/totp")
+    )
+}
+
 /// Prepares a call of `op` in `org` that succeeds for an Owner (creating the records it names).
 pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     let mut path = op.template.replace("{org_id}", org);

@@ -257,7 +257,10 @@ pub async fn disable(
         return Err(ApiError::MfaRequired);
     }
     state.store().disable_totp(user.user_id).await?;
-    security_event(SecurityEvent::MfaDisabled, &format!("user={}", user.user_id));
+    security_event(
+        SecurityEvent::MfaDisabled,
+        &format!("user={}", user.user_id),
+    );
     Ok(())
 }
 

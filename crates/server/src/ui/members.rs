@@ -179,6 +179,7 @@ pub async fn set_roles(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, UiError> {
     org.require(Permission::MEMBERS_WRITE, Nav::Members)?;
+    org.user.require_fresh(&state)?;
     let user = user.ok_or_else(|| org.not_found())?;
     let roles = form.all("roles");
     let result = match check_role_names(&roles) {

@@ -108,6 +108,7 @@ pub async fn create(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, UiError> {
     org.require(Permission::MEMBERS_WRITE, Nav::Roles)?;
+    org.user.require_fresh(&state)?;
     let typed = RoleForm::typed(&form);
     let (name, description, permissions) = match typed.parse() {
         Ok(v) => v,
@@ -153,6 +154,7 @@ pub async fn update(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, UiError> {
     org.require(Permission::MEMBERS_WRITE, Nav::Roles)?;
+    org.user.require_fresh(&state)?;
     let id = id.ok_or_else(|| org.not_found())?;
     let role = load_role(&state, &org, id).await?;
     let typed = RoleForm::typed(&form);
@@ -195,6 +197,7 @@ pub async fn delete(
     CsrfForm(_form): CsrfForm,
 ) -> Result<Response, UiError> {
     org.require(Permission::MEMBERS_WRITE, Nav::Roles)?;
+    org.user.require_fresh(&state)?;
     let id = id.ok_or_else(|| org.not_found())?;
     match state.store().org(&org.scope).delete_role(id).await {
         Ok(()) => Ok(Notice::RoleDeleted

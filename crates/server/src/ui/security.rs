@@ -156,7 +156,9 @@ pub async fn page(
     let flash = if query_has(q, "done", "disabled") {
         Some(Flash::success("Multi-factor authentication is off."))
     } else if query_has(q, "done", "stepped-up") {
-        Some(Flash::success("Confirmed. You can go back and repeat the action now."))
+        Some(Flash::success(
+            "Confirmed. You can go back and repeat the action now.",
+        ))
     } else {
         None
     };
@@ -180,12 +182,29 @@ pub async fn enrol(
 ) -> Result<Response, UiError> {
     match begin_enrolment(&state, &user).await {
         Ok(e) => {
-            render(&state, &user, StatusCode::OK, Step::Enrol(e, None), None, false, None).await
+            render(
+                &state,
+                &user,
+                StatusCode::OK,
+                Step::Enrol(e, None),
+                None,
+                false,
+                None,
+            )
+            .await
         }
         Err(e @ ApiError::Refused(_)) | Err(e @ ApiError::Conflict(_)) => {
             let flash = Flash::error(describe(&e));
-            render(&state, &user, StatusCode::CONFLICT, Step::Status, Some(flash), false, None)
-                .await
+            render(
+                &state,
+                &user,
+                StatusCode::CONFLICT,
+                Step::Status,
+                Some(flash),
+                false,
+                None,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -200,7 +219,16 @@ pub async fn confirm(
     let code = form.text("code");
     match confirm_enrolment(&state, &user, &code).await {
         Ok(codes) => {
-            render(&state, &user, StatusCode::OK, Step::Codes(codes), None, false, None).await
+            render(
+                &state,
+                &user,
+                StatusCode::OK,
+                Step::Codes(codes),
+                None,
+                false,
+                None,
+            )
+            .await
         }
         Err(ApiError::Invalid(_)) => {
             // Show the same secret again: it is still the pending one.
@@ -228,7 +256,10 @@ pub async fn confirm(
                 &state,
                 &user,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Step::Enrol(e, Some("That code is not right; enter the code the app shows now.".into())),
+                Step::Enrol(
+                    e,
+                    Some("That code is not right; enter the code the app shows now.".into()),
+                ),
                 None,
                 false,
                 None,
@@ -253,8 +284,16 @@ pub async fn disable_form(
                 ApiError::MfaRequired => "The code is wrong or was already used.".to_owned(),
                 other => describe(&other),
             };
-            render(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, Step::Status, None, false, Some(msg))
-                .await
+            render(
+                &state,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Step::Status,
+                None,
+                false,
+                Some(msg),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -282,7 +321,11 @@ fn step_up_page(chrome: &Chrome, mfa: bool, error: Option<&str>, status: StatusC
             }
         }
     };
-    (status, layout::page(chrome, "Confirm it is you", None, body)).into_response()
+    (
+        status,
+        layout::page(chrome, "Confirm it is you", None, body),
+    )
+        .into_response()
 }
 
 /// `GET /security/step-up`.
@@ -303,7 +346,10 @@ pub async fn step_up(
     let factor = SecondFactor::new(form.get("totp_code").map(str::to_owned), None);
     match step_up_session(&state, &user, form.text("password"), &factor).await {
         Ok(token) => Ok((
-            [(header::SET_COOKIE, session_cookie(&state, token).to_string())],
+            [(
+                header::SET_COOKIE,
+                session_cookie(&state, token).to_string(),
+            )],
             Redirect::to("/security?done=stepped-up"),
         )
             .into_response()),
