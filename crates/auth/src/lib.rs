@@ -11,6 +11,9 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+mod strength;
+pub use strength::{check_password_strength, WeakPassword, MIN_SCORE};
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("password hashing failed: {0}")]

@@ -62,6 +62,10 @@ id_type!(
     /// A role inside one organization (built-in or custom).
     RoleId
 );
+id_type!(
+    /// An invitation to join one organization.
+    InvitationId
+);
 
 #[cfg(test)]
 mod tests {

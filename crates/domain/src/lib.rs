@@ -9,10 +9,11 @@ pub mod ids;
 pub mod jcs;
 pub mod permission;
 pub mod role;
+pub mod throttle;
 pub mod time;
 pub mod validate;
 
-pub use ids::{OrgId, RoleId, UserId};
+pub use ids::{InvitationId, OrgId, RoleId, UserId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;

@@ -11,6 +11,16 @@ pub enum SecurityEvent {
     CsrfRejected,
     Unauthenticated,
     AuditChainBroken,
+    /// A login (or password change or reset request) refused by the back-off.
+    LoginThrottled,
+    /// An account locked after repeated failures, or an attempt on a locked account.
+    AccountLocked,
+    /// A wrong current password on a password change.
+    PasswordChangeFailed,
+    /// A password was changed or reset (sessions ended).
+    PasswordChanged,
+    /// An invalid, used or expired invitation or reset token.
+    TokenRejected,
 }
 
 impl SecurityEvent {
@@ -23,6 +33,11 @@ impl SecurityEvent {
             SecurityEvent::CsrfRejected => "csrf_rejected",
             SecurityEvent::Unauthenticated => "unauthenticated",
             SecurityEvent::AuditChainBroken => "audit_chain_broken",
+            SecurityEvent::LoginThrottled => "login_throttled",
+            SecurityEvent::AccountLocked => "account_locked",
+            SecurityEvent::PasswordChangeFailed => "password_change_failed",
+            SecurityEvent::PasswordChanged => "password_changed",
+            SecurityEvent::TokenRejected => "token_rejected",
         }
     }
 }
@@ -30,7 +45,7 @@ impl SecurityEvent {
 pub fn security_event(kind: SecurityEvent, detail: &str) {
     metrics::counter!("labledger_security_events_total", "kind" => kind.as_str()).increment(1);
     match kind {
-        SecurityEvent::LoginSucceeded => {
+        SecurityEvent::LoginSucceeded | SecurityEvent::PasswordChanged => {
             tracing::info!(target: "security", event = kind.as_str(), detail)
         }
         _ => tracing::warn!(target: "security", event = kind.as_str(), detail),

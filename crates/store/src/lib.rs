@@ -6,9 +6,11 @@
 //! records no event is refused and rolled back.
 
 mod chain;
+mod credentials;
 mod engine;
 mod error;
 mod instance;
+mod invitations;
 mod members;
 mod org;
 mod roles;
@@ -21,6 +23,8 @@ mod tx;
 mod writer;
 
 pub use chain::{StoredEvent, Verification};
+pub use credentials::ThrottleKey;
+pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};

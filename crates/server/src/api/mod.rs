@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod auth;
-mod members;
+pub mod credentials;
+pub mod invitations;
+pub mod members;
 mod orgs;
 mod roles;
 
@@ -108,5 +110,14 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         ))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
+        .routes(routes!(credentials::change_password))
+        .routes(routes!(credentials::request_reset))
+        .routes(routes!(credentials::confirm_reset))
+        .routes(routes!(credentials::accept_invitation))
+        .routes(routes!(
+            invitations::list_invitations,
+            invitations::create_invitation
+        ))
+        .routes(routes!(invitations::revoke_invitation))
         .split_for_parts()
 }

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use labledger_domain::validate::{Email, NewPassword, PersonName};
+use labledger_domain::validate::{Email, PersonName};
 use labledger_domain::{FieldError, FieldErrors, Permission, UserId};
 use labledger_store::{NewMember, Role};
 use maud::{html, Markup};
@@ -99,7 +99,11 @@ pub async fn add(
     } else {
         (
             errors
-                .check(NewPassword::parse("password", &raw_password))
+                .check(crate::api::credentials::strong_password(
+                    "password",
+                    &raw_password,
+                    &[&typed.email, &typed.name, org.scope.org_name()],
+                ))
                 .map(|p| p.expose().to_owned()),
             false,
         )
