@@ -278,6 +278,7 @@ async fn render(
     let base = org.base();
     let csrf = org.csrf();
     let add = &view.add;
+    let invitations = super::invitations::section(state, org).await;
     let body = html! {
         div.page-head {
             h1 { "Members" }
@@ -383,6 +384,7 @@ async fn render(
                 }
             }
         }
+        (invitations)
     };
     let page = layout::page(
         &org.chrome(Nav::Members),

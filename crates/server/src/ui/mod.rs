@@ -13,6 +13,7 @@ mod dashboard;
 mod error;
 mod extract;
 mod flash;
+mod invitations;
 mod layout;
 mod members;
 mod roles;
@@ -44,6 +45,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/members",
             get(members::list).post(members::add),
+        )
+        .route("/orgs/{org_id}/invitations", post(invitations::create))
+        .route(
+            "/orgs/{org_id}/invitations/{invitation_id}/revoke",
+            post(invitations::revoke),
         )
         .route(
             "/orgs/{org_id}/members/{user_id}/roles",
