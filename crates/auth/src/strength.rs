@@ -58,7 +58,11 @@ pub fn check_password_strength(password: &str, context: &[&str]) -> Result<(), W
         if let Some(w) = feedback.warning() {
             message.push_str(&format!(": {}", w.to_string().trim_end_matches('.')));
         }
-        let suggestions: Vec<String> = feedback.suggestions().iter().map(|s| s.to_string()).collect();
+        let suggestions: Vec<String> = feedback
+            .suggestions()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if !suggestions.is_empty() {
             message.push_str(&format!(". {}", suggestions.join(" ")));
         }
@@ -75,17 +79,30 @@ mod tests {
 
     #[test]
     fn common_and_contextual_passwords_are_refused_with_feedback() {
-        for weak in ["password1234", "qwertyuiop123", "aaaaaaaaaaaaaaaa", "123456789012"] {
+        for weak in [
+            "password1234",
+            "qwertyuiop123",
+            "aaaaaaaaaaaaaaaa",
+            "123456789012",
+        ] {
             let e = check_password_strength(weak, &[]).unwrap_err();
             assert!(e.score < MIN_SCORE, "{weak}");
-            assert!(e.message.starts_with("is too easy to guess"), "{}", e.message);
+            assert!(
+                e.message.starts_with("is too easy to guess"),
+                "{}",
+                e.message
+            );
         }
         // Strong alone, weak once it is known to be the person's own email.
         let pw = "ada.lovelace@analytical.example";
         check_password_strength(pw, &[]).unwrap();
         let e = check_password_strength(
             pw,
-            &["ada.lovelace@analytical.example", "Ada Lovelace", "Analytical Engines"],
+            &[
+                "ada.lovelace@analytical.example",
+                "Ada Lovelace",
+                "Analytical Engines",
+            ],
         )
         .unwrap_err();
         assert!(e.message.contains("Add another word"), "{}", e.message);

@@ -42,7 +42,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LABLEDGER_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The From address of mail.
-    #[arg(long, env = "LABLEDGER_SMTP_FROM", default_value = "LabLedger <labledger@localhost>")]
+    #[arg(
+        long,
+        env = "LABLEDGER_SMTP_FROM",
+        default_value = "LabLedger <labledger@localhost>"
+    )]
     pub smtp_from: String,
     /// The URL users reach LabLedger at (for links in mail), e.g. `https://lab.example`.
     /// Defaults to `http://<listen address>`.
@@ -146,7 +150,11 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         OrgName::parse("LABLEDGER_ORG_NAME", &org_name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (password, generated) = match std::env::var("LABLEDGER_ADMIN_PASSWORD") {
         Ok(p) => (
-            strong_password("LABLEDGER_ADMIN_PASSWORD", &p, &[email.as_str(), org_name.as_str()])?,
+            strong_password(
+                "LABLEDGER_ADMIN_PASSWORD",
+                &p,
+                &[email.as_str(), org_name.as_str()],
+            )?,
             false,
         ),
         Err(_) => (
@@ -173,14 +181,11 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
 
 /// A password set from the environment or the command line: long enough and not easy to guess
 /// (the same rule as the API's).
-pub fn strong_password(
-    field: &str,
-    raw: &str,
-    context: &[&str],
-) -> anyhow::Result<NewPassword> {
+pub fn strong_password(field: &str, raw: &str, context: &[&str]) -> anyhow::Result<NewPassword> {
     let password = NewPassword::parse(field, raw).map_err(|e| anyhow::anyhow!("{e}"))?;
-    labledger_auth::check_password_strength(password.expose(), context)
-        .map_err(|weak| anyhow::anyhow!("{field} {weak} Choose a longer, less guessable password."))?;
+    labledger_auth::check_password_strength(password.expose(), context).map_err(|weak| {
+        anyhow::anyhow!("{field} {weak} Choose a longer, less guessable password.")
+    })?;
     Ok(password)
 }
 

@@ -78,11 +78,12 @@ async fn every_write_route_rejects_bad_input_by_field_and_writes_nothing() {
         me: Value::Null,
     };
     for op in &ops {
-        let caller = if op.template.starts_with("/api/v1/orgs/") || op.template.starts_with("/api/v1/me/") {
-            &owner
-        } else {
-            &anonymous
-        };
+        let caller =
+            if op.template.starts_with("/api/v1/orgs/") || op.template.starts_with("/api/v1/me/") {
+                &owner
+            } else {
+                &anonymous
+            };
         let call = prepare(&owner, &org, op).await;
         let valid = call.body.clone().unwrap();
         let schema = schema_of(&doc, op);

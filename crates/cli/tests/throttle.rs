@@ -1,6 +1,11 @@
 //! Brute force against the login, as an attacker sees it: throttled, then locked, from several
 //! source addresses; the right password waits for the lock too; other accounts are unaffected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -16,7 +21,12 @@ fn client_from(ip: &str) -> Client {
         .unwrap()
 }
 
-async fn attempt(server: &common::TestServer, client: &Client, email: &str, password: &str) -> reqwest::Response {
+async fn attempt(
+    server: &common::TestServer,
+    client: &Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     client
         .post(server.url("/api/v1/auth/login"))
         .json(&json!({"email": email, "password": password}))
@@ -36,7 +46,12 @@ fn retry_after(res: &reqwest::Response) -> i64 {
 }
 
 async fn security_events(server: &common::TestServer, kind: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let prefix = format!("labledger_security_events_total{{kind=\"{kind}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -52,12 +67,20 @@ async fn brute_force_from_several_addresses_is_throttled_then_locked() {
     owner
         .add_member(&server, &server.org_id, victim, &["Viewer"])
         .await;
-    let attackers: Vec<Client> = (2..=6).map(|i| client_from(&format!("127.0.0.{i}"))).collect();
+    let attackers: Vec<Client> = (2..=6)
+        .map(|i| client_from(&format!("127.0.0.{i}")))
+        .collect();
 
     let mut unauthorized = 0;
     let mut last_retry = 0;
     for i in 0..50 {
-        let res = attempt(&server, &attackers[i % attackers.len()], victim, &format!("wrong guess number {i}")).await;
+        let res = attempt(
+            &server,
+            &attackers[i % attackers.len()],
+            victim,
+            &format!("wrong guess number {i}"),
+        )
+        .await;
         match res.status() {
             StatusCode::UNAUTHORIZED => {
                 assert!(i < 10, "attempt {i} was still checked");
@@ -72,8 +95,14 @@ async fn brute_force_from_several_addresses_is_throttled_then_locked() {
             s => panic!("attempt {i}: unexpected {s}"),
         }
     }
-    assert!((5..10).contains(&unauthorized), "{unauthorized} guesses were checked");
-    assert!(last_retry > 60, "the account is locked for minutes, not seconds: {last_retry}");
+    assert!(
+        (5..10).contains(&unauthorized),
+        "{unauthorized} guesses were checked"
+    );
+    assert!(
+        last_retry > 60,
+        "the account is locked for minutes, not seconds: {last_retry}"
+    );
 
     // The right password is refused too, from anywhere, while the lock lasts.
     for ip in ["127.0.0.1", "127.0.0.9"] {
@@ -84,7 +113,13 @@ async fn brute_force_from_several_addresses_is_throttled_then_locked() {
     }
 
     // Other accounts are unaffected (from an address that did not attack).
-    let res = attempt(&server, &client_from("127.0.0.7"), common::ADMIN_EMAIL, common::ADMIN_PASSWORD).await;
+    let res = attempt(
+        &server,
+        &client_from("127.0.0.7"),
+        common::ADMIN_EMAIL,
+        common::ADMIN_PASSWORD,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
 
     // Every step was a security event.
@@ -129,13 +164,31 @@ async fn a_throttled_address_is_refused_for_every_account_until_its_back_off_pas
     let attacker = client_from("127.0.0.3");
     // Spread over many (unknown) accounts: the address itself backs off.
     for i in 0..5 {
-        let res = attempt(&server, &attacker, &format!("nobody{i}@lab.example"), "some wrong password").await;
+        let res = attempt(
+            &server,
+            &attacker,
+            &format!("nobody{i}@lab.example"),
+            "some wrong password",
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    let res = attempt(&server, &attacker, common::ADMIN_EMAIL, common::ADMIN_PASSWORD).await;
+    let res = attempt(
+        &server,
+        &attacker,
+        common::ADMIN_EMAIL,
+        common::ADMIN_PASSWORD,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(retry_after(&res) >= 1);
     // The owner from elsewhere is fine.
-    let res = attempt(&server, &client_from("127.0.0.4"), common::ADMIN_EMAIL, common::ADMIN_PASSWORD).await;
+    let res = attempt(
+        &server,
+        &client_from("127.0.0.4"),
+        common::ADMIN_EMAIL,
+        common::ADMIN_PASSWORD,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
 }

@@ -48,9 +48,13 @@ pub struct Counter {
 pub enum Decision {
     Allow,
     /// Back off: retry after this many seconds.
-    Throttled { retry_after_secs: i64 },
+    Throttled {
+        retry_after_secs: i64,
+    },
     /// The account is locked until then.
-    Locked { retry_after_secs: i64 },
+    Locked {
+        retry_after_secs: i64,
+    },
 }
 
 impl Decision {
@@ -91,7 +95,9 @@ impl ThrottlePolicy {
             }
             return c;
         }
-        if now.micros() - c.last_failure_at.micros() > self.forget_after_secs.saturating_mul(1_000_000) {
+        if now.micros() - c.last_failure_at.micros()
+            > self.forget_after_secs.saturating_mul(1_000_000)
+        {
             return Counter::default();
         }
         c
@@ -169,12 +175,27 @@ mod tests {
             c = fail(&p, c, i, false);
         }
         // Five failures, the last at t=4: wait 1 s.
-        assert_eq!(p.decide(c, at(4)), Decision::Throttled { retry_after_secs: 1 });
+        assert_eq!(
+            p.decide(c, at(4)),
+            Decision::Throttled {
+                retry_after_secs: 1
+            }
+        );
         assert_eq!(p.decide(c, at(5)), Decision::Allow);
         c = fail(&p, c, 5, false);
-        assert_eq!(p.decide(c, at(5)), Decision::Throttled { retry_after_secs: 2 });
+        assert_eq!(
+            p.decide(c, at(5)),
+            Decision::Throttled {
+                retry_after_secs: 2
+            }
+        );
         c = fail(&p, c, 7, false);
-        assert_eq!(p.decide(c, at(7)), Decision::Throttled { retry_after_secs: 4 });
+        assert_eq!(
+            p.decide(c, at(7)),
+            Decision::Throttled {
+                retry_after_secs: 4
+            }
+        );
         assert_eq!(p.backoff_secs(5), 1);
         assert_eq!(p.backoff_secs(8), 8);
         assert_eq!(p.backoff_secs(30), p.max_backoff_secs);
@@ -192,8 +213,18 @@ mod tests {
             locked = l;
         }
         assert!(locked, "the tenth failure locks");
-        assert_eq!(p.decide(c, at(9)), Decision::Locked { retry_after_secs: 900 });
-        assert_eq!(p.decide(c, at(9 + 899)), Decision::Locked { retry_after_secs: 1 });
+        assert_eq!(
+            p.decide(c, at(9)),
+            Decision::Locked {
+                retry_after_secs: 900
+            }
+        );
+        assert_eq!(
+            p.decide(c, at(9 + 899)),
+            Decision::Locked {
+                retry_after_secs: 1
+            }
+        );
         // Further failures while locked neither extend nor re-lock.
         let (same, relocked) = p.after_failure(c, at(100), true);
         assert_eq!(same, c);
@@ -211,18 +242,33 @@ mod tests {
             c = fail(&p, c, i, false);
         }
         assert_eq!(c.locked_until, None);
-        assert_eq!(p.decide(c, at(49)), Decision::Throttled { retry_after_secs: 300 });
+        assert_eq!(
+            p.decide(c, at(49)),
+            Decision::Throttled {
+                retry_after_secs: 300
+            }
+        );
         assert_eq!(p.decide(c, at(49 + 15 * 60 + 1)), Decision::Allow);
     }
 
     #[test]
     fn the_stricter_decision_wins() {
-        let t = Decision::Throttled { retry_after_secs: 4 };
-        let l = Decision::Locked { retry_after_secs: 2 };
+        let t = Decision::Throttled {
+            retry_after_secs: 4,
+        };
+        let l = Decision::Locked {
+            retry_after_secs: 2,
+        };
         assert_eq!(Decision::Allow.max(t), t);
         assert_eq!(t.max(Decision::Allow), t);
         assert_eq!(t.max(l), l);
         assert_eq!(l.max(t), l);
-        assert_eq!(t.max(Decision::Throttled { retry_after_secs: 9 }).retry_after_secs(), Some(9));
+        assert_eq!(
+            t.max(Decision::Throttled {
+                retry_after_secs: 9
+            })
+            .retry_after_secs(),
+            Some(9)
+        );
     }
 }

@@ -154,9 +154,7 @@ impl Store {
         keep: Option<Vec<u8>>,
     ) -> Result<u64> {
         self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                set_password_in(conn, user, &password_hash, keep).await
-            })
+            Box::pin(async move { set_password_in(conn, user, &password_hash, keep).await })
         }))
         .await
     }
@@ -197,7 +195,10 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         match row {
-            Some(r) => self.user(parse_id(&r.try_get::<String, _>("user_id")?)?).await,
+            Some(r) => {
+                self.user(parse_id(&r.try_get::<String, _>("user_id")?)?)
+                    .await
+            }
             None => Ok(None),
         }
     }

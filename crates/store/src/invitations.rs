@@ -184,7 +184,8 @@ impl Org<'_> {
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let org = tx.org().to_owned();
-                let sql = format!("SELECT {COLUMNS} FROM invitations WHERE org_id = $1 AND id = $2");
+                let sql =
+                    format!("SELECT {COLUMNS} FROM invitations WHERE org_id = $1 AND id = $2");
                 let row = tx
                     .fetch_optional(sqlx::query(&sql).bind(org.clone()).bind(id.to_string()))
                     .await?
@@ -197,10 +198,12 @@ impl Org<'_> {
                     )));
                 }
                 tx.execute(
-                    sqlx::query("UPDATE invitations SET revoked_at = $3 WHERE org_id = $1 AND id = $2")
-                        .bind(org)
-                        .bind(id.to_string())
-                        .bind(Timestamp::now().micros()),
+                    sqlx::query(
+                        "UPDATE invitations SET revoked_at = $3 WHERE org_id = $1 AND id = $2",
+                    )
+                    .bind(org)
+                    .bind(id.to_string())
+                    .bind(Timestamp::now().micros()),
                 )
                 .await?;
                 tx.record(

@@ -24,10 +24,10 @@ mod writer;
 
 pub use chain::{StoredEvent, Verification};
 pub use credentials::ThrottleKey;
-pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
+pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use members::{Member, NewMember};
 pub use org::Org;
 pub use roles::{Role, RoleChange};

@@ -110,14 +110,24 @@ pub async fn invitation(owner: &Session, org: &str) -> String {
             json!({"email": email, "roles": ["Viewer"]}),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
     let v: Value = res.json().await.unwrap();
     v["id"].as_str().unwrap().to_owned()
 }
 
 /// A mailed token: runs `trigger`, waits for the next mail to `to` and pulls the token of its
 /// `path` link.
-async fn mailed_token(base: &str, to: &str, path: &str, trigger: impl std::future::Future<Output = ()>) -> String {
+async fn mailed_token(
+    base: &str,
+    to: &str,
+    path: &str,
+    trigger: impl std::future::Future<Output = ()>,
+) -> String {
     let dir = super::maildir_of(base);
     trigger.await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -218,9 +228,13 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         op.template
     );
     let body = if op.method == "POST" && op.template == "/api/v1/auth/password-reset/confirm" {
-        Some(json!({"token": reset_token(owner, org).await, "new_password": "a brand new unguessable passphrase"}))
+        Some(
+            json!({"token": reset_token(owner, org).await, "new_password": "a brand new unguessable passphrase"}),
+        )
     } else if op.method == "POST" && op.template == "/api/v1/invitations/accept" {
-        Some(json!({"token": invitation_token(owner, org).await, "name": "Joiner", "password": "joiner picks quiet violet harbours"}))
+        Some(
+            json!({"token": invitation_token(owner, org).await, "name": "Joiner", "password": "joiner picks quiet violet harbours"}),
+        )
     } else if op.has_body {
         Some(
             valid_body(&op.method, &op.template)

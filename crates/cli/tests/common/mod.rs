@@ -208,7 +208,10 @@ pub fn mail_header(raw: &str, name: &str) -> Option<String> {
 /// The token of the link `…{path}?token=…` in a message body.
 pub fn link_token(body: &str, path: &str) -> String {
     let marker = format!("{path}?token=");
-    let start = body.find(&marker).unwrap_or_else(|| panic!("no {marker} link in: {body}")) + marker.len();
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {marker} link in: {body}"))
+        + marker.len();
     body[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')

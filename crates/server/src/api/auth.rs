@@ -10,9 +10,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use labledger_domain::throttle::Decision;
 use labledger_domain::validate::Email;
 use labledger_domain::{FieldError, FieldErrors, Permission, UserId};
-use labledger_domain::throttle::Decision;
 use labledger_store::{Membership, ThrottleKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -177,7 +177,13 @@ pub async fn check_throttle(state: &AppState, keys: &[ThrottleKey], who: &str) -
         Decision::Locked { .. } => SecurityEvent::AccountLocked,
         _ => SecurityEvent::LoginThrottled,
     };
-    security_event(kind, &format!("key={} retry_after={secs}", keys.first().map(|k| k.key.as_str()).unwrap_or(who)));
+    security_event(
+        kind,
+        &format!(
+            "key={} retry_after={secs}",
+            keys.first().map(|k| k.key.as_str()).unwrap_or(who)
+        ),
+    );
     count_failure(state, keys.to_vec()).await?;
     Err(ApiError::Throttled(secs))
 }

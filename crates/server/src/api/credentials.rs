@@ -24,7 +24,11 @@ pub const RESET_TTL_SECS: i64 = 3600;
 /// A new password: 12 to 256 characters (NIST SP 800-63B, no composition rules) that zxcvbn
 /// scores 3 or more given the person's context (email, name, org name). The error names `field`
 /// and carries zxcvbn's feedback.
-pub fn strong_password(field: &str, raw: &str, context: &[&str]) -> Result<NewPassword, FieldError> {
+pub fn strong_password(
+    field: &str,
+    raw: &str,
+    context: &[&str],
+) -> Result<NewPassword, FieldError> {
     let password = NewPassword::parse(field, raw)?;
     labledger_auth::check_password_strength(password.expose(), context)
         .map_err(|weak| FieldError::new(field, weak.message))?;
@@ -58,7 +62,10 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     let mut errors = FieldErrors::default();
     if req.current_password.is_empty() || req.current_password.chars().count() > 1024 {
-        errors.push(FieldError::new("current_password", "must be 1 to 1024 characters"));
+        errors.push(FieldError::new(
+            "current_password",
+            "must be 1 to 1024 characters",
+        ));
     }
     let orgs: Vec<String> = state
         .store()
@@ -76,9 +83,16 @@ pub async fn change_password(
     };
     let keys = super::auth::login_keys(&user.email, &client);
     super::auth::check_throttle(&state, &keys, &user.email).await?;
-    let stored = state.store().user(user.user_id).await?.map(|u| u.password_hash);
+    let stored = state
+        .store()
+        .user(user.user_id)
+        .await?
+        .map(|u| u.password_hash);
     if !state.hasher().verify(req.current_password, stored).await? {
-        security_event(SecurityEvent::PasswordChangeFailed, &format!("user={}", user.user_id));
+        security_event(
+            SecurityEvent::PasswordChangeFailed,
+            &format!("user={}", user.user_id),
+        );
         super::auth::count_failure(&state, keys).await?;
         return Err(ApiError::Invalid(vec![FieldError::new(
             "current_password",
@@ -127,7 +141,11 @@ pub async fn request_reset(
 
 /// Every request counts against the email and the source address (so nobody can flood a
 /// mailbox); the mail goes out in the background, so the answer takes the same time either way.
-pub async fn request_reset_for(state: &AppState, client: &ClientInfo, email: &Email) -> ApiResult<()> {
+pub async fn request_reset_for(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &Email,
+) -> ApiResult<()> {
     let Some(mailer) = state.mailer().cloned() else {
         return Err(ApiError::SmtpNotConfigured);
     };
@@ -135,17 +153,29 @@ pub async fn request_reset_for(state: &AppState, client: &ClientInfo, email: &Em
     if let Some(ip) = &client.meta.source_ip {
         keys.push(ThrottleKey::address("reset", ip));
     }
-    let decision = state.store().throttle_decision(&keys, state.config().throttle).await?;
+    let decision = state
+        .store()
+        .throttle_decision(&keys, state.config().throttle)
+        .await?;
     if let Some(secs) = decision.retry_after_secs() {
-        security_event(SecurityEvent::LoginThrottled, &format!("password reset for {email}"));
+        security_event(
+            SecurityEvent::LoginThrottled,
+            &format!("password reset for {email}"),
+        );
         return Err(ApiError::Throttled(secs));
     }
     // Not a lockable failure: reset requests only back off.
     let keys: Vec<ThrottleKey> = keys
         .into_iter()
-        .map(|k| ThrottleKey { lockable: false, ..k })
+        .map(|k| ThrottleKey {
+            lockable: false,
+            ..k
+        })
         .collect();
-    state.store().throttle_failure(keys, state.config().throttle).await?;
+    state
+        .store()
+        .throttle_failure(keys, state.config().throttle)
+        .await?;
     let Some(user) = state.store().user_by_email(email).await? else {
         return Ok(());
     };
@@ -161,7 +191,10 @@ pub async fn request_reset_for(state: &AppState, client: &ClientInfo, email: &Em
     );
     let to = user.email.clone();
     tokio::spawn(async move {
-        if let Err(e) = mailer.send(&to, "Reset your LabLedger password", body).await {
+        if let Err(e) = mailer
+            .send(&to, "Reset your LabLedger password", body)
+            .await
+        {
             tracing::error!(error = %e, "sending a password-reset mail failed");
         }
     });
@@ -224,9 +257,16 @@ pub async fn confirm_reset_with(
     context.extend(orgs.iter().map(String::as_str));
     let new = strong_password(field, new_password, &context)?;
     let password_hash = state.hasher().hash(new.expose().to_owned()).await?;
-    match state.store().consume_password_reset(hash, password_hash).await? {
+    match state
+        .store()
+        .consume_password_reset(hash, password_hash)
+        .await?
+    {
         Some(id) => {
-            security_event(SecurityEvent::PasswordChanged, &format!("user={id} via=reset"));
+            security_event(
+                SecurityEvent::PasswordChanged,
+                &format!("user={id} via=reset"),
+            );
             Ok(())
         }
         None => Err(FieldError::new("token", "is invalid, used or expired").into()),
@@ -270,7 +310,14 @@ pub async fn accept_invitation(
     client: ClientInfo,
     ApiJson(req): ApiJson<AcceptInvitation>,
 ) -> ApiResult<(StatusCode, Json<AcceptedView>)> {
-    let accepted = accept_with(&state, &client, &req.token, req.name.as_deref(), &req.password).await?;
+    let accepted = accept_with(
+        &state,
+        &client,
+        &req.token,
+        req.name.as_deref(),
+        &req.password,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(AcceptedView {
@@ -319,7 +366,11 @@ pub async fn accept_with(
         None => {
             let mut errors = FieldErrors::default();
             let name = errors.check(PersonName::parse("name", name.unwrap_or("")));
-            let context = [invitation.email.as_str(), name.as_ref().map(|n| n.as_str()).unwrap_or(""), invitation.org_name.as_str()];
+            let context = [
+                invitation.email.as_str(),
+                name.as_ref().map(|n| n.as_str()).unwrap_or(""),
+                invitation.org_name.as_str(),
+            ];
             let password = errors.check(strong_password("password", password, &context));
             errors.into_result()?;
             let (Some(name), Some(password)) = (name, password) else {
@@ -336,9 +387,10 @@ pub async fn accept_with(
         .accept_invitation(&invitation, account, client.meta.clone())
         .await
         .map_err(|e| match e {
-            labledger_store::StoreError::NotFound => {
-                ApiError::Invalid(vec![FieldError::new("token", "is invalid, used, revoked or expired")])
-            }
+            labledger_store::StoreError::NotFound => ApiError::Invalid(vec![FieldError::new(
+                "token",
+                "is invalid, used, revoked or expired",
+            )]),
             other => other.into(),
         })?;
     Ok(accepted)

@@ -96,7 +96,11 @@ pub async fn invite(
     // The invitation exists (and is audited) even if the mail fails; the inviter can revoke it
     // and invite again. Failure is logged and reported.
     mailer
-        .send(email.as_str(), &format!("Invitation to {} on LabLedger", scope.org_name()), body)
+        .send(
+            email.as_str(),
+            &format!("Invitation to {} on LabLedger", scope.org_name()),
+            body,
+        )
         .await
         .map_err(|e| ApiError::Unavailable(format!("sending the invitation mail failed: {e}")))?;
     Ok(invitation)

@@ -36,7 +36,8 @@ fn describe(e: &ApiError) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         ApiError::SmtpNotConfigured => {
-            "This server cannot send mail (no SMTP server is configured). Ask your administrator.".into()
+            "This server cannot send mail (no SMTP server is configured). Ask your administrator."
+                .into()
         }
         other => {
             super::error::log_api_error(other);
@@ -91,7 +92,9 @@ pub async fn reset_submit(State(state): State<AppState>, req: Request) -> Respon
     };
     let email = match Email::parse("email", &form.text("email")) {
         Ok(e) => e,
-        Err(e) => return reset_request_page(StatusCode::UNPROCESSABLE_ENTITY, Some(&e.to_string()), None),
+        Err(e) => {
+            return reset_request_page(StatusCode::UNPROCESSABLE_ENTITY, Some(&e.to_string()), None)
+        }
     };
     match request_reset_for(&state, &client, &email).await {
         Ok(()) => reset_request_page(
@@ -194,7 +197,11 @@ async fn pending(state: &AppState, token: &str) -> Option<labledger_store::Pendi
 pub async fn invite_form(State(state): State<AppState>, req: Request) -> Response {
     let token = token_of(req.uri().query());
     let inv = pending(&state, &token).await;
-    let status = if inv.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let status = if inv.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
     invite_page(status, &token, inv.as_ref(), None)
 }
 
@@ -207,7 +214,15 @@ pub async fn invite_submit(State(state): State<AppState>, req: Request) -> Respo
     let token = form.text("token");
     let name = form.text("name");
     let name = (!name.trim().is_empty()).then_some(name);
-    match accept_with(&state, &client, &token, name.as_deref(), &form.text("password")).await {
+    match accept_with(
+        &state,
+        &client,
+        &token,
+        name.as_deref(),
+        &form.text("password"),
+    )
+    .await
+    {
         Ok(_) => Redirect::to("/login").into_response(),
         Err(e) => {
             let inv = pending(&state, &token).await;

@@ -34,12 +34,18 @@ pub fn router() -> Router<AppState> {
         .route("/", get(auth::index))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/reset", get(credentials::reset_form).post(credentials::reset_submit))
+        .route(
+            "/reset",
+            get(credentials::reset_form).post(credentials::reset_submit),
+        )
         .route(
             "/reset/confirm",
             get(credentials::reset_confirm_form).post(credentials::reset_confirm_submit),
         )
-        .route("/invite", get(credentials::invite_form).post(credentials::invite_submit))
+        .route(
+            "/invite",
+            get(credentials::invite_form).post(credentials::invite_submit),
+        )
         .route("/switch", get(dashboard::switch_org))
         .route("/orgs/{org_id}", get(dashboard::dashboard))
         .route(
