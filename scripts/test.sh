@@ -64,6 +64,12 @@ if ! command -v openapi-spec-validator >/dev/null 2>&1; then
     python3 -m pip install -q --disable-pip-version-check openapi-spec-validator
 fi
 command -v openapi-spec-validator >/dev/null 2>&1 || { echo "openapi-spec-validator still missing after install" >&2; exit 1; }
+# The local SMTP server the mail tests start (python3 -m aiosmtpd ... -c aiosmtpd.handlers.Mailbox DIR).
+if ! python3 -c 'import aiosmtpd.handlers' >/dev/null 2>&1; then
+    echo "installing: aiosmtpd (PyPI)"
+    python3 -m pip install -q --disable-pip-version-check aiosmtpd
+fi
+python3 -c 'import aiosmtpd.handlers' || { echo "aiosmtpd still missing after install" >&2; exit 1; }
 command -v promtool >/dev/null 2>&1 || { echo "promtool still missing after install" >&2; exit 1; }
 
 # The outside TOTP authenticator the MFA tests compare against.

@@ -15,6 +15,8 @@ mod secretbox;
 pub mod totp;
 
 pub use secretbox::{parse_master_key_hex, SecretBox};
+mod strength;
+pub use strength::{check_password_strength, WeakPassword, MIN_SCORE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -111,7 +111,11 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             let owner_name = field(PersonName::parse("--owner-name", &owner_name))?;
             let (password, generated) = match std::env::var("LABLEDGER_OWNER_PASSWORD") {
                 Ok(p) => (
-                    field(NewPassword::parse("LABLEDGER_OWNER_PASSWORD", &p))?,
+                    crate::serve::strong_password(
+                        "LABLEDGER_OWNER_PASSWORD",
+                        &p,
+                        &[email.as_str(), owner_name.as_str(), name.as_str()],
+                    )?,
                     false,
                 ),
                 Err(_) => (

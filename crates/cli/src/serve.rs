@@ -28,6 +28,32 @@ pub struct ServeArgs {
     /// Largest accepted JSON request body, in KiB.
     #[arg(long, env = "LABLEDGER_BODY_LIMIT_KIB", default_value_t = 1024)]
     pub body_limit_kib: usize,
+    /// Failed logins per account or source address that cost nothing; after them an exponential
+    /// back-off (1 s, 2 s, 4 s, … capped at 5 min) applies.
+    #[arg(long, env = "LABLEDGER_LOGIN_FREE_FAILURES", default_value_t = 5)]
+    pub login_free_failures: u32,
+    /// Failed logins on one account that lock it.
+    #[arg(long, env = "LABLEDGER_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    pub login_max_failures: u32,
+    /// Minutes an account stays locked after too many failed logins.
+    #[arg(long, env = "LABLEDGER_LOCKOUT_MINUTES", default_value_t = 15)]
+    pub lockout_minutes: i64,
+    /// SMTP server for invitations and password resets: `smtp://127.0.0.1:2525` (a local relay,
+    /// no TLS), `smtps://user:pass@mail.example` (TLS) or `smtp://host:587?tls=required` (STARTTLS).
+    /// Without it, invitations and resets answer 503.
+    #[arg(long, env = "LABLEDGER_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of mail.
+    #[arg(
+        long,
+        env = "LABLEDGER_SMTP_FROM",
+        default_value = "LabLedger <labledger@localhost>"
+    )]
+    pub smtp_from: String,
+    /// The URL users reach LabLedger at (for links in mail), e.g. `https://lab.example`.
+    /// Defaults to `http://<listen address>`.
+    #[arg(long, env = "LABLEDGER_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
@@ -66,7 +92,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let master_key = args.master_key.load(&args.db.data_dir)?;
     let store = args.db.open(options).await?;
     first_start(&store).await?;
+    let throttle = labledger_domain::throttle::ThrottlePolicy {
+        free_failures: args.login_free_failures,
+        lockout_failures: args.login_max_failures.max(1),
+        lockout_secs: args.lockout_minutes.max(1) * 60,
+        forget_after_secs: args.lockout_minutes.max(1) * 60,
+        ..Default::default()
+    };
+    if let Some(url) = &args.smtp_url {
+        labledger_server::mail::Mailer::new(url, &args.smtp_from).map_err(anyhow::Error::msg)?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
     let config = ServerConfig {
+        throttle,
+        smtp_url: args.smtp_url.clone(),
+        smtp_from: args.smtp_from.clone(),
+        public_url,
         session_idle_secs: args.session_idle_minutes.max(1) * 60,
         session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
         body_limit: args.body_limit_kib.max(1) * 1024,
@@ -74,10 +124,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
     println!(
         "LabLedger listening on http://{addr} ({} database)",
         store.engine().name()
@@ -108,8 +154,11 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         OrgName::parse("LABLEDGER_ORG_NAME", &org_name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (password, generated) = match std::env::var("LABLEDGER_ADMIN_PASSWORD") {
         Ok(p) => (
-            NewPassword::parse("LABLEDGER_ADMIN_PASSWORD", &p)
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            strong_password(
+                "LABLEDGER_ADMIN_PASSWORD",
+                &p,
+                &[email.as_str(), org_name.as_str()],
+            )?,
             false,
         ),
         Err(_) => (
@@ -132,6 +181,16 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         println!("Owner password (shown this once): {}", password.expose());
     }
     Ok(())
+}
+
+/// A password set from the environment or the command line: long enough and not easy to guess
+/// (the same rule as the API's).
+pub fn strong_password(field: &str, raw: &str, context: &[&str]) -> anyhow::Result<NewPassword> {
+    let password = NewPassword::parse(field, raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    labledger_auth::check_password_strength(password.expose(), context).map_err(|weak| {
+        anyhow::anyhow!("{field} {weak} Choose a longer, less guessable password.")
+    })?;
+    Ok(password)
 }
 
 fn spawn_session_purge(store: Store) {

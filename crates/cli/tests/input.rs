@@ -78,6 +78,7 @@ async fn every_write_route_rejects_bad_input_by_field_and_writes_nothing() {
         me: Value::Null,
     };
     for op in &ops {
+        // Login replaces the client's session cookie; every other route is called as the owner.
         let caller = if op.template == "/api/v1/auth/login" {
             &anonymous
         } else {

@@ -94,7 +94,13 @@ async fn every_org_route_hides_other_orgs_records_behind_an_identical_404() {
         let garbage = op
             .template
             .split('/')
-            .map(|seg| if seg.starts_with('{') { "not-an-id" } else { seg })
+            .map(|seg| {
+                if seg.starts_with('{') {
+                    "not-an-id"
+                } else {
+                    seg
+                }
+            })
             .collect::<Vec<_>>()
             .join("/");
         let res = owner_a.send(method, &garbage, call.body.clone()).await;

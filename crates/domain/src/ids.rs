@@ -75,6 +75,10 @@ id_type!(
     /// A physical sample (or aliquot) of one organization.
     SampleId
 );
+id_type!(
+    /// An invitation to join one organization.
+    InvitationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,10 +10,11 @@ pub mod jcs;
 pub mod permission;
 pub mod role;
 pub mod sample;
+pub mod throttle;
 pub mod time;
 pub mod validate;
 
-pub use ids::{AccessRequestId, ApiTokenId, OrgId, RoleId, SampleId, UserId};
+pub use ids::{AccessRequestId, ApiTokenId, InvitationId, OrgId, RoleId, SampleId, UserId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;

@@ -50,6 +50,12 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too many failed attempts: back off (or the account is locked) for this many seconds.
+    #[error("throttled for {0} s")]
+    Throttled(i64),
+    /// Invitations and password resets need mail, and no SMTP server is configured.
+    #[error("no SMTP server configured")]
+    SmtpNotConfigured,
 }
 
 /// The RFC 9457 body.
@@ -95,6 +101,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::SmtpNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -117,6 +125,8 @@ impl ApiError {
             ApiError::StepUpRequired => "step-up-required",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::Throttled(_) => "throttled",
+            ApiError::SmtpNotConfigured => "smtp-not-configured",
         }
     }
 
@@ -139,6 +149,8 @@ impl ApiError {
             ApiError::StepUpRequired => "Re-authentication required",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
+            ApiError::Throttled(_) => "Too many attempts",
+            ApiError::SmtpNotConfigured => "Mail is not configured",
         }
     }
 
@@ -183,6 +195,12 @@ impl ApiError {
             ApiError::Internal(_) => {
                 Some("Something went wrong on our side; it has been logged.".to_owned())
             }
+            ApiError::Throttled(secs) => Some(format!(
+                "Too many failed attempts: try again in {secs} seconds."
+            )),
+            ApiError::SmtpNotConfigured => Some(
+                "This server has no SMTP server configured (--smtp-url), so it cannot send invitations or password resets.".to_owned(),
+            ),
         };
         let errors = match self {
             ApiError::BadRequest(_, e) | ApiError::Invalid(e) => e.clone(),
@@ -218,6 +236,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::Throttled(secs) = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         res
     }
 }

@@ -19,6 +19,16 @@ pub enum SecurityEvent {
     MfaEnrolmentRequired,
     StepUpRequired,
     StepUpSucceeded,
+    /// A login (or password change or reset request) refused by the back-off.
+    LoginThrottled,
+    /// An account locked after repeated failures, or an attempt on a locked account.
+    AccountLocked,
+    /// A wrong current password on a password change.
+    PasswordChangeFailed,
+    /// A password was changed or reset (sessions ended).
+    PasswordChanged,
+    /// An invalid, used or expired invitation or reset token.
+    TokenRejected,
 }
 
 impl SecurityEvent {
@@ -37,6 +47,11 @@ impl SecurityEvent {
             SecurityEvent::MfaEnrolmentRequired => "mfa_enrolment_required",
             SecurityEvent::StepUpRequired => "step_up_required",
             SecurityEvent::StepUpSucceeded => "step_up_succeeded",
+            SecurityEvent::LoginThrottled => "login_throttled",
+            SecurityEvent::AccountLocked => "account_locked",
+            SecurityEvent::PasswordChangeFailed => "password_change_failed",
+            SecurityEvent::PasswordChanged => "password_changed",
+            SecurityEvent::TokenRejected => "token_rejected",
         }
     }
 }
@@ -47,7 +62,8 @@ pub fn security_event(kind: SecurityEvent, detail: &str) {
         SecurityEvent::LoginSucceeded
         | SecurityEvent::MfaEnabled
         | SecurityEvent::MfaDisabled
-        | SecurityEvent::StepUpSucceeded => {
+        | SecurityEvent::StepUpSucceeded
+        | SecurityEvent::PasswordChanged => {
             tracing::info!(target: "security", event = kind.as_str(), detail)
         }
         _ => tracing::warn!(target: "security", event = kind.as_str(), detail),

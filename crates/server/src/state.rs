@@ -23,6 +23,14 @@ pub struct ServerConfig {
     pub secret_box: SecretBox,
     /// Sensitive actions need the password entered within this many seconds (step-up).
     pub step_up_window_secs: i64,
+    /// Back-off and lockout of password guesses.
+    pub throttle: labledger_domain::throttle::ThrottlePolicy,
+    /// SMTP server for invitations and password resets (`smtp://host:port`, `smtps://user:pass@host`).
+    pub smtp_url: Option<String>,
+    /// The From address of mail.
+    pub smtp_from: String,
+    /// The address users reach this server at, for links in mail (no trailing slash).
+    pub public_url: String,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +43,10 @@ impl Default for ServerConfig {
             hash_permits: 2,
             secret_box: SecretBox::ephemeral(),
             step_up_window_secs: 5 * 60,
+            throttle: Default::default(),
+            smtp_url: None,
+            smtp_from: "LabLedger <labledger@localhost>".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }
@@ -49,6 +61,7 @@ struct Inner {
     hasher: PasswordHasherPool,
     config: ServerConfig,
     metrics: PrometheusHandle,
+    mailer: Option<crate::mail::Mailer>,
 }
 
 impl AppState {
@@ -58,14 +71,29 @@ impl AppState {
         config: ServerConfig,
         metrics: PrometheusHandle,
     ) -> Self {
+        let mailer = match &config.smtp_url {
+            Some(url) => match crate::mail::Mailer::new(url, &config.smtp_from) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = %e, "the SMTP configuration is unusable: mail is off");
+                    None
+                }
+            },
+            None => None,
+        };
         Self {
             inner: Arc::new(Inner {
                 store,
                 hasher,
                 config,
                 metrics,
+                mailer,
             }),
         }
+    }
+    /// The mailer, when SMTP is configured.
+    pub fn mailer(&self) -> Option<&crate::mail::Mailer> {
+        self.inner.mailer.as_ref()
     }
     pub fn store(&self) -> &Store {
         &self.inner.store

@@ -7,9 +7,11 @@
 
 mod access;
 mod chain;
+mod credentials;
 mod engine;
 mod error;
 mod instance;
+mod invitations;
 mod members;
 mod mfa;
 mod org;
@@ -28,9 +30,11 @@ pub use access::{
     check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
 };
 pub use chain::{StoredEvent, Verification};
+pub use credentials::ThrottleKey;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
+pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;

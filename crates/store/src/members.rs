@@ -59,7 +59,7 @@ fn group_members(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Member>> {
 }
 
 /// Resolves role names (case-insensitively) to the org's roles; names each unknown one.
-fn pick_roles<'r>(all: &'r [Role], names: &[String]) -> Result<Vec<&'r Role>> {
+pub(crate) fn pick_roles<'r>(all: &'r [Role], names: &[String]) -> Result<Vec<&'r Role>> {
     let mut errors = FieldErrors::default();
     let mut picked: Vec<&Role> = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -85,7 +85,7 @@ fn union(roles: &[&Role]) -> PermissionSet {
         .fold(PermissionSet::EMPTY, |acc, r| acc.union(r.permissions))
 }
 
-fn names(roles: &[&Role]) -> Vec<String> {
+pub(crate) fn names(roles: &[&Role]) -> Vec<String> {
     let mut v: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
     v.sort();
     v
@@ -93,13 +93,13 @@ fn names(roles: &[&Role]) -> Vec<String> {
 
 /// What the actor may do to a member: hand out only permissions they hold, and leave Owners to
 /// Owners.
-struct Grantor {
-    permissions: PermissionSet,
-    is_owner: bool,
+pub(crate) struct Grantor {
+    pub(crate) permissions: PermissionSet,
+    pub(crate) is_owner: bool,
 }
 
 impl Grantor {
-    fn may_assign(&self, roles: &[&Role]) -> Result<()> {
+    pub(crate) fn may_assign(&self, roles: &[&Role]) -> Result<()> {
         if roles.iter().any(|r| r.is_owner_role()) && !self.is_owner {
             return Err(StoreError::NotAllowed(
                 "only an Owner can grant or take the Owner role".into(),
@@ -109,7 +109,7 @@ impl Grantor {
     }
 }
 
-async fn member_in_tx(tx: &mut OrgTx<'_>, user: UserId) -> Result<Member> {
+pub(crate) async fn member_in_tx(tx: &mut OrgTx<'_>, user: UserId) -> Result<Member> {
     let org = tx.org().to_owned();
     let sql = format!("{MEMBER_SQL} AND m.user_id = $2 ORDER BY r.name");
     let rows = tx
@@ -420,7 +420,7 @@ async fn end_sessions(tx: &mut OrgTx<'_>, user: UserId) -> Result<u64> {
 impl OrgTx<'_> {
     /// Creating an account for a new member is the one write of instance data an org write may
     /// make; it is recorded in the org's `member.add` event.
-    async fn execute_unscoped_user_insert(
+    pub(crate) async fn execute_unscoped_user_insert(
         &mut self,
         user: UserId,
         email: &Email,

@@ -133,6 +133,25 @@ pub async fn api_token(owner: &Session, org: &str) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
+/// A fresh pending invitation in `org` (the server mails it); returns its id.
+pub async fn invitation(owner: &Session, org: &str) -> String {
+    let email = format!("{}@lab.example", unique("invitee"));
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": email, "roles": ["Viewer"]}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
 /// A pending access request of `org` by a fresh member (asking for Viewer), so that an Owner or
 /// Admin other than the requester can decide it; approved first when `approved`. Returns its id.
 pub async fn access_request(owner: &Session, org: &str, approved: bool) -> String {
@@ -185,6 +204,69 @@ pub async fn access_request(owner: &Session, org: &str, approved: bool) -> Strin
     id
 }
 
+/// A mailed token: runs `trigger`, waits for the next mail to `to` and pulls the token of its
+/// `path` link.
+async fn mailed_token(
+    base: &str,
+    to: &str,
+    path: &str,
+    trigger: impl std::future::Future<Output = ()>,
+) -> String {
+    let dir = super::maildir_of(base);
+    trigger.await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mails = super::maildir_messages(&dir);
+        if let Some(mail) = mails
+            .iter()
+            .rev()
+            .find(|m| super::mail_header(m, "To").is_some_and(|t| t.contains(to)))
+        {
+            return super::link_token(&super::mail_body(mail), path);
+        }
+        assert!(std::time::Instant::now() < deadline, "no mail to {to}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A live password-reset token for a fresh member of `org`.
+pub async fn reset_token(owner: &Session, org: &str) -> String {
+    let email = format!("{}@lab.example", unique("resetter"));
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/members"),
+            json!({"email": email, "name": "Resetter", "roles": ["Viewer"], "password": super::MEMBER_PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let url = format!("{}/api/v1/auth/password-reset", owner.base);
+    mailed_token(&owner.base, &email, "/reset/confirm", async {
+        let res = reqwest::Client::new()
+            .post(url)
+            .json(&json!({"email": email}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    })
+    .await
+}
+
+/// A live invitation token of `org` for a fresh email.
+pub async fn invitation_token(owner: &Session, org: &str) -> String {
+    let email = format!("{}@lab.example", unique("joiner"));
+    mailed_token(&owner.base, &email, "/invite", async {
+        let res = owner
+            .post(
+                &format!("/api/v1/orgs/{org}/invitations"),
+                json!({"email": email, "roles": ["Viewer"]}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    })
+    .await
+}
+
 /// A valid body for a write operation.
 pub fn valid_body(method: &str, template: &str) -> Option<Value> {
     let body = match (method, template) {
@@ -214,6 +296,13 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/orgs/{org_id}/access-requests") => {
             json!({"role": "Viewer", "reason": "Checking a batch", "duration_minutes": 60})
         }
+        ("POST", "/api/v1/orgs/{org_id}/invitations") => {
+            json!({"email": format!("{}@lab.example", unique("invited")), "roles": ["Viewer"]})
+        }
+        ("POST", "/api/v1/me/password") => {
+            json!({"current_password": super::ADMIN_PASSWORD, "new_password": super::ADMIN_PASSWORD})
+        }
+        ("POST", "/api/v1/auth/password-reset") => json!({"email": super::ADMIN_EMAIL}),
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
         }
@@ -260,6 +349,9 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         let approved = op.template.ends_with("/revoke");
         path = path.replace("{request_id}", &access_request(owner, org, approved).await);
     }
+    if path.contains("{invitation_id}") {
+        path = path.replace("{invitation_id}", &invitation(owner, org).await);
+    }
     assert!(
         !path.contains('{'),
         "no fixture for the path parameters of {} {}: add one",
@@ -270,6 +362,14 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         Some(Value::String(
             "sample_type,source_ref\nblood,P-1\nserum,P-2\n".to_owned(),
         ))
+    } else if op.method == "POST" && op.template == "/api/v1/auth/password-reset/confirm" {
+        Some(
+            json!({"token": reset_token(owner, org).await, "new_password": "a brand new unguessable passphrase"}),
+        )
+    } else if op.method == "POST" && op.template == "/api/v1/invitations/accept" {
+        Some(
+            json!({"token": invitation_token(owner, org).await, "name": "Joiner", "password": "joiner picks quiet violet harbours"}),
+        )
     } else if op.has_body {
         Some(
             valid_body(&op.method, &op.template)
@@ -284,7 +384,14 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
 /// The same route, naming records that do not exist (random ids) in `org`.
 pub fn missing_records(org: &str, op: &Operation) -> String {
     let mut path = op.template.replace("{org_id}", org);
-    for param in ["{user_id}", "{role_id}", "{sample_id}", "{token_id}", "{request_id}"] {
+    for param in [
+        "{user_id}",
+        "{role_id}",
+        "{sample_id}",
+        "{token_id}",
+        "{request_id}",
+        "{invitation_id}",
+    ] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }
     path

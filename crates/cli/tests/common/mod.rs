@@ -19,6 +19,8 @@ pub mod fixtures;
 
 pub const ADMIN_EMAIL: &str = "owner@lab.example";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+/// The password `Session::add_member` gives new members.
+pub const MEMBER_PASSWORD: &str = "members own long password";
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_labledger")
@@ -51,9 +53,176 @@ pub async fn fresh_database() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// A real SMTP server (Python's aiosmtpd) on a free loopback port, delivering into a Maildir;
+/// killed when dropped.
+pub struct Smtp {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Smtp {
+    pub fn start() -> Smtp {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("mail");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("smtp.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start python3 -m aiosmtpd (pip install aiosmtpd)");
+        let smtp = Smtp { child, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start: {}",
+                std::fs::read_to_string(smtp.dir.path().join("smtp.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        smtp
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message delivered so far (raw RFC 5322 text), oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        maildir_messages(&self.dir.path().join("mail"))
+    }
+
+    /// Waits (up to 10 s) until `n` messages have arrived; returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        wait_for_mail(&self.dir.path().join("mail"), n).await
+    }
+}
+
+/// The Maildir of the SMTP server of the TestServer at `base` (for fixtures that need a mailed
+/// token).
+static MAILDIRS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+pub fn maildir_of(base: &str) -> PathBuf {
+    MAILDIRS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(b, _)| b == base)
+        .map(|(_, p)| p.clone())
+        .expect("this server has no SMTP server (start it with spawn_with_mail)")
+}
+
+/// The messages of a Maildir (raw text), oldest first.
+pub fn maildir_messages(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
+            for e in entries.flatten() {
+                let meta = e.metadata().unwrap();
+                files.push((meta.modified().unwrap(), e.path()));
+            }
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|(_, p)| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// Waits (up to 10 s) until a Maildir holds `n` messages; returns them all.
+pub async fn wait_for_mail(dir: &std::path::Path, n: usize) -> Vec<String> {
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let m = maildir_messages(dir);
+            if m.len() >= n {
+                return m;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {n} mails, got {}",
+                m.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The decoded text body of a raw message (7bit or quoted-printable).
+pub fn mail_body(raw: &str) -> String {
+    let raw = raw.replace("\r\n", "\n");
+    let (headers, body) = raw.split_once("\n\n").unwrap();
+    if headers
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: quoted-printable")
+    {
+        let joined = body.replace("=\n", "");
+        let mut out = Vec::new();
+        let bytes = joined.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' && i + 2 < bytes.len() {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    } else {
+        body.to_owned()
+    }
+}
+
+/// The header `name` of a raw message.
+pub fn mail_header(raw: &str, name: &str) -> Option<String> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    raw.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_owned())
+}
+
+/// The token of the link `…{path}?token=…` in a message body.
+pub fn link_token(body: &str, path: &str) -> String {
+    let marker = format!("{path}?token=");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {marker} link in: {body}"))
+        + marker.len();
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
 /// A running server, killed when dropped.
 pub struct TestServer {
     child: Child,
+    /// The SMTP server the server sends its mail to.
+    pub smtp: Option<Smtp>,
     pub base: String,
     pub data_dir: tempfile::TempDir,
     pub database_url: Option<String>,
@@ -67,11 +236,27 @@ impl Drop for TestServer {
     }
 }
 
-/// Starts a server on a fresh database; its first org is owned by ADMIN_EMAIL.
+/// Starts a server on a fresh database; its first org is owned by ADMIN_EMAIL. It mails through
+/// its own local SMTP server (so invitation routes work in the route-enumerating tests).
 pub async fn spawn() -> TestServer {
+    spawn_with_mail(&[]).await
+}
+
+/// Starts a server with its own SMTP server (for invitations and password resets).
+pub async fn spawn_with_mail(extra: &[&str]) -> TestServer {
+    let smtp = Smtp::start();
     let data_dir = tempfile::tempdir().unwrap();
     let database_url = fresh_database().await;
-    spawn_on(data_dir, database_url, &[])
+    let url = smtp.url();
+    let mut args: Vec<&str> = vec!["--smtp-url", &url];
+    args.extend_from_slice(extra);
+    let mut server = spawn_on(data_dir, database_url, &args);
+    MAILDIRS
+        .lock()
+        .unwrap()
+        .push((server.base.clone(), smtp.dir.path().join("mail")));
+    server.smtp = Some(smtp);
+    server
 }
 
 pub fn spawn_on(
@@ -122,6 +307,7 @@ pub fn spawn_on(
     std::thread::spawn(move || for _ in lines {});
     TestServer {
         child,
+        smtp: None,
         base,
         data_dir,
         database_url,
@@ -282,7 +468,7 @@ impl Session {
         email: &str,
         roles: &[&str],
     ) -> Session {
-        let password = "members own long password";
+        let password = MEMBER_PASSWORD;
         let res = self
             .post(
                 &server.org_path(org, "/members"),

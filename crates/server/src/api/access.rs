@@ -165,9 +165,10 @@ pub async fn get_access_request(
 pub async fn approve_access_request(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
+    caller: crate::extract::AuthUser,
     RecordId(id): RecordId<AccessRequestId>,
 ) -> ApiResult<Json<AccessRequestView>> {
-    // step-up: require fresh auth here
+    caller.require_fresh(&state)?;
     Ok(Json(
         state.store().org(&scope).approve_access(id).await?.into(),
     ))
@@ -183,9 +184,10 @@ pub async fn approve_access_request(
 pub async fn deny_access_request(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
+    caller: crate::extract::AuthUser,
     RecordId(id): RecordId<AccessRequestId>,
 ) -> ApiResult<Json<AccessRequestView>> {
-    // step-up: require fresh auth here
+    caller.require_fresh(&state)?;
     Ok(Json(
         state.store().org(&scope).deny_access(id).await?.into(),
     ))

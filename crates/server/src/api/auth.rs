@@ -10,9 +10,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use labledger_domain::throttle::Decision;
 use labledger_domain::validate::Email;
 use labledger_domain::{FieldError, FieldErrors, Permission, UserId};
-use labledger_store::Membership;
+use labledger_store::{Membership, ThrottleKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -217,6 +218,8 @@ pub async fn open_session(
     password: String,
     factor: &SecondFactor,
 ) -> ApiResult<(Me, String, String)> {
+    let keys = login_keys(email, &client);
+    check_throttle(state, &keys, email).await?;
     let email = Email::parse("email", email).ok();
     let user = match &email {
         Some(e) => state.store().user_by_email(e).await?,
@@ -232,10 +235,19 @@ pub async fn open_session(
             SecurityEvent::LoginFailed,
             &format!("ip={:?}", client.meta.source_ip),
         );
+        count_failure(state, keys).await?;
         return Err(ApiError::InvalidCredentials);
     };
-    // Only a correct password learns that a second factor is needed.
-    check_second_factor(state, user.id, factor).await?;
+    // Only a correct password learns that a second factor is needed; a wrong one counts as a
+    // failed attempt like a wrong password.
+    if let Err(e) = check_second_factor(state, user.id, factor).await {
+        count_failure(state, keys).await?;
+        return Err(e);
+    }
+    if let Some(account) = keys.into_iter().find(|k| k.lockable) {
+        state.store().throttle_clear(account).await?;
+    }
+    state.store().record_login(user.id).await?;
     let (token, token_hash) = labledger_auth::new_session_token();
     let csrf = labledger_auth::random_token(32);
     state
@@ -255,6 +267,51 @@ pub async fn open_session(
     Ok((me, token, csrf))
 }
 
+/// The throttle keys of a password attempt: the account (by email as typed) and the source
+/// address.
+pub fn login_keys(email: &str, client: &ClientInfo) -> Vec<ThrottleKey> {
+    let mut keys = vec![ThrottleKey::account("login", email)];
+    if let Some(ip) = &client.meta.source_ip {
+        keys.push(ThrottleKey::address("login", ip));
+    }
+    keys
+}
+
+/// Refuses the attempt (429, before any password is checked) while a key is backing off or
+/// locked; such a refusal counts as a failure too.
+pub async fn check_throttle(state: &AppState, keys: &[ThrottleKey], who: &str) -> ApiResult<()> {
+    let policy = state.config().throttle;
+    let decision = state.store().throttle_decision(keys, policy).await?;
+    let Some(secs) = decision.retry_after_secs() else {
+        return Ok(());
+    };
+    let kind = match decision {
+        Decision::Locked { .. } => SecurityEvent::AccountLocked,
+        _ => SecurityEvent::LoginThrottled,
+    };
+    security_event(
+        kind,
+        &format!(
+            "key={} retry_after={secs}",
+            keys.first().map(|k| k.key.as_str()).unwrap_or(who)
+        ),
+    );
+    count_failure(state, keys.to_vec()).await?;
+    Err(ApiError::Throttled(secs))
+}
+
+/// Counts a failed attempt against the keys; a lock it causes is a security event.
+pub async fn count_failure(state: &AppState, keys: Vec<ThrottleKey>) -> ApiResult<()> {
+    let policy = state.config().throttle;
+    for key in state.store().throttle_failure(keys, policy).await? {
+        security_event(
+            SecurityEvent::AccountLocked,
+            &format!("key={key} locked for {} s", policy.lockout_secs),
+        );
+    }
+    Ok(())
+}
+
 /// Log in with email and password.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
@@ -263,6 +320,7 @@ pub async fn open_session(
         (status = 200, description = "Logged in; the session cookie is set", body = LoginResponse),
         (status = 401, description = "Wrong email or password (the same answer for both, `/problems/invalid-credentials`); \
             or, after a correct password, a missing, wrong or replayed second factor (`/problems/mfa-required`). No session either way.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts: back off for `Retry-After` seconds (whatever the password)", body = Problem, content_type = "application/problem+json"),
         super::InputErrors,
     )
 )]

@@ -7,7 +7,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use labledger_domain::validate::{Email, NewPassword, PersonName};
+use labledger_domain::validate::{Email, PersonName};
 use labledger_domain::{FieldError, FieldErrors, UserId};
 use labledger_store::{Member, NewMember};
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,7 @@ pub struct AddedMember {
 
 const MAX_ROLES: usize = 32;
 
-fn role_names(roles: &[String]) -> Result<(), FieldError> {
+pub(crate) fn role_names(roles: &[String]) -> Result<(), FieldError> {
     if roles.len() > MAX_ROLES {
         return Err(FieldError::new(
             "roles",
@@ -128,7 +128,11 @@ pub async fn add_member(
     let (password, generated) = match req.password {
         Some(p) => (
             errors
-                .check(NewPassword::parse("password", &p))
+                .check(super::credentials::strong_password(
+                    "password",
+                    &p,
+                    &[&req.email, &req.name, scope.org_name()],
+                ))
                 .map(|p| p.expose().to_owned()),
             false,
         ),

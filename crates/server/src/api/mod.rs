@@ -4,7 +4,9 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
-mod members;
+pub mod credentials;
+pub mod invitations;
+pub mod members;
 pub mod mfa;
 mod orgs;
 mod roles;
@@ -210,6 +212,15 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(access::approve_access_request))
         .routes(routes!(access::deny_access_request))
         .routes(routes!(access::revoke_access_request))
+        .routes(routes!(credentials::change_password))
+        .routes(routes!(credentials::request_reset))
+        .routes(routes!(credentials::confirm_reset))
+        .routes(routes!(credentials::accept_invitation))
+        .routes(routes!(
+            invitations::list_invitations,
+            invitations::create_invitation
+        ))
+        .routes(routes!(invitations::revoke_invitation))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

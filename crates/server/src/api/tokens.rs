@@ -128,10 +128,11 @@ pub fn parse_create(
 pub async fn create_api_token(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
+    caller: crate::extract::AuthUser,
     ApiJson(req): ApiJson<CreateApiTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
     scope.require_user()?;
-    // step-up: require fresh auth here
+    caller.require_fresh(&state)?;
     let (name, permissions, expires_in_days) =
         parse_create(&req.name, &req.permissions, req.expires_in_days)?;
     let (token, token_hash, prefix) = labledger_auth::new_api_token();

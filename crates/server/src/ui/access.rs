@@ -48,7 +48,7 @@ pub async fn create_token(
     org: UiOrg,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, UiError> {
-    // step-up: require fresh auth here
+    org.user.require_fresh(&state)?;
     let days = form
         .text("expires_in_days")
         .trim()
@@ -269,8 +269,10 @@ async fn act(
 ) -> Result<Response, UiError> {
     let id = id.ok_or_else(|| org.not_found())?;
     let data = state.store().org(&org.scope);
+    if action != "revoke" {
+        org.user.require_fresh(&state)?;
+    }
     let result = match action {
-        // step-up: require fresh auth here (approve and deny)
         "approve" => data.approve_access(id).await,
         "deny" => data.deny_access(id).await,
         _ => data.revoke_access(id).await,

@@ -94,6 +94,7 @@ fn login_page(state: &AppState, status: StatusCode, view: LoginView<'_>) -> Resp
             }
             button.btn.btn-primary.btn-block type="submit" { "Log in" }
         }
+        p { a href="/reset" { "Forgot your password?" } }
     };
     (
         status,

@@ -108,6 +108,12 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::PayloadTooLarge => "The form is too large.".into(),
         ApiError::UnsupportedMediaType(d) => d.clone(),
         ApiError::Unauthorized | ApiError::InvalidCredentials => "Please log in.".into(),
+        ApiError::Throttled(secs) => {
+            format!("Too many failed attempts: try again in {secs} seconds.")
+        }
+        ApiError::SmtpNotConfigured => {
+            "This server cannot send mail: no SMTP server is configured.".into()
+        }
     }
 }
 
@@ -140,6 +146,8 @@ impl From<ApiError> for UiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported form",
             ApiError::Unavailable(_) => "Unavailable",
             ApiError::Internal(_) => "Something went wrong",
+            ApiError::Throttled(_) => "Too many attempts",
+            ApiError::SmtpNotConfigured => "Mail is not configured",
         };
         UiError::Page {
             status: e.status(),

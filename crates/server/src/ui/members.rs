@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use labledger_domain::validate::{Email, NewPassword, PersonName};
+use labledger_domain::validate::{Email, PersonName};
 use labledger_domain::{FieldError, FieldErrors, Permission, UserId};
 use labledger_store::{NewMember, Role};
 use maud::{html, Markup};
@@ -99,7 +99,11 @@ pub async fn add(
     } else {
         (
             errors
-                .check(NewPassword::parse("password", &raw_password))
+                .check(crate::api::credentials::strong_password(
+                    "password",
+                    &raw_password,
+                    &[&typed.email, &typed.name, org.scope.org_name()],
+                ))
                 .map(|p| p.expose().to_owned()),
             false,
         )
@@ -275,6 +279,7 @@ async fn render(
     let base = org.base();
     let csrf = org.csrf();
     let add = &view.add;
+    let invitations = super::invitations::section(state, org).await;
     let body = html! {
         div.page-head {
             h1 { "Members" }
@@ -380,6 +385,7 @@ async fn render(
                 }
             }
         }
+        (invitations)
     };
     let page = layout::page(
         &org.chrome(Nav::Members),

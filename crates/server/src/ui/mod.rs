@@ -9,10 +9,12 @@ mod access;
 mod assets;
 mod audit;
 mod auth;
+mod credentials;
 mod dashboard;
 mod error;
 mod extract;
 mod flash;
+mod invitations;
 mod layout;
 mod members;
 mod roles;
@@ -35,6 +37,18 @@ pub fn router() -> Router<AppState> {
         .route("/", get(auth::index))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route(
+            "/reset",
+            get(credentials::reset_form).post(credentials::reset_submit),
+        )
+        .route(
+            "/reset/confirm",
+            get(credentials::reset_confirm_form).post(credentials::reset_confirm_submit),
+        )
+        .route(
+            "/invite",
+            get(credentials::invite_form).post(credentials::invite_submit),
+        )
         .route("/switch", get(dashboard::switch_org))
         .route("/security", get(security::page))
         .route("/security/totp", post(security::enrol))
@@ -48,6 +62,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/members",
             get(members::list).post(members::add),
+        )
+        .route("/orgs/{org_id}/invitations", post(invitations::create))
+        .route(
+            "/orgs/{org_id}/invitations/{invitation_id}/revoke",
+            post(invitations::revoke),
         )
         .route(
             "/orgs/{org_id}/members/{user_id}/roles",
