@@ -32,6 +32,7 @@ for i in $(seq "$REPS"); do
   step $B raw-sqlite --seconds 10 --sync full
   step $B append --engine sqlite --sync full --seconds 10 --concurrency 1
   step $B append --engine sqlite --sync full --seconds 10 --concurrency 64
+  step $B append --engine sqlite --sync full --seconds 10 --concurrency 64 --op sample
 done
 # What one writer can do per driver: the store's statements for one audited update, 64 per commit.
 step $B raw-sqlite --seconds 10 --sync full --shape audit --per-tx 64

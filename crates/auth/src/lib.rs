@@ -47,16 +47,16 @@ fn argon2() -> Result<Argon2<'static>, AuthError> {
 pub struct PasswordHasherPool {
     permits: Arc<Semaphore>,
     /// A real hash of a random password, verified against when the email is unknown, so an
-    /// unknown email costs the same time as a wrong password.
-    dummy_hash: Arc<str>,
+    /// unknown email costs the same time as a wrong password. Made on first need, not at
+    /// start: hashing takes 19 MiB that the allocator keeps, which idle memory should not pay.
+    dummy_hash: Arc<std::sync::OnceLock<String>>,
 }
 
 impl PasswordHasherPool {
     pub fn new(permits: usize) -> Result<Self, AuthError> {
-        let dummy = hash_password_blocking(&random_token(24))?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits.max(1))),
-            dummy_hash: dummy.into(),
+            dummy_hash: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -84,10 +84,18 @@ impl PasswordHasherPool {
             .await
             .map_err(|_| AuthError::PoolClosed)?;
         let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || verify_password_blocking(&password, &hash))
-            .await
-            .map_err(|e| AuthError::Hash(e.to_string()))?;
+        let dummy = self.dummy_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            let hash = match stored {
+                Some(h) => h,
+                None => dummy
+                    .get_or_init(|| hash_password_blocking(&random_token(24)).unwrap_or_default())
+                    .clone(),
+            };
+            verify_password_blocking(&password, &hash)
+        })
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
         Ok(known && ok)
     }
 }

@@ -3,10 +3,10 @@
 //! Subcommands (each run is meant to stay well under a minute on the 2-core machine):
 //!
 //! - `append --engine sqlite|postgres [--url URL] [--sync full|normal] --seconds N --concurrency C
-//!   [--roles R] [--orgs K]`: audited writes through the store (`update_role`, one event per
-//!   transaction) from C concurrent tasks; events/s and per-call latency.
-//! - `raw-sqlite --seconds N [--sync full|normal] [--per-tx K]`: the baseline, a bare
-//!   INSERT+COMMIT loop on SQLite WAL with no store in between.
+//!   [--roles R] [--orgs K] [--op role|sample]`: audited writes through the store (`update_role` or
+//!   a one-sample `register_samples`, one event per transaction) from C concurrent tasks; events/s and per-call latency.
+//! - `raw-sqlite --seconds N [--sync full|normal] [--per-tx K] [--shape insert|audit]
+//!   [--driver sqlx|rusqlite]`: baselines on SQLite WAL with no store in between.
 //! - `verify --events N [--data-dir DIR] [--cli PATH]`: fills one org's chain through the store,
 //!   then times `verify_audit_as_operator`, the real `labledger audit verify`, and the parts of
 //!   verification apart (row fetch, decode, canonical JSON, SHA-256).
@@ -27,12 +27,13 @@ use anyhow::{bail, Context};
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: labledger-bench <command> [--flag value ...]
-  append      --engine sqlite|postgres [--url URL] [--sync full|normal] [--seconds 10]
-              [--concurrency 1] [--roles C] [--orgs 1] [--pg-port 54400]
-  raw-sqlite  [--seconds 10] [--sync full|normal] [--per-tx 1]
-  verify      [--events 1000000] [--data-dir DIR] [--fill-concurrency 256] [--cli PATH]
-              [--sample 100000]
-  idle-rss    [--cli PATH] [--starts 3]";
+  append      --engine sqlite|postgres [--url URL] [--sync full|normal] [--seconds 10] [--warmup 1]
+              [--concurrency 1] [--roles C] [--orgs 1] [--op role|sample] [--pg-port 54400]
+  raw-sqlite  [--seconds 10] [--sync full|normal] [--per-tx 1] [--shape insert|audit]
+              [--driver sqlx|rusqlite]
+  verify      [--events 1000000] [--data-dir DIR] [--fill-concurrency 256] [--fill-roles 4]
+              [--cli PATH] [--sample 100000] [--runs 3]
+  idle-rss    [--cli PATH] [--starts 3] [--settle 2]";
 
 fn main() -> std::process::ExitCode {
     match run() {

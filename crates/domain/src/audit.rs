@@ -115,7 +115,43 @@ impl AuditEvent {
     }
 
     pub fn canonical(&self) -> String {
-        canonicalize(&self.canonical_json())
+        self.canonical_with(&canonicalize(&self.changes))
+    }
+
+    /// The canonical form written directly (keys in RFC 8785 order), given the changes already in
+    /// canonical form, as the store keeps them: equal to `canonicalize(&self.canonical_json())`
+    /// without building a JSON tree, which is what makes verifying millions of events fast.
+    pub fn canonical_with(&self, changes: &str) -> String {
+        use crate::jcs::{write_number, write_string};
+        let mut out = String::with_capacity(320 + changes.len());
+        let text = |out: &mut String, v: &Option<String>| match v {
+            Some(s) => write_string(out, s),
+            None => out.push_str("null"),
+        };
+        out.push_str("{\"action\":");
+        write_string(&mut out, &self.action);
+        out.push_str(",\"actor_id\":");
+        text(&mut out, &self.actor_id);
+        out.push_str(",\"actor_type\":");
+        write_string(&mut out, self.actor_kind.as_str());
+        out.push_str(",\"at\":");
+        write_number(&mut out, &self.at.micros().into());
+        out.push_str(",\"changes\":");
+        out.push_str(changes);
+        out.push_str(",\"org_id\":");
+        write_string(&mut out, &self.org_id.to_string());
+        out.push_str(",\"request_id\":");
+        text(&mut out, &self.request_id);
+        out.push_str(",\"seq\":");
+        write_number(&mut out, &self.seq.into());
+        out.push_str(",\"source_ip\":");
+        text(&mut out, &self.source_ip);
+        out.push_str(",\"target_id\":");
+        text(&mut out, &self.target_id);
+        out.push_str(",\"target_type\":");
+        write_string(&mut out, &self.target_type);
+        out.push('}');
+        out
     }
 
     /// This event's link: SHA-256 over the previous hash and the canonical event.
@@ -174,15 +210,28 @@ impl ChainVerifier {
 
     /// Checks one stored event and its stored hash.
     pub fn feed(&mut self, event: &AuditEvent, stored_hash: &[u8]) -> Result<(), ChainBreak> {
-        if event.seq != self.next_seq {
+        self.feed_canonical(event.seq, &event.canonical(), stored_hash)
+    }
+
+    /// Checks one stored event given in canonical form (see [`AuditEvent::canonical_with`]).
+    pub fn feed_canonical(
+        &mut self,
+        seq: i64,
+        canonical: &str,
+        stored_hash: &[u8],
+    ) -> Result<(), ChainBreak> {
+        if seq != self.next_seq {
             return Err(ChainBreak::Gap {
                 seq: self.next_seq,
-                found: event.seq,
+                found: seq,
             });
         }
-        let hash = event.chain_hash(&self.prev);
+        let mut h = Sha256::new();
+        h.update(self.prev);
+        h.update(canonical.as_bytes());
+        let hash: Hash = h.finalize().into();
         if hash.as_slice() != stored_hash {
-            return Err(ChainBreak::HashMismatch { seq: event.seq });
+            return Err(ChainBreak::HashMismatch { seq });
         }
         self.prev = hash;
         self.next_seq += 1;
@@ -301,6 +350,16 @@ mod tests {
             verify(&events, 3, &[7u8; 32]),
             Err(ChainBreak::HeadMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn the_direct_canonical_form_equals_generic_jcs() {
+        let mut e = event(OrgId::new(), 7);
+        e.action = "quote\" é \u{1d11e} \n".into();
+        e.actor_id = None;
+        e.source_ip = Some("::1".into());
+        e.changes = json!({"z": {"before": 1.5, "after": [null, "ß"]}, "a": {"before": null, "after": {"y": 1, "x": 2}}});
+        assert_eq!(e.canonical(), canonicalize(&e.canonical_json()));
     }
 
     #[test]

@@ -44,7 +44,7 @@ fn write_value(out: &mut String, value: &Value) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -64,7 +64,7 @@ fn write_string(out: &mut String, s: &str) {
 
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-fn write_number(out: &mut String, n: &Number) {
+pub(crate) fn write_number(out: &mut String, n: &Number) {
     if let Some(i) = n.as_i64() {
         if i.unsigned_abs() <= MAX_SAFE_INTEGER {
             out.push_str(&i.to_string());

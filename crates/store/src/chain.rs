@@ -114,28 +114,39 @@ pub(crate) const EVENT_COLUMNS: &str =
     "org_id, seq, at, actor_type, actor_id, action, target_type, target_id, changes, request_id, source_ip, hash";
 
 pub(crate) fn decode_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {
+    let (mut stored, changes) = decode_columns(row)?;
+    // Unparseable changes cannot match the hash; keep the raw text so a reader sees it.
+    stored.event.changes =
+        serde_json::from_str(&changes).unwrap_or(serde_json::Value::String(changes));
+    Ok(stored)
+}
+
+/// An event's columns, with `changes` left as the stored (canonical) text.
+fn decode_columns(row: &sqlx::any::AnyRow) -> Result<(StoredEvent, String)> {
     let org: String = row.try_get("org_id")?;
     let actor: String = row.try_get("actor_type")?;
-    let changes: String = row.try_get("changes")?;
     let seq: i64 = row.try_get("seq")?;
     let corrupt = |what: &str| StoreError::Corrupt(format!("audit event {seq}: {what}"));
-    Ok(StoredEvent {
-        event: AuditEvent {
-            org_id: org.parse().map_err(|_| corrupt("org id"))?,
-            seq,
-            at: Timestamp::from_micros(row.try_get("at")?),
-            actor_kind: ActorKind::parse(&actor).ok_or_else(|| corrupt("actor type"))?,
-            actor_id: row.try_get("actor_id")?,
-            action: row.try_get("action")?,
-            target_type: row.try_get("target_type")?,
-            target_id: row.try_get("target_id")?,
-            // Unparseable changes cannot match the hash; keep the raw text so verify says so.
-            changes: serde_json::from_str(&changes).unwrap_or(serde_json::Value::String(changes)),
-            request_id: row.try_get("request_id")?,
-            source_ip: row.try_get("source_ip")?,
+    let event = AuditEvent {
+        org_id: org.parse().map_err(|_| corrupt("org id"))?,
+        seq,
+        at: Timestamp::from_micros(row.try_get("at")?),
+        actor_kind: ActorKind::parse(&actor).ok_or_else(|| corrupt("actor type"))?,
+        actor_id: row.try_get("actor_id")?,
+        action: row.try_get("action")?,
+        target_type: row.try_get("target_type")?,
+        target_id: row.try_get("target_id")?,
+        changes: serde_json::Value::Null,
+        request_id: row.try_get("request_id")?,
+        source_ip: row.try_get("source_ip")?,
+    };
+    Ok((
+        StoredEvent {
+            event,
+            hash: row.try_get("hash")?,
         },
-        hash: row.try_get("hash")?,
-    })
+        row.try_get("changes")?,
+    ))
 }
 
 /// The outcome of verifying one org's chain.
@@ -160,7 +171,8 @@ pub(crate) async fn verify(pool: &sqlx::AnyPool, org: OrgId) -> Result<Verificat
     let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
     let mut rows = sqlx::query(&sql).bind(&org_text).fetch(pool);
     while let Some(row) = rows.try_next().await? {
-        let stored = match decode_event(&row) {
+        // The hash covers the changes exactly as stored, so they are spliced in unparsed.
+        let (stored, changes) = match decode_columns(&row) {
             Ok(s) => s,
             Err(StoreError::Corrupt(_)) => {
                 let seq: i64 = row.try_get("seq")?;
@@ -168,7 +180,8 @@ pub(crate) async fn verify(pool: &sqlx::AnyPool, org: OrgId) -> Result<Verificat
             }
             Err(e) => return Err(e),
         };
-        if let Err(b) = verifier.feed(&stored.event, &stored.hash) {
+        let canonical = stored.event.canonical_with(&changes);
+        if let Err(b) = verifier.feed_canonical(stored.event.seq, &canonical, &stored.hash) {
             return Ok(Verification::Broken(b));
         }
     }
