@@ -15,6 +15,7 @@ mod invitations;
 mod members;
 mod mfa;
 mod org;
+mod review;
 mod roles;
 mod samples;
 mod scope;
@@ -38,6 +39,7 @@ pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, Pending
 pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
+pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};

@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod members;
 pub mod mfa;
 mod orgs;
+mod review;
 mod roles;
 pub mod samples;
 mod sessions;
@@ -190,6 +191,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(members::deactivate_member))
         .routes(routes!(members::reactivate_member))
         .routes(routes!(members::revoke_member_sessions))
+        .routes(routes!(review::access_review))
         .routes(routes!(roles::list_roles, roles::create_role))
         .routes(routes!(
             roles::get_role,

@@ -53,9 +53,10 @@ pub enum Notice {
     SampleRegistered,
     SamplesImported,
     SampleMoved,
+    MemberDeactivated,
 }
 
-const NOTICES: [(Notice, &str, &str); 11] = [
+const NOTICES: [(Notice, &str, &str); 12] = [
     (Notice::LoggedOut, "logged-out", "You have been logged out."),
     (Notice::MemberAdded, "member-added", "Member added."),
     (
@@ -79,6 +80,11 @@ const NOTICES: [(Notice, &str, &str); 11] = [
         "Samples imported.",
     ),
     (Notice::SampleMoved, "sample-moved", "Sample moved."),
+    (
+        Notice::MemberDeactivated,
+        "member-deactivated",
+        "Member deactivated: their sessions have ended.",
+    ),
 ];
 
 impl Notice {

@@ -18,6 +18,7 @@ pub enum Nav {
     Audit,
     Tokens,
     Access,
+    Review,
 }
 
 impl Nav {
@@ -31,6 +32,7 @@ impl Nav {
             Nav::Audit => "/audit",
             Nav::Tokens => "/api-tokens",
             Nav::Access => "/access-requests",
+            Nav::Review => "/access-review",
         }
     }
 
@@ -42,6 +44,7 @@ impl Nav {
             "audit" => Nav::Audit,
             "api-tokens" => Nav::Tokens,
             "access-requests" => Nav::Access,
+            "access-review" => Nav::Review,
             _ => Nav::Dashboard,
         }
     }
@@ -55,6 +58,7 @@ impl Nav {
             Nav::Audit => "audit",
             Nav::Tokens => "api-tokens",
             Nav::Access => "access-requests",
+            Nav::Review => "access-review",
         }
     }
 }
@@ -187,6 +191,7 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))
                                         (nav_link(org, Nav::Roles, "Roles", chrome.active))
+                                        (nav_link(org, Nav::Review, "Access review", chrome.active))
                                     }
                                     @if org.audit_read {
                                         (nav_link(org, Nav::Audit, "Audit trail", chrome.active))

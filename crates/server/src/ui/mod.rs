@@ -17,6 +17,7 @@ mod flash;
 mod invitations;
 mod layout;
 mod members;
+mod review;
 mod roles;
 mod samples;
 mod security;
@@ -91,6 +92,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/samples/{sample_id}/transitions",
             post(samples::transition),
+        )
+        .route("/orgs/{org_id}/access-review", get(review::page))
+        .route(
+            "/orgs/{org_id}/members/{user_id}/deactivate",
+            post(review::deactivate),
         )
         .route("/orgs/{org_id}/audit", get(audit::list))
         .route("/orgs/{org_id}/audit/verify", post(audit::verify))
