@@ -131,7 +131,8 @@ async fn enrol(session: &Session, email: &str, t: u64) -> (String, Vec<String>) 
 
 #[tokio::test]
 async fn totp_with_pyotp_replay_recovery_codes_and_disable() {
-    let server = common::spawn().await;
+    // Second-factor failures count against login throttling; this test makes many on purpose.
+    let server = common::spawn_with_mail(&["--login-free-failures", "50"]).await;
     let owner = server.owner().await;
     let status = owner.get_json("/api/v1/me/mfa").await;
     assert_eq!(status["totp_active"], false);
