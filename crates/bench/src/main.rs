@@ -11,6 +11,8 @@
 //!   then times `verify_audit_as_operator`, the real `labledger audit verify`, and the parts of
 //!   verification apart (row fetch, decode, canonical JSON, SHA-256).
 //! - `idle-rss [--cli PATH] [--starts N]`: resident memory of an idle `labledger serve`.
+//! - `login-storm [--cli PATH] [--seconds N] [--storm C] [--readers R]`: p99 of authenticated
+//!   reads alone and during C concurrent password logins, and the server's peak memory.
 //!
 //! Without `--url`, `--engine postgres` starts a throwaway PostgreSQL cluster with default
 //! (durable) settings: fsync on, synchronous_commit on.
@@ -21,6 +23,7 @@ mod pg;
 mod raw;
 mod rss;
 mod stats;
+mod storm;
 mod verify;
 
 use anyhow::{bail, Context};
@@ -33,7 +36,8 @@ const USAGE: &str = "usage: labledger-bench <command> [--flag value ...]
               [--driver sqlx|rusqlite]
   verify      [--events 1000000] [--data-dir DIR] [--fill-concurrency 256] [--fill-roles 4]
               [--cli PATH] [--sample 100000] [--runs 3]
-  idle-rss    [--cli PATH] [--starts 3] [--settle 2]";
+  idle-rss    [--cli PATH] [--starts 3] [--settle 2]
+  login-storm [--cli PATH] [--seconds 8] [--storm 200] [--readers 4]";
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -65,6 +69,7 @@ fn run() -> anyhow::Result<()> {
             "raw-sqlite" => raw::run(&flags).await,
             "verify" => verify::run(&flags).await,
             "idle-rss" => rss::run(&flags).await,
+            "login-storm" => storm::run(&flags).await,
             other => bail!("unknown command `{other}`\n{USAGE}"),
         }
     })

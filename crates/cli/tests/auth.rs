@@ -272,3 +272,53 @@ async fn a_cross_origin_request_with_a_valid_cookie_and_token_is_refused() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn sessions_end_at_their_absolute_lifetime_and_cannot_be_fixed_in_advance() {
+    let server = common::spawn().await;
+    // Fixation: a cookie planted before login is not what the login hands out, and is worthless.
+    let planted = "labledger_session=attacker-chose-this-value-0123456789abcdefghijklmno";
+    let res = Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .header("cookie", planted)
+        .json(&json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let issued = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(issued, planted);
+    let me = Client::new()
+        .get(server.url("/api/v1/me"))
+        .header("cookie", planted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    let me = Client::new()
+        .get(server.url("/api/v1/me"))
+        .header("cookie", issued.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // Absolute lifetime: however active, a session past its end is refused.
+    let mut raw = server.raw_db().await;
+    sqlx::query("UPDATE sessions SET expires_at = created_at")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let me = Client::new()
+        .get(server.url("/api/v1/me"))
+        .header("cookie", issued)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+}

@@ -246,3 +246,26 @@ async fn a_ten_thousand_row_import_is_all_or_nothing() {
         .await;
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "S-010001");
 }
+
+#[tokio::test]
+async fn quantities_survive_samples_registered_without_one() {
+    // Regression: on PostgreSQL a first NULL quantity once typed the cached statement wrongly.
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let base = format!("/api/v1/orgs/{}/samples", server.org_id);
+    for i in 0..12 {
+        let body = if i % 2 == 0 {
+            json!({"sample_type": "blood"})
+        } else {
+            json!({"sample_type": "blood", "quantity": 1.25, "unit": "mL"})
+        };
+        let res = owner.post(&base, body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "sample {i}");
+        let s: Value = res.json().await.unwrap();
+        if i % 2 == 1 {
+            assert_eq!(s["quantity"], 1.25);
+        } else {
+            assert!(s["quantity"].is_null());
+        }
+    }
+}

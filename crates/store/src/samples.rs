@@ -145,7 +145,7 @@ impl Org<'_> {
                         sqlx::query(
                             "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
                              received_at, quantity, unit, notes, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $13, $13)",
                         )
                         .bind(org.clone())
                         .bind(id.to_string())
@@ -156,7 +156,9 @@ impl Org<'_> {
                         .bind(s.source_ref.clone())
                         .bind(s.collected_at.map(Timestamp::micros))
                         .bind(s.received_at.map(Timestamp::micros))
-                        .bind(s.quantity)
+                        // As text: through sqlx's Any driver a NULL f64 is typed int4 on
+                        // PostgreSQL, which poisons the cached statement for later numbers.
+                        .bind(s.quantity.map(|q| q.to_string()))
                         .bind(s.unit.clone())
                         .bind(s.notes.clone())
                         .bind(now),

@@ -233,6 +233,18 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the server logged (warnings and errors).
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.data_dir.path().join("server.log"))
+                .unwrap_or_default();
+            for line in log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .take(40)
+            {
+                eprintln!("server: {line}");
+            }
+        }
     }
 }
 
