@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+pub mod browser;
 pub mod fixtures;
 
 pub const ADMIN_EMAIL: &str = "owner@lab.example";
