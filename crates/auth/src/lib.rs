@@ -9,7 +9,6 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 mod secretbox;
 pub mod totp;
@@ -41,34 +40,68 @@ fn argon2() -> Result<Argon2<'static>, AuthError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time, so a login
-/// storm queues for CPU instead of starving the rest of the server.
+/// Hashes and verifies passwords on a few dedicated threads (`workers`), so a login storm
+/// queues for CPU instead of starving the rest of the server, and memory stays bounded: each
+/// hash takes 19 MiB that the allocator keeps per thread, so a fixed set of threads keeps at
+/// most `workers × 19 MiB` (tokio's blocking pool would spread it over hundreds of threads).
 #[derive(Clone)]
 pub struct PasswordHasherPool {
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     /// A real hash of a random password, verified against when the email is unknown, so an
     /// unknown email costs the same time as a wrong password. Made on first need, not at
     /// start: hashing takes 19 MiB that the allocator keeps, which idle memory should not pay.
     dummy_hash: Arc<std::sync::OnceLock<String>>,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 impl PasswordHasherPool {
-    pub fn new(permits: usize) -> Result<Self, AuthError> {
+    pub fn new(workers: usize) -> Result<Self, AuthError> {
+        // The queue is what waits; its bound only keeps a flood from growing memory.
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(4096);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..workers.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || loop {
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                })
+                .map_err(|e| AuthError::Hash(e.to_string()))?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(permits.max(1))),
+            jobs,
             dummy_hash: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
-        let _permit = self
-            .permits
-            .acquire()
+    /// Runs `work` on a hashing thread and awaits its result.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let jobs = self.jobs.clone();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        // `send` blocks only when 4096 jobs wait already; do that off the runtime.
+        tokio::task::spawn_blocking(move || jobs.send(job))
             .await
+            .map_err(|_| AuthError::PoolClosed)?
             .map_err(|_| AuthError::PoolClosed)?;
-        tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-            .await
-            .map_err(|e| AuthError::Hash(e.to_string()))?
+        result.await.map_err(|_| AuthError::PoolClosed)
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
+        self.run(move || hash_password_blocking(&password)).await?
     }
 
     /// Checks a password against a stored hash; with no stored hash, burns the same time and
@@ -78,24 +111,21 @@ impl PasswordHasherPool {
         password: String,
         stored: Option<String>,
     ) -> Result<bool, AuthError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| AuthError::PoolClosed)?;
         let known = stored.is_some();
         let dummy = self.dummy_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            let hash = match stored {
-                Some(h) => h,
-                None => dummy
-                    .get_or_init(|| hash_password_blocking(&random_token(24)).unwrap_or_default())
-                    .clone(),
-            };
-            verify_password_blocking(&password, &hash)
-        })
-        .await
-        .map_err(|e| AuthError::Hash(e.to_string()))?;
+        let ok = self
+            .run(move || {
+                let hash = match stored {
+                    Some(h) => h,
+                    None => dummy
+                        .get_or_init(|| {
+                            hash_password_blocking(&random_token(24)).unwrap_or_default()
+                        })
+                        .clone(),
+                };
+                verify_password_blocking(&password, &hash)
+            })
+            .await?;
         Ok(known && ok)
     }
 }
