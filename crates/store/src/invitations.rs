@@ -4,7 +4,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
-use crate::members::{member_in_tx, names, pick_roles, Grantor};
+use crate::members::{insert_membership, member_in_tx, names, pick_roles, Grantor};
 use crate::org::Org;
 use crate::roles::all_in_tx;
 use crate::scope::{OrgScope, RequestMeta};
@@ -326,32 +326,7 @@ impl Store {
                         tx.execute_unscoped_user_insert(user, &email, name, hash, now)
                             .await?;
                     }
-                    let already = tx
-                        .fetch_optional(
-                            sqlx::query("SELECT user_id FROM members WHERE org_id = $1 AND user_id = $2")
-                                .bind(org.clone())
-                                .bind(user.to_string()),
-                        )
-                        .await?;
-                    if already.is_some() {
-                        return Err(StoreError::Conflict(format!("{email} is already a member")));
-                    }
-                    tx.execute(
-                        sqlx::query("INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)")
-                            .bind(org.clone())
-                            .bind(user.to_string())
-                            .bind(now),
-                    )
-                    .await?;
-                    for role in &roles {
-                        tx.execute(
-                            sqlx::query("INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)")
-                                .bind(org.clone())
-                                .bind(user.to_string())
-                                .bind(role.id.to_string()),
-                        )
-                        .await?;
-                    }
+                    insert_membership(tx, user, email.as_str(), &roles, now).await?;
                     tx.record(
                         "member.add",
                         "member",

@@ -121,6 +121,44 @@ pub(crate) async fn member_in_tx(tx: &mut OrgTx<'_>, user: UserId) -> Result<Mem
         .ok_or(StoreError::NotFound)
 }
 
+/// Makes `user` a member of the tx's org holding `roles`; a clash if they already are one.
+pub(crate) async fn insert_membership(
+    tx: &mut OrgTx<'_>,
+    user: UserId,
+    email: &str,
+    roles: &[&Role],
+    now: i64,
+) -> Result<()> {
+    let org = tx.org().to_owned();
+    let already = tx
+        .fetch_optional(
+            sqlx::query("SELECT user_id FROM members WHERE org_id = $1 AND user_id = $2")
+                .bind(org.clone())
+                .bind(user.to_string()),
+        )
+        .await?;
+    if already.is_some() {
+        return Err(StoreError::Conflict(format!("{email} is already a member")));
+    }
+    tx.execute(
+        sqlx::query("INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(org.clone())
+            .bind(user.to_string())
+            .bind(now),
+    )
+    .await?;
+    for role in roles {
+        tx.execute(
+            sqlx::query("INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)")
+                .bind(org.clone())
+                .bind(user.to_string())
+                .bind(role.id.to_string()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 async fn owner_count(tx: &mut OrgTx<'_>) -> Result<i64> {
     let org = tx.org().to_owned();
     let row = tx
@@ -180,7 +218,10 @@ impl Org<'_> {
                 let roles = pick_roles(&all, &new.roles)?;
                 grantor.may_assign(&roles)?;
                 let existing = tx
-                    .fetch_optional(sqlx::query("SELECT id FROM users WHERE email = $1").bind(new.email.as_str().to_owned()))
+                    .fetch_optional(
+                        sqlx::query("SELECT id FROM users WHERE email = $1")
+                            .bind(new.email.as_str().to_owned()),
+                    )
                     .await?;
                 let now = Timestamp::now().micros();
                 let (user, created) = match existing {
@@ -188,35 +229,16 @@ impl Org<'_> {
                     None => (UserId::new(), true),
                 };
                 if created {
-                    tx.execute_unscoped_user_insert(user, &new.email, &new.name, &new.password_hash, now).await?;
-                }
-                let org = tx.org().to_owned();
-                let already = tx
-                    .fetch_optional(
-                        sqlx::query("SELECT user_id FROM members WHERE org_id = $1 AND user_id = $2")
-                            .bind(org.clone())
-                            .bind(user.to_string()),
-                    )
-                    .await?;
-                if already.is_some() {
-                    return Err(StoreError::Conflict(format!("{} is already a member", new.email)));
-                }
-                tx.execute(
-                    sqlx::query("INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)")
-                        .bind(org.clone())
-                        .bind(user.to_string())
-                        .bind(now),
-                )
-                .await?;
-                for role in &roles {
-                    tx.execute(
-                        sqlx::query("INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)")
-                            .bind(org.clone())
-                            .bind(user.to_string())
-                            .bind(role.id.to_string()),
+                    tx.execute_unscoped_user_insert(
+                        user,
+                        &new.email,
+                        &new.name,
+                        &new.password_hash,
+                        now,
                     )
                     .await?;
                 }
+                insert_membership(tx, user, new.email.as_str(), &roles, now).await?;
                 tx.record(
                     "member.add",
                     "member",
