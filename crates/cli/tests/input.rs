@@ -191,6 +191,9 @@ async fn every_write_route_rejects_bad_input_by_field_and_writes_nothing() {
                 .request(method.clone(), server.url(&call.path))
                 .header("x-csrf-token", &caller.csrf)
                 .header("content-type", ctype)
+                // The server may close the connection after refusing an oversized body; never
+                // hand that connection back to the pool for the next request.
+                .header("connection", "close")
                 .body(bytes)
                 .send()
         };
