@@ -113,8 +113,28 @@ impl Permission {
         ]
     };
 
+    pub const PROTOCOLS_READ: Permission = p(Resource::Protocols, Action::Read);
+    pub const PROTOCOLS_WRITE: Permission = p(Resource::Protocols, Action::Write);
+    pub const PROTOCOLS_APPROVE: Permission = p(Resource::Protocols, Action::Approve);
+    pub const WORKFLOWS_READ: Permission = p(Resource::Workflows, Action::Read);
+    pub const WORKFLOWS_WRITE: Permission = p(Resource::Workflows, Action::Write);
     pub const SAMPLES_READ: Permission = p(Resource::Samples, Action::Read);
     pub const SAMPLES_WRITE: Permission = p(Resource::Samples, Action::Write);
+    pub const BATCHES_READ: Permission = p(Resource::Batches, Action::Read);
+    pub const BATCHES_WRITE: Permission = p(Resource::Batches, Action::Write);
+    pub const COMPLIANCE_READ: Permission = p(Resource::ComplianceRecords, Action::Read);
+    pub const COMPLIANCE_WRITE: Permission = p(Resource::ComplianceRecords, Action::Write);
+    pub const COMPLIANCE_APPROVE: Permission = p(Resource::ComplianceRecords, Action::Approve);
+    pub const PROJECTS_READ: Permission = p(Resource::Projects, Action::Read);
+    pub const PROJECTS_WRITE: Permission = p(Resource::Projects, Action::Write);
+    pub const FILES_READ: Permission = p(Resource::Files, Action::Read);
+    pub const FILES_WRITE: Permission = p(Resource::Files, Action::Write);
+    pub const REPORTS_READ: Permission = p(Resource::Reports, Action::Read);
+    pub const REPORTS_WRITE: Permission = p(Resource::Reports, Action::Write);
+    pub const EXPORTS_READ: Permission = p(Resource::Exports, Action::Read);
+    pub const EXPORTS_CREATE: Permission = p(Resource::Exports, Action::Create);
+    pub const APPROVALS_READ: Permission = p(Resource::Approvals, Action::Read);
+    pub const APPROVALS_APPROVE: Permission = p(Resource::Approvals, Action::Approve);
     pub const MEMBERS_READ: Permission = p(Resource::Members, Action::Read);
     pub const MEMBERS_WRITE: Permission = p(Resource::Members, Action::Write);
     pub const AUDIT_READ: Permission = p(Resource::Audit, Action::Read);
