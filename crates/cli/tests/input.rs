@@ -32,6 +32,8 @@ fn type_of(prop: &Value) -> String {
             .as_str()
             .unwrap()
             .to_owned(),
+        // A nested object: a reference, or a nullable reference.
+        _ if prop.get("$ref").is_some() || prop.get("oneOf").is_some() => "object".into(),
         _ => panic!("untyped property {prop}"),
     }
 }
@@ -43,6 +45,7 @@ fn wrong_type(prop: &Value) -> Value {
         "array" => json!("not a list"),
         "integer" | "number" => json!("not a number"),
         "boolean" => json!("not a bool"),
+        "object" => json!("not an object"),
         _ => json!([1, 2]),
     }
 }

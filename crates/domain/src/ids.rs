@@ -79,6 +79,10 @@ id_type!(
     /// An invitation to join one organization.
     InvitationId
 );
+id_type!(
+    /// A batch of samples of one organization.
+    BatchId
+);
 
 #[cfg(test)]
 mod tests {

@@ -130,6 +130,11 @@ text_type!(
     Reason,
     1000
 );
+text_type!(
+    /// The display name of a lab record (a batch, a project...).
+    RecordName,
+    200
+);
 
 /// An email address, lower-cased. Deliberately strict: one `@`, a dotted domain, no spaces.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]

@@ -6,6 +6,7 @@
 //! records no event is refused and rolled back.
 
 mod access;
+mod batches;
 mod chain;
 mod credentials;
 mod engine;
@@ -30,6 +31,7 @@ mod writer;
 pub use access::{
     check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
 };
+pub use batches::{Batch, BatchSample, SampleSelection};
 pub use chain::{StoredEvent, Verification};
 pub use credentials::ThrottleKey;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};

@@ -107,6 +107,30 @@ pub async fn sample(owner: &Session, org: &str) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
+/// A fresh open batch of `org` holding one fresh sample; returns (batch id, sample id).
+pub async fn batch(owner: &Session, org: &str) -> (String, String) {
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples"),
+            json!({"sample_type": "serum"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sample: Value = res.json().await.unwrap();
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/batches"),
+            json!({"name": unique("batch"), "codes": [sample["code"]]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        sample["id"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// A fresh custom role of `org`; returns its id.
 pub async fn custom_role(owner: &Session, org: &str) -> String {
     let res = owner
@@ -284,6 +308,12 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/transitions") => {
             json!({"to": "received"})
         }
+        ("POST", "/api/v1/orgs/{org_id}/batches") => {
+            json!({"name": unique("batch"), "notes": "run 7", "codes": [], "search": {"status": "registered"}})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/batches/{batch_id}/samples") => {
+            json!({"codes": [], "search": {"sample_type": "blood"}})
+        }
         ("PATCH", "/api/v1/orgs/{org_id}/settings") => json!({"require_mfa": false}),
         ("POST", "/api/v1/auth/step-up") => json!({"password": super::ADMIN_PASSWORD}),
         ("POST", "/api/v1/me/mfa/totp/confirm") => json!({"code": "000000"}),
@@ -335,6 +365,12 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
             assert_eq!(res.status(), StatusCode::OK);
         }
         path = path.replace("{user_id}", &victim);
+    }
+    if path.contains("{batch_id}") {
+        let (batch, member) = batch(owner, org).await;
+        path = path
+            .replace("{batch_id}", &batch)
+            .replace("{sample_id}", &member);
     }
     if path.contains("{sample_id}") {
         path = path.replace("{sample_id}", &sample(owner, org).await);
@@ -391,6 +427,7 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         "{token_id}",
         "{request_id}",
         "{invitation_id}",
+        "{batch_id}",
     ] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod batches;
 pub mod credentials;
 pub mod invitations;
 pub mod members;
@@ -42,6 +43,7 @@ use utoipa_axum::routes;
         (name = "members", description = "Members and their roles"),
         (name = "roles", description = "Built-in and custom roles"),
         (name = "samples", description = "Samples and their lifecycle"),
+        (name = "batches", description = "Batches of samples"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "api-tokens", description = "API tokens for instruments and scripts"),
         (name = "access-requests", description = "Just-in-time privileged access"),
@@ -202,6 +204,11 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(samples::import_samples))
         .routes(routes!(samples::get_sample))
         .routes(routes!(samples::transition_sample))
+        .routes(routes!(batches::list_batches, batches::create_batch))
+        .routes(routes!(batches::get_batch))
+        .routes(routes!(batches::add_batch_samples))
+        .routes(routes!(batches::remove_batch_sample))
+        .routes(routes!(batches::close_batch))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .routes(routes!(tokens::list_api_tokens, tokens::create_api_token))
