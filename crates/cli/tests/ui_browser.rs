@@ -691,3 +691,58 @@ async fn a_technician_registers_moves_and_imports_samples() {
     );
     b.assert_no_csp_violations().await;
 }
+
+#[tokio::test]
+async fn a_technician_batches_samples_and_closes_the_batch() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    for t in ["blood", "blood", "serum"] {
+        let res = owner
+            .post(
+                &format!("/api/v1/orgs/{org}/samples"),
+                serde_json::json!({ "sample_type": t }),
+            )
+            .await;
+        assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    }
+    owner
+        .add_member(&server, &org, "tech@lab.example", &["Technician"])
+        .await;
+    let Some(b) = browser().await else { return };
+    let base = server.base.clone();
+    b.login(&base, "tech@lab.example", "members own long password")
+        .await;
+    b.wait_path(&format!("/orgs/{org}")).await;
+    b.click("nav a[href$='/batches']").await;
+    b.wait_path(&format!("/orgs/{org}/batches")).await;
+    assert!(b.text("main").await.contains("No batches yet."));
+
+    // An unknown code is named and nothing is created.
+    b.fill("#name", "Extraction run").await;
+    b.fill("#codes", "S-000001\nS-000042").await;
+    b.click("#create-batch button[type=submit]").await;
+    assert!(b.text("[role=alert]").await.contains("codes[1]"));
+    // Codes plus every serum sample.
+    b.fill("#name", "Extraction run").await;
+    b.fill("#codes", "s-000001, S-000002").await;
+    b.fill("#search_type", "serum").await;
+    b.click("#create-batch button[type=submit]").await;
+    b.find("#batch-samples").await;
+    assert!(b.text("main h1").await.contains("B-000001"));
+    let table = b.text("#batch-samples").await;
+    assert!(
+        table.contains("S-000001") && table.contains("S-000002") && table.contains("S-000003"),
+        "{table}"
+    );
+    // Remove one, then close: the forms disappear and the status shows.
+    b.click("#batch-samples tr:first-child form button[type=submit]")
+        .await;
+    b.find("[role=status]").await;
+    assert!(!b.text("#batch-samples").await.contains("S-000001"));
+    b.click("#close-batch button[type=submit]").await;
+    b.find("[role=status]").await;
+    assert_eq!(b.text("#batch-status").await, "closed");
+    assert_eq!(b.count("#add-samples").await, 0);
+    b.assert_no_csp_violations().await;
+}

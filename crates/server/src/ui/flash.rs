@@ -53,10 +53,11 @@ pub enum Notice {
     SampleRegistered,
     SamplesImported,
     SampleMoved,
+    BatchChanged,
     MemberDeactivated,
 }
 
-const NOTICES: [(Notice, &str, &str); 12] = [
+const NOTICES: [(Notice, &str, &str); 13] = [
     (Notice::LoggedOut, "logged-out", "You have been logged out."),
     (Notice::MemberAdded, "member-added", "Member added."),
     (
@@ -80,6 +81,7 @@ const NOTICES: [(Notice, &str, &str); 12] = [
         "Samples imported.",
     ),
     (Notice::SampleMoved, "sample-moved", "Sample moved."),
+    (Notice::BatchChanged, "batch-changed", "Batch saved."),
     (
         Notice::MemberDeactivated,
         "member-deactivated",

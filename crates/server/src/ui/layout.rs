@@ -15,6 +15,7 @@ pub enum Nav {
     Members,
     Roles,
     Samples,
+    Batches,
     Audit,
     Tokens,
     Access,
@@ -29,6 +30,7 @@ impl Nav {
             Nav::Members => "/members",
             Nav::Roles => "/roles",
             Nav::Samples => "/samples",
+            Nav::Batches => "/batches",
             Nav::Audit => "/audit",
             Nav::Tokens => "/api-tokens",
             Nav::Access => "/access-requests",
@@ -41,6 +43,7 @@ impl Nav {
             "members" => Nav::Members,
             "roles" => Nav::Roles,
             "samples" => Nav::Samples,
+            "batches" => Nav::Batches,
             "audit" => Nav::Audit,
             "api-tokens" => Nav::Tokens,
             "access-requests" => Nav::Access,
@@ -55,6 +58,7 @@ impl Nav {
             Nav::Members => "members",
             Nav::Roles => "roles",
             Nav::Samples => "samples",
+            Nav::Batches => "batches",
             Nav::Audit => "audit",
             Nav::Tokens => "api-tokens",
             Nav::Access => "access-requests",
@@ -70,6 +74,7 @@ pub struct CurrentOrg {
     pub name: String,
     pub members_read: bool,
     pub samples_read: bool,
+    pub batches_read: bool,
     pub audit_read: bool,
 }
 
@@ -80,6 +85,7 @@ impl CurrentOrg {
             name: scope.org_name().to_owned(),
             members_read: scope.can(Permission::MEMBERS_READ),
             samples_read: scope.can(Permission::SAMPLES_READ),
+            batches_read: scope.can(Permission::BATCHES_READ),
             audit_read: scope.can(Permission::AUDIT_READ),
         }
     }
@@ -187,6 +193,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     (nav_link(org, Nav::Dashboard, "Dashboard", chrome.active))
                                     @if org.samples_read {
                                         (nav_link(org, Nav::Samples, "Samples", chrome.active))
+                                    }
+                                    @if org.batches_read {
+                                        (nav_link(org, Nav::Batches, "Batches", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))

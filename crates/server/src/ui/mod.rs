@@ -9,6 +9,7 @@ mod access;
 mod assets;
 mod audit;
 mod auth;
+mod batches;
 mod credentials;
 mod dashboard;
 mod error;
@@ -92,6 +93,23 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/samples/{sample_id}/transitions",
             post(samples::transition),
+        )
+        .route(
+            "/orgs/{org_id}/batches",
+            get(batches::list).post(batches::create),
+        )
+        .route("/orgs/{org_id}/batches/{batch_id}", get(batches::show))
+        .route(
+            "/orgs/{org_id}/batches/{batch_id}/samples",
+            post(batches::add),
+        )
+        .route(
+            "/orgs/{org_id}/batches/{batch_id}/samples/{sample_id}/remove",
+            post(batches::remove),
+        )
+        .route(
+            "/orgs/{org_id}/batches/{batch_id}/close",
+            post(batches::close),
         )
         .route("/orgs/{org_id}/access-review", get(review::page))
         .route(
