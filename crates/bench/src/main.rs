@@ -13,6 +13,8 @@
 //! - `idle-rss [--cli PATH] [--starts N]`: resident memory of an idle `labledger serve`.
 //! - `login-storm [--cli PATH] [--seconds N] [--storm C] [--readers R]`: p99 of authenticated
 //!   reads alone and during C concurrent password logins, and the server's peak memory.
+//! - `http-register` / `sample-search`: audited sample registration and paged sample search over
+//!   HTTP against a real server on loopback (see samples_http.rs).
 //!
 //! Without `--url`, `--engine postgres` starts a throwaway PostgreSQL cluster with default
 //! (durable) settings: fsync on, synchronous_commit on.
@@ -22,6 +24,8 @@ mod args;
 mod pg;
 mod raw;
 mod rss;
+mod samples_http;
+mod server;
 mod stats;
 mod storm;
 mod verify;
@@ -37,7 +41,9 @@ const USAGE: &str = "usage: labledger-bench <command> [--flag value ...]
   verify      [--events 1000000] [--data-dir DIR] [--fill-concurrency 256] [--fill-roles 4]
               [--cli PATH] [--sample 100000] [--runs 3]
   idle-rss    [--cli PATH] [--starts 3] [--settle 2]
-  login-storm [--cli PATH] [--seconds 8] [--storm 200] [--readers 4]";
+  login-storm [--cli PATH] [--seconds 8] [--storm 200] [--readers 4]
+  http-register [--engine sqlite|postgres] [--url URL] [--seconds 10] [--warmup 2] [--concurrency 64]
+  sample-search [--engine sqlite|postgres] [--url URL] [--samples 1000000] [--seconds 10] [--concurrency 4]";
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -70,6 +76,8 @@ fn run() -> anyhow::Result<()> {
             "verify" => verify::run(&flags).await,
             "idle-rss" => rss::run(&flags).await,
             "login-storm" => storm::run(&flags).await,
+            "http-register" => samples_http::register(&flags).await,
+            "sample-search" => samples_http::search(&flags).await,
             other => bail!("unknown command `{other}`\n{USAGE}"),
         }
     })

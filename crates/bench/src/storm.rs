@@ -4,16 +4,13 @@
 
 use crate::args::Flags;
 use crate::stats::{ms, percentile};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde_json::json;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-const EMAIL: &str = "storm@lab.example";
-const PASSWORD: &str = "correct horse battery staple";
+use crate::server::{EMAIL, PASSWORD};
 
 pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     flags.only(&["cli", "seconds", "storm", "readers"])?;
@@ -21,43 +18,8 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     let seconds: u64 = flags.num_or("seconds", 8)?;
     let storm: usize = flags.num_or("storm", 200)?;
     let readers: usize = flags.num_or("readers", 4)?;
-    let data = tempfile::tempdir()?;
-    let mut child = tokio::process::Command::new(&cli)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("LABLEDGER_ADMIN_EMAIL", EMAIL)
-        .env("LABLEDGER_ADMIN_PASSWORD", PASSWORD)
-        .env("LABLEDGER_LOG", "warn")
-        .env_remove("LABLEDGER_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting labledger serve")?;
-    let pid = child.id().context("the server exited at once")?;
-    let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
-    let base = loop {
-        let Some(line) = lines.next_line().await? else {
-            bail!("the server exited before listening")
-        };
-        if let Some(rest) = line.strip_prefix("LabLedger listening on ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
+    let server = crate::server::Server::start(&cli, None).await?;
+    let base = server.base.clone();
     let login = |client: reqwest::Client, base: String| async move {
         client
             .post(format!("{base}/api/v1/auth/login"))
@@ -125,7 +87,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
                 t.await?;
             }
             lat.sort();
-            let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
+            let (p50, p99) = (percentile(&lat, 50.0), percentile(&lat, 99.0));
             let done = logins.load(Ordering::Relaxed);
             println!(
                 "{label:<14} GET /me: {} requests, p50 {}, p99 {}; logins {} ({:.1}/s)",
@@ -140,18 +102,10 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     };
     let baseline = measure("baseline", false).await?;
     let stormy = measure("login storm", true).await?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap_or("?")
-        .trim()
-        .to_owned();
+    let hwm = server.peak_rss();
     println!(
         "p99 ratio storm/baseline: {:.2} (target ≤ 2.0); server peak RSS (VmHWM): {hwm}",
         stormy.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
     );
-    child.start_kill()?;
-    child.wait().await?;
-    Ok(())
+    server.stop().await
 }
