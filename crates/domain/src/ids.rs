@@ -83,6 +83,10 @@ id_type!(
     /// A batch of samples of one organization.
     BatchId
 );
+id_type!(
+    /// A project of one organization.
+    ProjectId
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod ids;
 pub mod jcs;
 pub mod permission;
+pub mod project;
 pub mod role;
 pub mod sample;
 pub mod throttle;
@@ -16,7 +17,7 @@ pub mod time;
 pub mod validate;
 
 pub use ids::{
-    AccessRequestId, ApiTokenId, BatchId, InvitationId, OrgId, RoleId, SampleId, UserId,
+    AccessRequestId, ApiTokenId, BatchId, InvitationId, OrgId, ProjectId, RoleId, SampleId, UserId,
 };
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;

@@ -273,7 +273,7 @@ impl Store {
         meta: RequestMeta,
     ) -> Result<Option<OrgScope>> {
         let rows = sqlx::query(
-            "SELECT o.name, o.status, r.permissions, r.builtin, r.name AS role FROM members m \
+            "SELECT o.name, o.status, m.project_limited, r.permissions, r.builtin, r.name AS role FROM members m \
              JOIN orgs o ON o.id = m.org_id \
              LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
              LEFT JOIN roles r ON r.org_id = mr.org_id AND r.id = mr.role_id \
@@ -316,14 +316,14 @@ impl Store {
         for g in &grants {
             permissions = permissions.union(g.permissions);
         }
-        Ok(Some(OrgScope::new(
-            org,
-            org_name,
-            user,
-            permissions,
-            is_owner,
-            meta,
-        )))
+        let project_limited = match rows.first() {
+            Some(r) => r.try_get::<i64, _>("project_limited")? != 0,
+            None => false,
+        };
+        Ok(Some(
+            OrgScope::new(org, org_name, user, permissions, is_owner, meta)
+                .with_project_limit(project_limited),
+        ))
     }
 }
 

@@ -16,6 +16,7 @@ mod invitations;
 mod members;
 mod mfa;
 mod org;
+mod projects;
 mod review;
 mod roles;
 mod samples;
@@ -41,6 +42,7 @@ pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, Pending
 pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
+pub use projects::{Project, ProjectChange, ProjectMember};
 pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
 pub use samples::{NewSample, Sample, SampleFilter};

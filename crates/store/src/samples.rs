@@ -7,7 +7,7 @@ use crate::org::Org;
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
 use labledger_domain::sample::{sample_code, SampleStatus};
-use labledger_domain::{Permission, SampleId, Timestamp};
+use labledger_domain::{Permission, ProjectId, SampleId, Timestamp};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -22,6 +22,8 @@ pub struct NewSample {
     pub quantity: Option<f64>,
     pub unit: Option<String>,
     pub notes: Option<String>,
+    /// The project it is filed under.
+    pub project_id: Option<ProjectId>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -37,6 +39,7 @@ pub struct Sample {
     pub quantity: Option<f64>,
     pub unit: Option<String>,
     pub notes: Option<String>,
+    pub project_id: Option<ProjectId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -46,13 +49,23 @@ pub struct Sample {
 pub struct SampleFilter {
     pub status: Option<SampleStatus>,
     pub sample_type: Option<String>,
+    pub project_id: Option<ProjectId>,
     /// Only samples registered before this one (the cursor of the previous page).
     pub before_seq: Option<i64>,
 }
 
 const COLUMNS: &str =
     "id, seq, code, sample_type, status, source_ref, collected_at, received_at, quantity, unit, \
-    notes, created_at, updated_at";
+    notes, project_id, created_at, updated_at";
+
+/// The clause that keeps a project-limited caller to the samples of their projects; `{n}` is
+/// the caller's bind number.
+fn mine(n: usize) -> String {
+    format!(
+        " AND project_id IN (SELECT pm.project_id FROM project_members pm \
+         WHERE pm.org_id = samples.org_id AND pm.user_id = ${n})"
+    )
+}
 
 fn decode(r: &AnyRow) -> Result<Sample> {
     let status: String = r.try_get("status")?;
@@ -73,9 +86,23 @@ fn decode(r: &AnyRow) -> Result<Sample> {
         quantity: r.try_get("quantity")?,
         unit: r.try_get("unit")?,
         notes: r.try_get("notes")?,
+        project_id: r
+            .try_get::<Option<String>, _>("project_id")?
+            .map(|p| parse_id(&p))
+            .transpose()?,
         created_at: Timestamp::from_micros(r.try_get("created_at")?),
         updated_at: Timestamp::from_micros(r.try_get("updated_at")?),
     })
+}
+
+/// The field a registration error names: `project_id` for a single sample, `rows[N].project_id`
+/// (N from 1) for an import.
+fn row_field(total: usize, index: usize, field: &str) -> String {
+    if total == 1 {
+        field.to_owned()
+    } else {
+        format!("rows[{}].{field}", index + 1)
+    }
 }
 
 /// Reserves `n` consecutive sample numbers of the org; returns the first.
@@ -117,6 +144,7 @@ fn created(s: &NewSample, code: &str) -> Changes {
         .created("quantity", s.quantity)
         .created("unit", &s.unit)
         .created("notes", &s.notes)
+        .created("project_id", s.project_id.map(|p| p.to_string()))
 }
 
 impl Org<'_> {
@@ -131,8 +159,26 @@ impl Org<'_> {
         if samples.is_empty() {
             return Ok(Vec::new());
         }
+        let (user, limited) = (self.scope().user_id(), self.scope().is_project_limited());
         self.write(Box::new(move |tx| {
             Box::pin(async move {
+                let mut projects: Vec<(ProjectId, usize)> = Vec::new();
+                for (i, s) in samples.iter().enumerate() {
+                    match (s.project_id, limited) {
+                        (Some(p), _) if !projects.iter().any(|(q, _)| *q == p) => projects.push((p, i)),
+                        (None, true) => {
+                            return Err(labledger_domain::FieldError::new(
+                                row_field(samples.len(), i, "project_id"),
+                                "you may file samples only under your projects: name one",
+                            )
+                            .into())
+                        }
+                        _ => {}
+                    }
+                }
+                for (p, i) in projects {
+                    crate::projects::check_filing(tx, p, user, limited, &row_field(samples.len(), i, "project_id")).await?;
+                }
                 let first = reserve_numbers(tx, samples.len() as i64).await?;
                 let org = tx.org().to_owned();
                 let now = Timestamp::now().micros();
@@ -144,8 +190,8 @@ impl Org<'_> {
                     tx.execute(
                         sqlx::query(
                             "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
-                             received_at, quantity, unit, notes, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $13, $13)",
+                             received_at, quantity, unit, notes, project_id, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $14, $13, $13)",
                         )
                         .bind(org.clone())
                         .bind(id.to_string())
@@ -161,7 +207,8 @@ impl Org<'_> {
                         .bind(s.quantity.map(|q| q.to_string()))
                         .bind(s.unit.clone())
                         .bind(s.notes.clone())
-                        .bind(now),
+                        .bind(now)
+                        .bind(s.project_id.map(|p| p.to_string())),
                     )
                     .await?;
                     tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
@@ -179,10 +226,14 @@ impl Org<'_> {
 
     pub async fn sample(&self, id: SampleId) -> Result<Sample> {
         self.scope().require(Permission::SAMPLES_READ)?;
-        let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2");
-        let row = sqlx::query(&sql)
-            .bind(self.org_text())
-            .bind(id.to_string())
+        let limited = self.scope().is_project_limited();
+        let clause = if limited { mine(3) } else { String::new() };
+        let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2{clause}");
+        let mut q = sqlx::query(&sql).bind(self.org_text()).bind(id.to_string());
+        if limited {
+            q = q.bind(self.scope().user_id().to_string());
+        }
+        let row = q
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -209,8 +260,15 @@ impl Org<'_> {
         if filter.sample_type.is_some() {
             sql.push_str(&next("sample_type ="));
         }
+        if filter.project_id.is_some() {
+            sql.push_str(&next("project_id ="));
+        }
         if filter.before_seq.is_some() {
             sql.push_str(&next("seq <"));
+        }
+        let limited = self.scope().is_project_limited();
+        if limited {
+            sql.push_str(&mine(n + 1));
         }
         sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit + 1));
         let mut q = sqlx::query(&sql).bind(self.org_text());
@@ -220,8 +278,14 @@ impl Org<'_> {
         if let Some(t) = filter.sample_type {
             q = q.bind(t);
         }
+        if let Some(p) = filter.project_id {
+            q = q.bind(p.to_string());
+        }
         if let Some(b) = filter.before_seq {
             q = q.bind(b);
+        }
+        if limited {
+            q = q.bind(self.scope().user_id().to_string());
         }
         let rows = q.fetch_all(self.reader()).await?;
         let mut items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;

@@ -56,6 +56,8 @@ pub struct OrgScope {
     actor: Actor,
     permissions: PermissionSet,
     is_owner: bool,
+    /// Sees only the records of the projects they belong to.
+    project_limited: bool,
     meta: RequestMeta,
 }
 
@@ -75,8 +77,20 @@ impl OrgScope {
             actor: Actor::user(user_id),
             permissions,
             is_owner,
+            project_limited: false,
             meta,
         }
+    }
+
+    /// Limits the scope to the records of the member's projects.
+    pub(crate) fn with_project_limit(mut self, limited: bool) -> Self {
+        self.project_limited = limited;
+        self
+    }
+
+    /// Whether the caller sees only the records of the projects they belong to.
+    pub fn is_project_limited(&self) -> bool {
+        self.project_limited
     }
 
     pub fn org_id(&self) -> OrgId {

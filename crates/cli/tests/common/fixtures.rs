@@ -131,6 +131,19 @@ pub async fn batch(owner: &Session, org: &str) -> (String, String) {
     )
 }
 
+/// A fresh project of `org` (its owner is its first member); returns its id.
+pub async fn project(owner: &Session, org: &str) -> String {
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/projects"),
+            json!({"name": unique("project")}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
 /// A fresh custom role of `org`; returns its id.
 pub async fn custom_role(owner: &Session, org: &str) -> String {
     let res = owner
@@ -314,6 +327,15 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/orgs/{org_id}/batches/{batch_id}/samples") => {
             json!({"codes": [], "search": {"sample_type": "blood"}})
         }
+        ("POST", "/api/v1/orgs/{org_id}/projects") => {
+            json!({"name": unique("project"), "description": "Stability study"})
+        }
+        ("PATCH", "/api/v1/orgs/{org_id}/projects/{project_id}") => {
+            json!({"description": "changed", "status": "active"})
+        }
+        ("PUT", "/api/v1/orgs/{org_id}/members/{user_id}/project-access") => {
+            json!({"limited": true})
+        }
         ("PATCH", "/api/v1/orgs/{org_id}/settings") => json!({"require_mfa": false}),
         ("POST", "/api/v1/auth/step-up") => json!({"password": super::ADMIN_PASSWORD}),
         ("POST", "/api/v1/me/mfa/totp/confirm") => json!({"code": "000000"}),
@@ -353,6 +375,24 @@ pub fn needs_authenticator(method: &str, template: &str) -> bool {
 /// Prepares a call of `op` in `org` that succeeds for an Owner (creating the records it names).
 pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     let mut path = op.template.replace("{org_id}", org);
+    let mut project_member = None;
+    if path.contains("{project_id}") {
+        let project = project(owner, org).await;
+        if op.template.ends_with("/members") {
+            project_member = Some(victim_member(owner, org).await);
+        } else if path.contains("{user_id}") {
+            let victim = victim_member(owner, org).await;
+            let res = owner
+                .post(
+                    &format!("/api/v1/orgs/{org}/projects/{project}/members"),
+                    json!({ "user_id": victim }),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::OK);
+            path = path.replace("{user_id}", &victim);
+        }
+        path = path.replace("{project_id}", &project);
+    }
     if path.contains("{user_id}") {
         let victim = victim_member(owner, org).await;
         if op.template.ends_with("/reactivate") {
@@ -406,6 +446,8 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         Some(
             json!({"token": invitation_token(owner, org).await, "name": "Joiner", "password": "joiner picks quiet violet harbours"}),
         )
+    } else if op.method == "POST" && op.template.ends_with("/projects/{project_id}/members") {
+        Some(json!({ "user_id": project_member.clone().unwrap() }))
     } else if op.has_body {
         Some(
             valid_body(&op.method, &op.template)
@@ -428,6 +470,7 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         "{request_id}",
         "{invitation_id}",
         "{batch_id}",
+        "{project_id}",
     ] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }

@@ -126,6 +126,7 @@ fn selection(
             .sample_type
             .filter(|v| !v.trim().is_empty())
             .and_then(|v| errors.check(parse_sample_type("search.sample_type", &v))),
+        project_id: None,
         before_seq: None,
     });
     SampleSelection { codes, search }

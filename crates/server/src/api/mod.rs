@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod members;
 pub mod mfa;
 mod orgs;
+pub mod projects;
 mod review;
 mod roles;
 pub mod samples;
@@ -44,6 +45,7 @@ use utoipa_axum::routes;
         (name = "roles", description = "Built-in and custom roles"),
         (name = "samples", description = "Samples and their lifecycle"),
         (name = "batches", description = "Batches of samples"),
+        (name = "projects", description = "Projects and their members"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "api-tokens", description = "API tokens for instruments and scripts"),
         (name = "access-requests", description = "Just-in-time privileged access"),
@@ -209,6 +211,11 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(batches::add_batch_samples))
         .routes(routes!(batches::remove_batch_sample))
         .routes(routes!(batches::close_batch))
+        .routes(routes!(projects::list_projects, projects::create_project))
+        .routes(routes!(projects::get_project, projects::update_project))
+        .routes(routes!(projects::add_project_member))
+        .routes(routes!(projects::remove_project_member))
+        .routes(routes!(projects::set_project_access))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .routes(routes!(tokens::list_api_tokens, tokens::create_api_token))

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use labledger_domain::sample::{parse_sample_type, SampleStatus};
-use labledger_domain::{FieldError, FieldErrors, Permission, SampleId, Timestamp};
+use labledger_domain::{FieldError, FieldErrors, Permission, ProjectId, SampleId, Timestamp};
 use labledger_store::{NewSample, Sample, SampleFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -29,6 +29,8 @@ pub struct SampleView {
     quantity: Option<f64>,
     unit: Option<String>,
     notes: Option<String>,
+    /// The project it is filed under.
+    project_id: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -46,6 +48,7 @@ impl From<Sample> for SampleView {
             quantity: s.quantity,
             unit: s.unit,
             notes: s.notes,
+            project_id: s.project_id.map(|p| p.to_string()),
             created_at: s.created_at.to_rfc3339(),
             updated_at: s.updated_at.to_rfc3339(),
         }
@@ -66,6 +69,27 @@ pub struct NewSampleRequest {
     pub quantity: Option<f64>,
     pub unit: Option<String>,
     pub notes: Option<String>,
+    /// The project to file it under (its id).
+    pub project_id: Option<String>,
+}
+
+/// An optional project id; one that does not parse is named like one that does not exist.
+pub(crate) fn optional_project(
+    errors: &mut FieldErrors,
+    field: &str,
+    v: Option<String>,
+) -> Option<ProjectId> {
+    let v = v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
+    match v.parse() {
+        Ok(p) => Some(p),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "no such project in this organization",
+            ));
+            None
+        }
+    }
 }
 
 pub(crate) fn optional_text(
@@ -130,6 +154,7 @@ pub(crate) fn validate(
         quantity,
         unit: optional_text(errors, &name("unit"), req.unit, 32),
         notes: optional_text(errors, &name("notes"), req.notes, 2000),
+        project_id: optional_project(errors, &name("project_id"), req.project_id),
     };
     Some(sample)
 }
@@ -216,7 +241,7 @@ pub async fn import_samples(
     Ok((StatusCode::CREATED, Json(ImportResult { imported })))
 }
 
-const CSV_FIELDS: [&str; 7] = [
+const CSV_FIELDS: [&str; 8] = [
     "sample_type",
     "source_ref",
     "collected_at",
@@ -224,6 +249,7 @@ const CSV_FIELDS: [&str; 7] = [
     "quantity",
     "unit",
     "notes",
+    "project_id",
 ];
 
 /// Parses and validates every row, collecting every error (`rows[N].field`, N counting data
@@ -306,6 +332,7 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<NewSample>, ApiError> {
             quantity,
             unit: get("unit"),
             notes: get("notes"),
+            project_id: get("project_id"),
         };
         if let Some(s) = validate(req, &prefix, &mut errors) {
             samples.push(s);
@@ -328,6 +355,8 @@ pub struct SampleQuery {
     cursor: Option<String>,
     status: Option<String>,
     sample_type: Option<String>,
+    /// Only the samples of one project.
+    project_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -367,6 +396,13 @@ pub async fn list_samples(
         .map(|s| parse_sample_type("sample_type", &s))
         .transpose()
         .map_err(bad)?;
+    let project_id = match q.project_id.filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => Some(
+            p.parse::<ProjectId>()
+                .map_err(|_| bad(FieldError::new("project_id", "is not a project id")))?,
+        ),
+    };
     let (items, next) = state
         .store()
         .org(&scope)
@@ -374,6 +410,7 @@ pub async fn list_samples(
             SampleFilter {
                 status,
                 sample_type,
+                project_id,
                 before_seq,
             },
             limit,

@@ -45,6 +45,7 @@ fn selection(form: &super::extract::FormData, errors: &mut FieldErrors) -> Sampl
             sample_type: Some(sample_type.trim())
                 .filter(|s| !s.is_empty())
                 .and_then(|t| errors.check(parse_sample_type("search_type", t))),
+            project_id: None,
             before_seq: None,
         });
     SampleSelection { codes, search }

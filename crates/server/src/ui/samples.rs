@@ -71,6 +71,7 @@ async fn render_list(
     let filter = SampleFilter {
         status: status_filter,
         sample_type: type_filter.clone(),
+        project_id: None,
         before_seq,
     };
     let (samples, next) = state
