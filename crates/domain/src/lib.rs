@@ -5,11 +5,14 @@
 //! encoding and hash chaining of audit events.
 
 pub mod audit;
+pub mod compliance;
 pub mod ids;
 pub mod jcs;
 pub mod permission;
+pub mod protocol;
 pub mod role;
 pub mod sample;
+pub mod signature;
 pub mod throttle;
 pub mod time;
 pub mod validate;
