@@ -18,6 +18,7 @@ pub mod time;
 pub mod validate;
 
 pub use ids::{AccessRequestId, ApiTokenId, InvitationId, OrgId, RoleId, SampleId, UserId};
+pub use ids::{ComplianceRecordId, ProtocolId, ProtocolVersionId, SignatureId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;

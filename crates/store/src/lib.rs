@@ -7,6 +7,7 @@
 
 mod access;
 mod chain;
+mod compliance;
 mod credentials;
 mod engine;
 mod error;
@@ -15,11 +16,13 @@ mod invitations;
 mod members;
 mod mfa;
 mod org;
+mod protocols;
 mod review;
 mod roles;
 mod samples;
 mod scope;
 mod sessions;
+mod signatures;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -31,6 +34,10 @@ pub use access::{
     check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
 };
 pub use chain::{StoredEvent, Verification};
+pub use compliance::{
+    ComplianceFilter, CompliancePatch, ComplianceRecord, NewComplianceRecord, RecordLink,
+    COMPLIANCE_RECORD,
+};
 pub use credentials::ThrottleKey;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
@@ -39,11 +46,13 @@ pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, Pending
 pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
+pub use protocols::{Protocol, ProtocolVersion, VersionContent, VersionPatch, PROTOCOL_VERSION};
 pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
+pub use signatures::{CheckedSignature, Signature, Signer};
 pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};
 
