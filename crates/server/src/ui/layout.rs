@@ -19,6 +19,8 @@ pub enum Nav {
     Tokens,
     Access,
     Review,
+    Protocols,
+    Compliance,
 }
 
 impl Nav {
@@ -33,6 +35,8 @@ impl Nav {
             Nav::Tokens => "/api-tokens",
             Nav::Access => "/access-requests",
             Nav::Review => "/access-review",
+            Nav::Protocols => "/protocols",
+            Nav::Compliance => "/compliance",
         }
     }
 
@@ -45,6 +49,8 @@ impl Nav {
             "api-tokens" => Nav::Tokens,
             "access-requests" => Nav::Access,
             "access-review" => Nav::Review,
+            "protocols" => Nav::Protocols,
+            "compliance" => Nav::Compliance,
             _ => Nav::Dashboard,
         }
     }
@@ -59,6 +65,8 @@ impl Nav {
             Nav::Tokens => "api-tokens",
             Nav::Access => "access-requests",
             Nav::Review => "access-review",
+            Nav::Protocols => "protocols",
+            Nav::Compliance => "compliance",
         }
     }
 }
@@ -71,6 +79,8 @@ pub struct CurrentOrg {
     pub members_read: bool,
     pub samples_read: bool,
     pub audit_read: bool,
+    pub protocols_read: bool,
+    pub compliance_read: bool,
 }
 
 impl CurrentOrg {
@@ -81,6 +91,8 @@ impl CurrentOrg {
             members_read: scope.can(Permission::MEMBERS_READ),
             samples_read: scope.can(Permission::SAMPLES_READ),
             audit_read: scope.can(Permission::AUDIT_READ),
+            protocols_read: scope.can(Permission::PROTOCOLS_READ),
+            compliance_read: scope.can(Permission::COMPLIANCE_READ),
         }
     }
 }
@@ -187,6 +199,12 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     (nav_link(org, Nav::Dashboard, "Dashboard", chrome.active))
                                     @if org.samples_read {
                                         (nav_link(org, Nav::Samples, "Samples", chrome.active))
+                                    }
+                                    @if org.protocols_read {
+                                        (nav_link(org, Nav::Protocols, "Protocols", chrome.active))
+                                    }
+                                    @if org.compliance_read {
+                                        (nav_link(org, Nav::Compliance, "Deviations & CAPA", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))
