@@ -129,8 +129,8 @@ async fn draft_approve_supersede_and_diff() {
         .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 
-    // Version 2 by the QA member: QA cannot approve their own version.
-    let res = qa
+    // Version 2 by the owner (who may approve, but not their own version).
+    let res = owner
         .post(
             &format!("{base}/{pid}/versions"),
             json!({"title": "SOP-7 Plasma prep", "body": "# Plasma\nSpin at 2500 g.\nStore at -80 °C.",
@@ -150,10 +150,10 @@ async fn draft_approve_supersede_and_diff() {
         .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let before = common::audit_len(&owner, &org).await;
-    let res = qa
+    let res = owner
         .post(
             &format!("{v2_path}/approve"),
-            json!({"password": common::MEMBER_PASSWORD}),
+            json!({"password": common::ADMIN_PASSWORD}),
         )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -161,11 +161,11 @@ async fn draft_approve_supersede_and_diff() {
     assert!(p["detail"].as_str().unwrap().contains("author"), "{p}");
     assert_eq!(common::audit_len(&owner, &org).await, before);
 
-    // The owner approves v2: v1 superseded (kept, read-only), one effective version.
-    let res = owner
+    // QA approves v2: v1 superseded (kept, read-only), one effective version.
+    let res = qa
         .post(
             &format!("{v2_path}/approve"),
-            json!({"password": common::ADMIN_PASSWORD}),
+            json!({"password": common::MEMBER_PASSWORD}),
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
