@@ -317,10 +317,12 @@ pub async fn protocol(owner: &Session, org: &str, approved: bool) -> (String, St
     let pid = v["protocol"]["id"].as_str().unwrap().to_owned();
     let vid = v["version"]["id"].as_str().unwrap().to_owned();
     if approved {
-        let res = owner
+        // By a fresh QA member: the caller's own password may be any.
+        let qa = fresh_member(owner, org, "QA").await;
+        let res = qa
             .post(
                 &format!("/api/v1/orgs/{org}/protocols/{pid}/versions/{vid}/approve"),
-                json!({"password": super::ADMIN_PASSWORD}),
+                json!({"password": super::MEMBER_PASSWORD}),
             )
             .await;
         assert_eq!(res.status(), StatusCode::OK);
