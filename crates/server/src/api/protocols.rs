@@ -477,7 +477,7 @@ pub(crate) fn diff_versions(
     Ok(VersionDiff {
         from,
         to,
-        title: line_diff(&old_title, &[new.title.clone()]),
+        title: line_diff(&old_title, std::slice::from_ref(&new.title)),
         body: line_diff(&old_body, &body_lines(&new.body)),
         steps: line_diff(&old_steps, &steps_as_lines(&new.steps)),
     })
