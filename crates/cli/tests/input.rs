@@ -123,7 +123,11 @@ async fn every_write_route_rejects_bad_input_by_field_and_writes_nothing() {
             ));
             match type_of(prop).as_str() {
                 "string" => {
-                    let l = long.clone();
+                    // Overlong: past the declared maxLength where one is, else 5,000.
+                    let l = match prop["maxLength"].as_u64() {
+                        Some(max) => "x".repeat(max as usize + 1),
+                        None => long.clone(),
+                    };
                     cases.push((
                         with(&|b| {
                             b.insert(name.clone(), json!(l));

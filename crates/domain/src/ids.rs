@@ -88,6 +88,23 @@ id_type!(
     ProjectId
 );
 
+id_type!(
+    /// An electronic signature of one record.
+    SignatureId
+);
+id_type!(
+    /// A protocol (SOP) of one organization.
+    ProtocolId
+);
+id_type!(
+    /// One version of a protocol.
+    ProtocolVersionId
+);
+id_type!(
+    /// A deviation or CAPA record.
+    ComplianceRecordId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,15 @@
 
 pub mod audit;
 pub mod batch;
+pub mod compliance;
 pub mod ids;
 pub mod jcs;
 pub mod permission;
 pub mod project;
+pub mod protocol;
 pub mod role;
 pub mod sample;
+pub mod signature;
 pub mod throttle;
 pub mod time;
 pub mod validate;
@@ -19,6 +22,7 @@ pub mod validate;
 pub use ids::{
     AccessRequestId, ApiTokenId, BatchId, InvitationId, OrgId, ProjectId, RoleId, SampleId, UserId,
 };
+pub use ids::{ComplianceRecordId, ProtocolId, ProtocolVersionId, SignatureId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;

@@ -8,6 +8,7 @@
 mod access;
 mod batches;
 mod chain;
+mod compliance;
 mod credentials;
 mod engine;
 mod error;
@@ -17,11 +18,13 @@ mod members;
 mod mfa;
 mod org;
 mod projects;
+mod protocols;
 mod review;
 mod roles;
 mod samples;
 mod scope;
 mod sessions;
+mod signatures;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -34,6 +37,10 @@ pub use access::{
 };
 pub use batches::{Batch, BatchSample, SampleSelection};
 pub use chain::{StoredEvent, Verification};
+pub use compliance::{
+    ComplianceFilter, CompliancePatch, ComplianceRecord, NewComplianceRecord, RecordLink,
+    COMPLIANCE_RECORD,
+};
 pub use credentials::ThrottleKey;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
@@ -43,11 +50,13 @@ pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
 pub use projects::{Project, ProjectChange, ProjectMember};
+pub use protocols::{Protocol, ProtocolVersion, VersionContent, VersionPatch, PROTOCOL_VERSION};
 pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
+pub use signatures::{CheckedSignature, Signature, Signer};
 pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};
 

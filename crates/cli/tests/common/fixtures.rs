@@ -304,6 +304,100 @@ pub async fn invitation_token(owner: &Session, org: &str) -> String {
     .await
 }
 
+/// Logs in a fresh member of `org` holding `role` (password `MEMBER_PASSWORD`).
+pub async fn fresh_member(owner: &Session, org: &str, role: &str) -> Session {
+    let email = format!("{}@lab.example", unique(&role.to_lowercase()));
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/members"),
+            json!({"email": email, "name": format!("{role} Person"), "roles": [role], "password": super::MEMBER_PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let res = client
+        .post(format!("{}/api/v1/auth/login", owner.base))
+        .json(&json!({"email": email, "password": super::MEMBER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    Session {
+        client,
+        base: owner.base.clone(),
+        csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        user_id: body["id"].as_str().unwrap().to_owned(),
+        me: body,
+    }
+}
+
+/// A fresh protocol of `org` authored by a fresh Scientist (so the owner may approve it).
+/// Returns (protocol id, version 1 id); version 1 is approved by the owner when `approved`
+/// (so a new version may be started), else left a draft.
+pub async fn protocol(owner: &Session, org: &str, approved: bool) -> (String, String) {
+    let author = fresh_member(owner, org, "Scientist").await;
+    let res = author
+        .post(
+            &format!("/api/v1/orgs/{org}/protocols"),
+            json!({"title": unique("SOP"), "body": "# Thawing\nKeep on ice.", "steps": [
+                {"title": "Thaw", "instructions": "On ice", "critical": true,
+                 "inputs": [{"name": "temp", "type": "number", "unit": "°C", "min": -5, "max": 4}]}
+            ]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    let pid = v["protocol"]["id"].as_str().unwrap().to_owned();
+    let vid = v["version"]["id"].as_str().unwrap().to_owned();
+    if approved {
+        // By a fresh QA member: the caller's own password may be any.
+        let qa = fresh_member(owner, org, "QA").await;
+        let res = qa
+            .post(
+                &format!("/api/v1/orgs/{org}/protocols/{pid}/versions/{vid}/approve"),
+                json!({"password": super::MEMBER_PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    (pid, vid)
+}
+
+/// A fresh deviation of `org`; investigated with root cause and actions when `closable`.
+pub async fn compliance_record(owner: &Session, org: &str, closable: bool) -> String {
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/compliance-records"),
+            json!({"kind": "deviation", "title": "Freezer at -60", "description": "Alarm at night"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    if closable {
+        let path = format!("/api/v1/orgs/{org}/compliance-records/{id}");
+        let res = owner
+            .post(
+                &format!("{path}/transitions"),
+                json!({"to": "investigating"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = owner
+            .patch(
+                &path,
+                json!({"root_cause": "Door left ajar", "actions": "Door alarm added"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    id
+}
+
 /// A valid body for a write operation.
 pub fn valid_body(method: &str, template: &str) -> Option<Value> {
     let body = match (method, template) {
@@ -355,6 +449,30 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
             json!({"current_password": super::ADMIN_PASSWORD, "new_password": super::ADMIN_PASSWORD})
         }
         ("POST", "/api/v1/auth/password-reset") => json!({"email": super::ADMIN_EMAIL}),
+        ("POST", "/api/v1/orgs/{org_id}/protocols")
+        | ("POST", "/api/v1/orgs/{org_id}/protocols/{protocol_id}/versions") => {
+            json!({"title": unique("SOP"), "body": "# Steps\nDo it.", "change_note": "first",
+                   "steps": [{"title": "Mix", "inputs": [{"name": "ok", "type": "bool"}]}]})
+        }
+        ("PATCH", "/api/v1/orgs/{org_id}/protocols/{protocol_id}/versions/{version_id}") => {
+            json!({"body": "# Steps\nDo it twice.", "change_note": "clearer"})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/protocols/{protocol_id}/versions/{version_id}/approve")
+        | ("POST", "/api/v1/orgs/{org_id}/compliance-records/{record_id}/close") => {
+            json!({"password": super::ADMIN_PASSWORD})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/compliance-records") => {
+            json!({"kind": "capa", "title": "Retrain staff", "description": "After DEV-1", "due_at": "2030-01-01"})
+        }
+        ("PATCH", "/api/v1/orgs/{org_id}/compliance-records/{record_id}") => {
+            json!({"root_cause": "Training gap", "actions": "Retrained"})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/compliance-records/{record_id}/transitions") => {
+            json!({"to": "investigating"})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/compliance-records/{record_id}/signatures") => {
+            json!({"meaning": "reviewed", "password": super::ADMIN_PASSWORD})
+        }
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
         }
@@ -428,6 +546,21 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     if path.contains("{invitation_id}") {
         path = path.replace("{invitation_id}", &invitation(owner, org).await);
     }
+    if path.contains("{protocol_id}") {
+        // A new version needs the draft approved first; the rest work on the draft.
+        let approved = op.method == "POST" && op.template.ends_with("/versions");
+        let (pid, vid) = protocol(owner, org, approved).await;
+        path = path
+            .replace("{protocol_id}", &pid)
+            .replace("{version_id}", &vid);
+    }
+    if path.contains("{record_id}") {
+        let closable = op.template.ends_with("/close");
+        path = path.replace(
+            "{record_id}",
+            &compliance_record(owner, org, closable).await,
+        );
+    }
     assert!(
         !path.contains('{'),
         "no fixture for the path parameters of {} {}: add one",
@@ -448,6 +581,10 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         )
     } else if op.method == "POST" && op.template.ends_with("/projects/{project_id}/members") {
         Some(json!({ "user_id": project_member.clone().unwrap() }))
+    } else if op.method == "POST"
+        && op.template == "/api/v1/orgs/{org_id}/compliance-records/{record_id}/links"
+    {
+        Some(json!({"record_type": "sample", "record_id": sample(owner, org).await}))
     } else if op.has_body {
         Some(
             valid_body(&op.method, &op.template)
@@ -471,6 +608,9 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         "{invitation_id}",
         "{batch_id}",
         "{project_id}",
+        "{protocol_id}",
+        "{version_id}",
+        "{record_id}",
     ] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }

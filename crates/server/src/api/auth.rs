@@ -377,6 +377,31 @@ pub async fn step_up_session(
     password: String,
     factor: &SecondFactor,
 ) -> ApiResult<String> {
+    verify_reauth(state, user, password, factor).await?;
+    let (token, token_hash) = labledger_auth::new_session_token();
+    if !state
+        .store()
+        .rotate_session(user.token_hash.clone(), token_hash)
+        .await?
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    security_event(
+        SecurityEvent::StepUpSucceeded,
+        &format!("user={}", user.user_id),
+    );
+    Ok(token)
+}
+
+/// The one re-authentication check (step-up and e-signatures): the password entered now, and
+/// the second factor when the user has MFA. Wrong password: `InvalidCredentials`; wrong or
+/// missing code: `MfaRequired`; both as security events.
+pub async fn verify_reauth(
+    state: &AppState,
+    user: &AuthUser,
+    password: String,
+    factor: &SecondFactor,
+) -> ApiResult<()> {
     let mut errors = FieldErrors::default();
     if password.is_empty() || password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
         errors.push(FieldError::new(
@@ -398,20 +423,7 @@ pub async fn step_up_session(
         );
         return Err(ApiError::InvalidCredentials);
     }
-    check_second_factor(state, user.user_id, factor).await?;
-    let (token, token_hash) = labledger_auth::new_session_token();
-    if !state
-        .store()
-        .rotate_session(user.token_hash.clone(), token_hash)
-        .await?
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    security_event(
-        SecurityEvent::StepUpSucceeded,
-        &format!("user={}", user.user_id),
-    );
-    Ok(token)
+    check_second_factor(state, user.user_id, factor).await
 }
 
 /// Confirm the password (and code, when MFA is on) again before sensitive actions. The session

@@ -5,16 +5,19 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod batches;
+pub mod compliance;
 pub mod credentials;
 pub mod invitations;
 pub mod members;
 pub mod mfa;
 mod orgs;
 pub mod projects;
+pub mod protocols;
 mod review;
 mod roles;
 pub mod samples;
 mod sessions;
+pub mod signatures;
 pub mod tokens;
 
 use crate::error::Problem;
@@ -49,6 +52,8 @@ use utoipa_axum::routes;
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "api-tokens", description = "API tokens for instruments and scripts"),
         (name = "access-requests", description = "Just-in-time privileged access"),
+        (name = "protocols", description = "Protocols (SOPs), versions, approval by e-signature"),
+        (name = "compliance", description = "Deviations and CAPA, closed by e-signature"),
     )
 )]
 struct ApiDoc;
@@ -82,12 +87,16 @@ impl Modify for SecuritySchemes {
 }
 
 /// Org routes that need a person: an API token is refused (403) there.
-const USER_ONLY: [&str; 5] = [
+const USER_ONLY: &[&str] = &[
     "create_api_token",
     "create_access_request",
     "approve_access_request",
     "deny_access_request",
     "revoke_access_request",
+    // E-signatures are a person's (password re-entered at signing).
+    "approve_protocol_version",
+    "sign_compliance_record",
+    "close_compliance_record",
 ];
 
 /// Every org route also accepts an API token, with the same scopes as the session (listed
@@ -237,6 +246,31 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
             invitations::create_invitation
         ))
         .routes(routes!(invitations::revoke_invitation))
+        .routes(routes!(
+            protocols::list_protocols,
+            protocols::create_protocol
+        ))
+        .routes(routes!(protocols::get_protocol))
+        .routes(routes!(protocols::create_protocol_version))
+        .routes(routes!(
+            protocols::get_protocol_version,
+            protocols::update_protocol_version
+        ))
+        .routes(routes!(protocols::approve_protocol_version))
+        .routes(routes!(protocols::diff_protocol_versions))
+        .routes(routes!(
+            compliance::list_compliance_records,
+            compliance::open_compliance_record
+        ))
+        .routes(routes!(compliance::overdue_compliance_records))
+        .routes(routes!(
+            compliance::get_compliance_record,
+            compliance::update_compliance_record
+        ))
+        .routes(routes!(compliance::transition_compliance_record))
+        .routes(routes!(compliance::link_compliance_record))
+        .routes(routes!(compliance::sign_compliance_record))
+        .routes(routes!(compliance::close_compliance_record))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

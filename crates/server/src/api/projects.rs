@@ -201,10 +201,9 @@ pub async fn update_project(
             .name
             .and_then(|n| errors.check(RecordName::parse("name", &n)))
             .map(RecordName::into_string),
-        description: match req.description {
-            None => None,
-            Some(d) => Some(optional_text(&mut errors, "description", Some(d), 2000)),
-        },
+        description: req
+            .description
+            .map(|d| optional_text(&mut errors, "description", Some(d), 2000)),
         status: req
             .status
             .and_then(|s| errors.check(ProjectStatus::parse("status", s.trim()))),

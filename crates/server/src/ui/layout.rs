@@ -20,6 +20,8 @@ pub enum Nav {
     Tokens,
     Access,
     Review,
+    Protocols,
+    Compliance,
 }
 
 impl Nav {
@@ -35,6 +37,8 @@ impl Nav {
             Nav::Tokens => "/api-tokens",
             Nav::Access => "/access-requests",
             Nav::Review => "/access-review",
+            Nav::Protocols => "/protocols",
+            Nav::Compliance => "/compliance",
         }
     }
 
@@ -48,6 +52,8 @@ impl Nav {
             "api-tokens" => Nav::Tokens,
             "access-requests" => Nav::Access,
             "access-review" => Nav::Review,
+            "protocols" => Nav::Protocols,
+            "compliance" => Nav::Compliance,
             _ => Nav::Dashboard,
         }
     }
@@ -63,6 +69,8 @@ impl Nav {
             Nav::Tokens => "api-tokens",
             Nav::Access => "access-requests",
             Nav::Review => "access-review",
+            Nav::Protocols => "protocols",
+            Nav::Compliance => "compliance",
         }
     }
 }
@@ -76,6 +84,8 @@ pub struct CurrentOrg {
     pub samples_read: bool,
     pub batches_read: bool,
     pub audit_read: bool,
+    pub protocols_read: bool,
+    pub compliance_read: bool,
 }
 
 impl CurrentOrg {
@@ -87,6 +97,8 @@ impl CurrentOrg {
             samples_read: scope.can(Permission::SAMPLES_READ),
             batches_read: scope.can(Permission::BATCHES_READ),
             audit_read: scope.can(Permission::AUDIT_READ),
+            protocols_read: scope.can(Permission::PROTOCOLS_READ),
+            compliance_read: scope.can(Permission::COMPLIANCE_READ),
         }
     }
 }
@@ -196,6 +208,12 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     }
                                     @if org.batches_read {
                                         (nav_link(org, Nav::Batches, "Batches", chrome.active))
+                                    }
+                                    @if org.protocols_read {
+                                        (nav_link(org, Nav::Protocols, "Protocols", chrome.active))
+                                    }
+                                    @if org.compliance_read {
+                                        (nav_link(org, Nav::Compliance, "Deviations & CAPA", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))

@@ -10,6 +10,7 @@ mod assets;
 mod audit;
 mod auth;
 mod batches;
+mod compliance;
 mod credentials;
 mod dashboard;
 mod error;
@@ -18,6 +19,7 @@ mod flash;
 mod invitations;
 mod layout;
 mod members;
+mod protocols;
 mod review;
 mod roles;
 mod samples;
@@ -112,6 +114,54 @@ pub fn router() -> Router<AppState> {
             post(batches::close),
         )
         .route("/orgs/{org_id}/access-review", get(review::page))
+        .route(
+            "/orgs/{org_id}/protocols",
+            get(protocols::list).post(protocols::create),
+        )
+        .route(
+            "/orgs/{org_id}/protocols/{protocol_id}",
+            get(protocols::show),
+        )
+        .route(
+            "/orgs/{org_id}/protocols/{protocol_id}/versions",
+            post(protocols::create_version),
+        )
+        .route(
+            "/orgs/{org_id}/protocols/{protocol_id}/versions/{version_id}",
+            get(protocols::show_version).post(protocols::update_version),
+        )
+        .route(
+            "/orgs/{org_id}/protocols/{protocol_id}/versions/{version_id}/approve",
+            post(protocols::approve),
+        )
+        .route(
+            "/orgs/{org_id}/protocols/{protocol_id}/diff",
+            get(protocols::diff),
+        )
+        .route(
+            "/orgs/{org_id}/compliance",
+            get(compliance::list).post(compliance::open),
+        )
+        .route(
+            "/orgs/{org_id}/compliance/{record_id}",
+            get(compliance::show).post(compliance::update),
+        )
+        .route(
+            "/orgs/{org_id}/compliance/{record_id}/transitions",
+            post(compliance::transition),
+        )
+        .route(
+            "/orgs/{org_id}/compliance/{record_id}/links",
+            post(compliance::link),
+        )
+        .route(
+            "/orgs/{org_id}/compliance/{record_id}/signatures",
+            post(compliance::sign),
+        )
+        .route(
+            "/orgs/{org_id}/compliance/{record_id}/close",
+            post(compliance::close),
+        )
         .route(
             "/orgs/{org_id}/members/{user_id}/deactivate",
             post(review::deactivate),
