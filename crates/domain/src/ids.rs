@@ -79,6 +79,10 @@ id_type!(
     /// An invitation to join one organization.
     InvitationId
 );
+id_type!(
+    /// A storage location of one organization (site, room, freezer, rack or box).
+    LocationId
+);
 
 #[cfg(test)]
 mod tests {

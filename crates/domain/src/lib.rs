@@ -7,13 +7,16 @@
 pub mod audit;
 pub mod ids;
 pub mod jcs;
+pub mod label;
 pub mod permission;
 pub mod role;
 pub mod sample;
+pub mod storage;
 pub mod throttle;
 pub mod time;
 pub mod validate;
 
+pub use ids::LocationId;
 pub use ids::{AccessRequestId, ApiTokenId, InvitationId, OrgId, RoleId, SampleId, UserId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;

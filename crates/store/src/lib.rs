@@ -20,6 +20,7 @@ mod roles;
 mod samples;
 mod scope;
 mod sessions;
+mod storage;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -44,6 +45,9 @@ pub use roles::{Role, RoleChange};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
+pub use storage::{
+    CustodyEvent, CustodyRecord, Location, LocationDetail, NewLocation, Occupant, Placement,
+};
 pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};
 

@@ -4,9 +4,11 @@
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
+use crate::storage::{self, CustodyFacts};
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
 use labledger_domain::sample::{sample_code, SampleStatus};
+use labledger_domain::storage::CustodyKind;
 use labledger_domain::{Permission, SampleId, Timestamp};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -96,7 +98,7 @@ async fn reserve_numbers(tx: &mut OrgTx<'_>, n: i64) -> Result<i64> {
     Ok(last - n + 1)
 }
 
-async fn sample_in_tx(tx: &mut OrgTx<'_>, id: SampleId) -> Result<Sample> {
+pub(crate) async fn sample_in_tx(tx: &mut OrgTx<'_>, id: SampleId) -> Result<Sample> {
     let org = tx.org().to_owned();
     let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2");
     let row = tx
@@ -131,9 +133,12 @@ impl Org<'_> {
         if samples.is_empty() {
             return Ok(Vec::new());
         }
+        let actor = self.scope().actor().clone();
+        let holder = self.scope().user_id().to_string();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let first = reserve_numbers(tx, samples.len() as i64).await?;
+                let label = storage::actor_name(tx, &actor).await?;
                 let org = tx.org().to_owned();
                 let now = Timestamp::now().micros();
                 let mut ids = Vec::with_capacity(samples.len());
@@ -165,6 +170,22 @@ impl Org<'_> {
                     )
                     .await?;
                     tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
+                    // The chain of custody starts with the registrant holding the sample.
+                    storage::append_custody(
+                        tx,
+                        id,
+                        &actor,
+                        &label,
+                        Timestamp::from_micros(now),
+                        CustodyFacts {
+                            kind: CustodyKind::Registered,
+                            custodian: Some(holder.clone()),
+                            from: None,
+                            to: Some(label.clone()),
+                            reason: None,
+                        },
+                    )
+                    .await?;
                     ids.push(id);
                 }
                 // Read back only a single registration; a bulk import answers with its count.
@@ -242,6 +263,7 @@ impl Org<'_> {
         reason: Option<String>,
     ) -> Result<Sample> {
         self.scope().require(Permission::SAMPLES_WRITE)?;
+        let actor = self.scope().actor().clone();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let current = sample_in_tx(tx, id).await?;
@@ -270,8 +292,29 @@ impl Org<'_> {
                     Changes::new()
                         .field("status", current.status.as_str(), to.as_str())
                         .field("received_at", current.received_at.map(Timestamp::to_rfc3339), received_at.map(Timestamp::to_rfc3339))
-                        .field("reason", Option::<String>::None, reason),
+                        .field("reason", Option::<String>::None, reason.clone()),
                 );
+                let label = storage::actor_name(tx, &actor).await?;
+                let custodian = storage::custodian_in_tx(tx, id).await?;
+                storage::append_custody(
+                    tx,
+                    id,
+                    &actor,
+                    &label,
+                    now,
+                    CustodyFacts {
+                        kind: CustodyKind::Status,
+                        custodian,
+                        from: Some(current.status.as_str().to_owned()),
+                        to: Some(to.as_str().to_owned()),
+                        reason: reason.clone(),
+                    },
+                )
+                .await?;
+                // A consumed or disposed sample no longer takes up a box position.
+                if to.is_final() {
+                    storage::vacate_in_tx(tx, id, &actor, &label, now, reason).await?;
+                }
                 sample_in_tx(tx, id).await
             })
         }))

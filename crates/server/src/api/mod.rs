@@ -13,6 +13,7 @@ mod review;
 mod roles;
 pub mod samples;
 mod sessions;
+pub mod storage;
 pub mod tokens;
 
 use crate::error::Problem;
@@ -45,6 +46,7 @@ use utoipa_axum::routes;
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "api-tokens", description = "API tokens for instruments and scripts"),
         (name = "access-requests", description = "Just-in-time privileged access"),
+        (name = "storage", description = "Storage locations, placement, chain of custody and labels"),
     )
 )]
 struct ApiDoc;
@@ -223,6 +225,20 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
             invitations::create_invitation
         ))
         .routes(routes!(invitations::revoke_invitation))
+        .routes(routes!(storage::list_locations, storage::create_location))
+        .routes(routes!(storage::get_location))
+        .routes(routes!(
+            storage::get_placement,
+            storage::place_sample,
+            storage::remove_sample
+        ))
+        .routes(routes!(storage::custody))
+        .routes(routes!(storage::hand_over))
+        .routes(routes!(storage::custody_report))
+        .routes(routes!(storage::label_svg))
+        .routes(routes!(storage::label_png))
+        .routes(routes!(storage::label_zpl))
+        .routes(routes!(storage::label_sheet))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)
