@@ -824,3 +824,26 @@ impl Org<'_> {
             .transpose()
     }
 }
+
+impl Org<'_> {
+    /// The active members a sample may be handed to, as `(user id, "Name <email>")`; for those who
+    /// record hand-overs (samples:write), who need not be able to read the member list.
+    pub async fn handover_candidates(&self) -> Result<Vec<(UserId, String)>> {
+        self.scope().require(Permission::SAMPLES_WRITE)?;
+        let rows = sqlx::query(
+            "SELECT u.id, u.name || ' <' || u.email || '>' AS label FROM members m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 AND m.status = 'active' ORDER BY u.name, u.id LIMIT 1000",
+        )
+        .bind(self.org_text())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse_id(&r.try_get::<String, _>("id")?)?,
+                    r.try_get("label")?,
+                ))
+            })
+            .collect()
+    }
+}

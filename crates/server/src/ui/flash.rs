@@ -54,9 +54,13 @@ pub enum Notice {
     SamplesImported,
     SampleMoved,
     MemberDeactivated,
+    LocationCreated,
+    SamplePlaced,
+    SampleRemoved,
+    SampleHandedOver,
 }
 
-const NOTICES: [(Notice, &str, &str); 12] = [
+const NOTICES: [(Notice, &str, &str); 16] = [
     (Notice::LoggedOut, "logged-out", "You have been logged out."),
     (Notice::MemberAdded, "member-added", "Member added."),
     (
@@ -84,6 +88,26 @@ const NOTICES: [(Notice, &str, &str); 12] = [
         Notice::MemberDeactivated,
         "member-deactivated",
         "Member deactivated: their sessions have ended.",
+    ),
+    (
+        Notice::LocationCreated,
+        "location-created",
+        "Location added.",
+    ),
+    (
+        Notice::SamplePlaced,
+        "sample-placed",
+        "Sample stored in the box.",
+    ),
+    (
+        Notice::SampleRemoved,
+        "sample-removed",
+        "Sample taken out of its box.",
+    ),
+    (
+        Notice::SampleHandedOver,
+        "sample-handed-over",
+        "Sample handed over.",
     ),
 ];
 

@@ -19,6 +19,7 @@ pub enum Nav {
     Tokens,
     Access,
     Review,
+    Storage,
 }
 
 impl Nav {
@@ -33,6 +34,7 @@ impl Nav {
             Nav::Tokens => "/api-tokens",
             Nav::Access => "/access-requests",
             Nav::Review => "/access-review",
+            Nav::Storage => "/storage",
         }
     }
 
@@ -45,6 +47,7 @@ impl Nav {
             "api-tokens" => Nav::Tokens,
             "access-requests" => Nav::Access,
             "access-review" => Nav::Review,
+            "storage" => Nav::Storage,
             _ => Nav::Dashboard,
         }
     }
@@ -59,6 +62,7 @@ impl Nav {
             Nav::Tokens => "api-tokens",
             Nav::Access => "access-requests",
             Nav::Review => "access-review",
+            Nav::Storage => "storage",
         }
     }
 }
@@ -187,6 +191,7 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     (nav_link(org, Nav::Dashboard, "Dashboard", chrome.active))
                                     @if org.samples_read {
                                         (nav_link(org, Nav::Samples, "Samples", chrome.active))
+                                        (nav_link(org, Nav::Storage, "Storage", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))
