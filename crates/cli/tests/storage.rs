@@ -613,3 +613,114 @@ async fn labels_come_as_svg_png_zpl_and_a_pdf_sheet() {
         }
     }
 }
+
+#[tokio::test]
+async fn aliquots_link_both_ways_and_lower_the_parent_quantity() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples"),
+            json!({"sample_type": "blood", "quantity": 10.0, "unit": "mL", "source_ref": "SUBJ-1"}),
+        )
+        .await;
+    let parent: Value = res.json().await.unwrap();
+    let pid = parent["id"].as_str().unwrap().to_owned();
+    let s = format!("/api/v1/orgs/{org}/samples/{pid}");
+
+    let res = owner
+        .post(
+            &format!("{s}/aliquots"),
+            json!({"count": 3, "quantity": 2.5}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let kids: Value = res.json().await.unwrap();
+    let kids = kids["items"].as_array().unwrap().clone();
+    assert_eq!(kids.len(), 3);
+    let codes: Vec<&str> = kids.iter().map(|k| k["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["S-000002", "S-000003", "S-000004"]);
+    assert_eq!(kids[0]["sample_type"], "blood");
+    assert_eq!(kids[0]["quantity"], 2.5);
+    assert_eq!(kids[0]["unit"], "mL");
+    assert_eq!(kids[0]["source_ref"], "SUBJ-1");
+    assert_eq!(owner.get_json(&s).await["quantity"], 2.5);
+
+    // More than is left: refused, nothing written. A derivative names its type.
+    let before = common::audit_len(&owner, &org).await;
+    let res = owner
+        .post(
+            &format!("{s}/aliquots"),
+            json!({"count": 2, "quantity": 1.5}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let p: Value = res.json().await.unwrap();
+    assert!(
+        p["detail"].as_str().unwrap().contains("more than the 2.5"),
+        "{p}"
+    );
+    let res = owner
+        .post(&format!("{s}/aliquots"), json!({"kind": "derivative"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for body in [
+        json!({"count": 0}),
+        json!({"count": 101}),
+        json!({"quantity": -1.0}),
+        json!({"kind": "clone"}),
+    ] {
+        let res = owner.post(&format!("{s}/aliquots"), body.clone()).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+    assert_eq!(common::audit_len(&owner, &org).await, before);
+
+    // A derivative of an aliquot: lineage both ways, three generations.
+    let kid = kids[0]["id"].as_str().unwrap().to_owned();
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples/{kid}/aliquots"),
+            json!({"kind": "derivative", "sample_type": "DNA", "quantity": 0.5}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let grandkid: Value = res.json().await.unwrap();
+    let gid = grandkid["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(grandkid["items"][0]["sample_type"], "dna");
+    let l = owner
+        .get_json(&format!("/api/v1/orgs/{org}/samples/{gid}/lineage"))
+        .await;
+    let up: Vec<&str> = l["ancestors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(up, ["S-000002", "S-000001"]);
+    assert_eq!(l["ancestors"][0]["kind"], "derivative");
+    let l = owner.get_json(&format!("{s}/lineage")).await;
+    assert_eq!(l["children"].as_array().unwrap().len(), 3);
+    assert_eq!(l["children"][0]["quantity_taken"], "2.5");
+    assert_eq!(l["ancestors"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        owner
+            .get_json(&format!("/api/v1/orgs/{org}/samples/{kid}"))
+            .await["quantity"],
+        2.0
+    );
+    assert!(audit_actions(&owner, &org, &pid)
+        .await
+        .contains(&"sample.derive".to_owned()));
+    // A disposed parent gives nothing.
+    owner
+        .post(&format!("{s}/transitions"), json!({"to": "disposed"}))
+        .await;
+    let res = owner.post(&format!("{s}/aliquots"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+}

@@ -115,4 +115,12 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     b.fill("#scan-code", "s-000001").await;
     b.click("#scan button[type=submit]").await;
     b.wait_path(&sample_path).await;
+
+    // Two aliquots: listed under the parent, and each names its parent.
+    b.fill("#derive-count", "2").await;
+    b.click("#derive button[type=submit]").await;
+    b.find("[role=status]").await;
+    assert_eq!(b.count("#children tbody tr").await, 2);
+    b.click("#children tbody tr a").await;
+    assert!(b.text("#ancestors").await.contains("S-000001"));
 }

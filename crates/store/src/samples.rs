@@ -4,6 +4,7 @@
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
+use crate::scope::Actor;
 use crate::storage::{self, CustodyFacts};
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
@@ -121,6 +122,69 @@ fn created(s: &NewSample, code: &str) -> Changes {
         .created("notes", &s.notes)
 }
 
+/// Inserts samples with the org's next codes, one audit event (`action`) and one custody event
+/// (the registrant holds it) each; returns their ids in order.
+pub(crate) async fn insert_samples(
+    tx: &mut OrgTx<'_>,
+    samples: Vec<NewSample>,
+    action: &str,
+    actor: &Actor,
+    holder: &str,
+) -> Result<Vec<SampleId>> {
+    let first = reserve_numbers(tx, samples.len() as i64).await?;
+    let label = storage::actor_name(tx, actor).await?;
+    let org = tx.org().to_owned();
+    let now = Timestamp::now().micros();
+    let mut ids = Vec::with_capacity(samples.len());
+    for (i, s) in samples.into_iter().enumerate() {
+        let seq = first + i as i64;
+        let id = SampleId::new();
+        let code = sample_code(seq);
+        tx.execute(
+            sqlx::query(
+                "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
+                 received_at, quantity, unit, notes, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $13, $13)",
+            )
+            .bind(org.clone())
+            .bind(id.to_string())
+            .bind(seq)
+            .bind(code.clone())
+            .bind(s.sample_type.clone())
+            .bind(SampleStatus::Registered.as_str())
+            .bind(s.source_ref.clone())
+            .bind(s.collected_at.map(Timestamp::micros))
+            .bind(s.received_at.map(Timestamp::micros))
+            // As text: through sqlx's Any driver a NULL f64 is typed int4 on
+            // PostgreSQL, which poisons the cached statement for later numbers.
+            .bind(s.quantity.map(|q| q.to_string()))
+            .bind(s.unit.clone())
+            .bind(s.notes.clone())
+            .bind(now),
+        )
+        .await?;
+        tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
+        // The chain of custody starts with the registrant holding the sample.
+        storage::append_custody(
+            tx,
+            id,
+            actor,
+            &label,
+            Timestamp::from_micros(now),
+            CustodyFacts {
+                kind: CustodyKind::Registered,
+                custodian: Some(holder.to_owned()),
+                from: None,
+                to: Some(label.clone()),
+                reason: None,
+            },
+        )
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 impl Org<'_> {
     /// Registers samples in one transaction: all of them, with gapless codes and one audit event
     /// each (`sample.create`, or `sample.import` for a bulk import), or none.
@@ -137,57 +201,7 @@ impl Org<'_> {
         let holder = self.scope().user_id().to_string();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
-                let first = reserve_numbers(tx, samples.len() as i64).await?;
-                let label = storage::actor_name(tx, &actor).await?;
-                let org = tx.org().to_owned();
-                let now = Timestamp::now().micros();
-                let mut ids = Vec::with_capacity(samples.len());
-                for (i, s) in samples.into_iter().enumerate() {
-                    let seq = first + i as i64;
-                    let id = SampleId::new();
-                    let code = sample_code(seq);
-                    tx.execute(
-                        sqlx::query(
-                            "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
-                             received_at, quantity, unit, notes, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $13, $13)",
-                        )
-                        .bind(org.clone())
-                        .bind(id.to_string())
-                        .bind(seq)
-                        .bind(code.clone())
-                        .bind(s.sample_type.clone())
-                        .bind(SampleStatus::Registered.as_str())
-                        .bind(s.source_ref.clone())
-                        .bind(s.collected_at.map(Timestamp::micros))
-                        .bind(s.received_at.map(Timestamp::micros))
-                        // As text: through sqlx's Any driver a NULL f64 is typed int4 on
-                        // PostgreSQL, which poisons the cached statement for later numbers.
-                        .bind(s.quantity.map(|q| q.to_string()))
-                        .bind(s.unit.clone())
-                        .bind(s.notes.clone())
-                        .bind(now),
-                    )
-                    .await?;
-                    tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
-                    // The chain of custody starts with the registrant holding the sample.
-                    storage::append_custody(
-                        tx,
-                        id,
-                        &actor,
-                        &label,
-                        Timestamp::from_micros(now),
-                        CustodyFacts {
-                            kind: CustodyKind::Registered,
-                            custodian: Some(holder.clone()),
-                            from: None,
-                            to: Some(label.clone()),
-                            reason: None,
-                        },
-                    )
-                    .await?;
-                    ids.push(id);
-                }
+                let ids = insert_samples(tx, samples, action, &actor, &holder).await?;
                 // Read back only a single registration; a bulk import answers with its count.
                 match ids.as_slice() {
                     [one] => Ok(vec![sample_in_tx(tx, *one).await?]),

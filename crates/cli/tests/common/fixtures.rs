@@ -323,6 +323,9 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
             json!({"to": "received"})
         }
         ("PATCH", "/api/v1/orgs/{org_id}/settings") => json!({"require_mfa": false}),
+        ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/aliquots") => {
+            json!({"kind": "aliquot", "count": 2})
+        }
         ("POST", "/api/v1/orgs/{org_id}/locations") => {
             json!({"kind": "site", "name": unique("site")})
         }

@@ -239,6 +239,8 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(storage::label_png))
         .routes(routes!(storage::label_zpl))
         .routes(routes!(storage::label_sheet))
+        .routes(routes!(storage::derive_samples))
+        .routes(routes!(storage::lineage))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

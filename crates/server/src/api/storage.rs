@@ -766,3 +766,136 @@ pub async fn label_sheet(
     let pdf = labels::sheet_pdf(&labels).map_err(label_error)?;
     Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response())
 }
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveRequest {
+    /// `aliquot` (default: a portion of the same material) or `derivative` (new material).
+    pub kind: Option<String>,
+    /// How many children (1–100, default 1).
+    pub count: Option<i64>,
+    /// Taken from the parent for each child, in the parent's unit; the parent's quantity goes
+    /// down by count × quantity.
+    pub quantity: Option<f64>,
+    /// The children's type (an aliquot keeps the parent's; a derivative must name one).
+    pub sample_type: Option<String>,
+}
+
+pub(crate) fn validate_derive(
+    req: DeriveRequest,
+) -> Result<labledger_store::NewChildren, ApiError> {
+    use labledger_domain::sample::{parse_sample_type, DerivationKind, MAX_CHILDREN};
+    let mut errors = FieldErrors::default();
+    let kind = match req.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        None => Some(DerivationKind::Aliquot),
+        Some(k) => errors.check(DerivationKind::parse("kind", k)),
+    };
+    let count = req.count.unwrap_or(1);
+    if !(1..=i64::from(MAX_CHILDREN)).contains(&count) {
+        errors.push(FieldError::new(
+            "count",
+            format!("must be 1 to {MAX_CHILDREN}"),
+        ));
+    }
+    let quantity = match req.quantity {
+        Some(q) if !q.is_finite() || q <= 0.0 => {
+            errors.push(FieldError::new("quantity", "must be a finite number > 0"));
+            None
+        }
+        q => q,
+    };
+    let sample_type = req
+        .sample_type
+        .filter(|t| !t.trim().is_empty())
+        .and_then(|t| errors.check(parse_sample_type("sample_type", &t)));
+    errors.into_result()?;
+    let kind = kind.ok_or_else(|| ApiError::Internal("validated kind missing".into()))?;
+    Ok(labledger_store::NewChildren {
+        kind,
+        count: count as u32,
+        quantity_each: quantity,
+        sample_type,
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DerivedSamples {
+    /// The new child samples.
+    items: Vec<super::samples::SampleView>,
+}
+
+/// Make aliquots or derivatives of a sample: child samples linked to it; its quantity goes down
+/// by what they took (more than it holds: 409).
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/samples/{sample_id}/aliquots", tag = "storage",
+    params(("org_id" = String, Path, description = "Organization id"), ("sample_id" = String, Path, description = "Parent sample id")),
+    request_body = DeriveRequest,
+    responses((status = 201, body = DerivedSamples), CommonErrors, InputErrors),
+    security(("session" = ["samples:write"]))
+)]
+pub async fn derive_samples(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    RecordId(id): RecordId<SampleId>,
+    ApiJson(req): ApiJson<DeriveRequest>,
+) -> ApiResult<(StatusCode, Json<DerivedSamples>)> {
+    scope.require(Permission::SAMPLES_WRITE)?;
+    let new = validate_derive(req)?;
+    let children = state.store().org(&scope).derive_samples(id, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DerivedSamples {
+            items: children.into_iter().map(Into::into).collect(),
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RelativeView {
+    id: String,
+    code: String,
+    sample_type: String,
+    status: String,
+    /// aliquot or derivative.
+    kind: String,
+    /// What was taken from the parent for this link.
+    quantity_taken: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LineageView {
+    /// Parent, grandparent, … (nearest first).
+    ancestors: Vec<RelativeView>,
+    /// Samples made from this one.
+    children: Vec<RelativeView>,
+}
+
+fn relative(r: labledger_store::Relative) -> RelativeView {
+    RelativeView {
+        id: r.id.to_string(),
+        code: r.code,
+        sample_type: r.sample_type,
+        status: r.status,
+        kind: r.kind,
+        quantity_taken: r.quantity_taken,
+    }
+}
+
+/// A sample's lineage both ways: where it came from and what was made from it.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org_id}/samples/{sample_id}/lineage", tag = "storage",
+    params(("org_id" = String, Path, description = "Organization id"), ("sample_id" = String, Path, description = "Sample id")),
+    responses((status = 200, body = LineageView), CommonErrors),
+    security(("session" = ["samples:read"]))
+)]
+pub async fn lineage(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    RecordId(id): RecordId<SampleId>,
+) -> ApiResult<Json<LineageView>> {
+    let l = state.store().org(&scope).lineage(id).await?;
+    Ok(Json(LineageView {
+        ancestors: l.ancestors.into_iter().map(relative).collect(),
+        children: l.children.into_iter().map(relative).collect(),
+    }))
+}

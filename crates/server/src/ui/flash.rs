@@ -58,9 +58,10 @@ pub enum Notice {
     SamplePlaced,
     SampleRemoved,
     SampleHandedOver,
+    SamplesDerived,
 }
 
-const NOTICES: [(Notice, &str, &str); 16] = [
+const NOTICES: [(Notice, &str, &str); 17] = [
     (Notice::LoggedOut, "logged-out", "You have been logged out."),
     (Notice::MemberAdded, "member-added", "Member added."),
     (
@@ -108,6 +109,11 @@ const NOTICES: [(Notice, &str, &str); 16] = [
         Notice::SampleHandedOver,
         "sample-handed-over",
         "Sample handed over.",
+    ),
+    (
+        Notice::SamplesDerived,
+        "samples-derived",
+        "Child samples registered.",
     ),
 ];
 

@@ -112,6 +112,10 @@ pub fn router() -> Router<AppState> {
             post(storage::handover),
         )
         .route(
+            "/orgs/{org_id}/samples/{sample_id}/aliquots",
+            post(storage::derive),
+        )
+        .route(
             "/orgs/{org_id}/samples/{sample_id}/label",
             get(storage::label_page),
         )

@@ -290,6 +290,7 @@ pub async fn sample_sections(
     let fail = |e: labledger_store::StoreError| org.error(ApiError::from(e), Nav::Samples);
     let placement = o.placement(sample.id).await.map_err(fail)?;
     let events = o.custody(sample.id).await.map_err(fail)?;
+    let lineage = o.lineage(sample.id).await.map_err(fail)?;
     let can_write = org.scope.can(Permission::SAMPLES_WRITE) && !sample.status.is_final();
     let (boxes, members) = if can_write {
         let all = o.locations().await.map_err(fail)?;
@@ -369,6 +370,58 @@ pub async fn sample_sections(
                         }
                     }
                     button.btn type="submit" { "Hand over" }
+                }
+            }
+        }
+        section.card #lineage {
+            h2 { "Lineage" }
+            @if lineage.ancestors.is_empty() && lineage.children.is_empty() {
+                p.empty { "No parent and no aliquots or derivatives." }
+            }
+            @if !lineage.ancestors.is_empty() {
+                p #ancestors { "Made from: "
+                    @for (i, a) in lineage.ancestors.iter().enumerate() {
+                        @if i > 0 { " ← " }
+                        a href=(format!("{}/samples/{}", org.base(), a.id)) { code { (a.code) } } " (" (a.kind) ")"
+                    }
+                }
+            }
+            @if !lineage.children.is_empty() {
+                table.table #children {
+                    thead { tr { th { "Code" } th { "How" } th { "Type" } th { "Status" } th { "Taken" } } }
+                    tbody {
+                        @for c in &lineage.children {
+                            tr {
+                                td { a href=(format!("{}/samples/{}", org.base(), c.id)) { code { (c.code) } } }
+                                td { (c.kind) } td { (c.sample_type) } td { (c.status) }
+                                td { (c.quantity_taken.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if can_write {
+                form #derive method="post" action=(format!("{base}/aliquots")) {
+                    (csrf_field(org.csrf()))
+                    div.form-grid {
+                        div.field {
+                            label for="derive-kind" { "Make" }
+                            select #derive-kind name="kind" { option value="aliquot" { "aliquots" } option value="derivative" { "derivatives" } }
+                        }
+                        div.field {
+                            label for="derive-count" { "How many" }
+                            input #derive-count type="number" name="count" min="1" max="100" value="1";
+                        }
+                        div.field {
+                            label for="derive-quantity" { "Quantity each (optional)" }
+                            input #derive-quantity type="text" name="quantity";
+                        }
+                        div.field {
+                            label for="derive-type" { "Type (derivatives)" }
+                            input #derive-type type="text" name="sample_type" maxlength="64";
+                        }
+                    }
+                    button.btn type="submit" { "Make" }
                 }
             }
         }
@@ -555,4 +608,54 @@ pub async fn handover(
         Err(e) => Err(e),
     };
     after_sample_post(&state, &org, id, result, Notice::SampleHandedOver).await
+}
+
+/// `POST /orgs/{org_id}/samples/{sample_id}/aliquots`.
+pub async fn derive(
+    State(state): State<AppState>,
+    org: UiOrg,
+    UiRecord(id): UiRecord<SampleId>,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, UiError> {
+    org.require(Permission::SAMPLES_WRITE, Nav::Samples)?;
+    let id = id.ok_or_else(|| org.not_found())?;
+    let mut errors = labledger_domain::FieldErrors::default();
+    let number = |field: &str| -> Option<String> {
+        let v = form.text(field);
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.to_owned())
+    };
+    let count = number("count").and_then(|c| {
+        errors.check(
+            c.parse::<i64>()
+                .map_err(|_| labledger_domain::FieldError::new("count", "must be a whole number")),
+        )
+    });
+    let quantity = number("quantity").and_then(|q| {
+        errors.check(
+            q.parse::<f64>()
+                .map_err(|_| labledger_domain::FieldError::new("quantity", "must be a number")),
+        )
+    });
+    let req = crate::api::storage::DeriveRequest {
+        kind: Some(form.text("kind")),
+        count,
+        quantity,
+        sample_type: Some(form.text("sample_type")),
+    };
+    let result = if errors.0.is_empty() {
+        match crate::api::storage::validate_derive(req) {
+            Ok(new) => state
+                .store()
+                .org(&org.scope)
+                .derive_samples(id, new)
+                .await
+                .map(|_| ())
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        }
+    } else {
+        Err(ApiError::Invalid(errors.0))
+    };
+    after_sample_post(&state, &org, id, result, Notice::SamplesDerived).await
 }

@@ -51,3 +51,17 @@ CREATE TRIGGER custody_events_no_delete BEFORE DELETE ON custody_events
 BEGIN
     SELECT RAISE(ABORT, 'custody events are append-only');
 END;
+
+-- Aliquots and derivatives: a child sample names its parent and what was taken from it.
+CREATE TABLE sample_lineage (
+    org_id          TEXT NOT NULL REFERENCES orgs (id),
+    child_id        TEXT NOT NULL,
+    parent_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    quantity_taken  TEXT,
+    created_at      BIGINT NOT NULL,
+    PRIMARY KEY (org_id, child_id),
+    FOREIGN KEY (org_id, child_id) REFERENCES samples (org_id, id),
+    FOREIGN KEY (org_id, parent_id) REFERENCES samples (org_id, id)
+);
+CREATE INDEX sample_lineage_parent ON sample_lineage (org_id, parent_id);
