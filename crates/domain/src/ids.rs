@@ -104,6 +104,10 @@ id_type!(
     /// A deviation or CAPA record.
     ComplianceRecordId
 );
+id_type!(
+    /// A storage location of one organization (site, room, freezer, rack or box).
+    LocationId
+);
 
 #[cfg(test)]
 mod tests {

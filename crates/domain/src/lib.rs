@@ -9,16 +9,19 @@ pub mod batch;
 pub mod compliance;
 pub mod ids;
 pub mod jcs;
+pub mod label;
 pub mod permission;
 pub mod project;
 pub mod protocol;
 pub mod role;
 pub mod sample;
 pub mod signature;
+pub mod storage;
 pub mod throttle;
 pub mod time;
 pub mod validate;
 
+pub use ids::LocationId;
 pub use ids::{
     AccessRequestId, ApiTokenId, BatchId, InvitationId, OrgId, ProjectId, RoleId, SampleId, UserId,
 };

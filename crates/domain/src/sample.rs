@@ -131,6 +131,60 @@ pub fn parse_sample_type(field: &str, raw: &str) -> Result<String, FieldError> {
     Ok(s)
 }
 
+/// How a child sample came from its parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DerivationKind {
+    /// A portion of the same material.
+    Aliquot,
+    /// New material made from the parent (e.g. DNA extracted from blood).
+    Derivative,
+}
+
+impl DerivationKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DerivationKind::Aliquot => "aliquot",
+            DerivationKind::Derivative => "derivative",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        match s {
+            "aliquot" => Ok(DerivationKind::Aliquot),
+            "derivative" => Ok(DerivationKind::Derivative),
+            _ => Err(FieldError::new(field, "must be aliquot or derivative")),
+        }
+    }
+}
+
+/// The most children one request makes.
+pub const MAX_CHILDREN: u32 = 100;
+
+/// The parent's quantity after `count` children of `each` are taken from it. Taking needs a
+/// recorded parent quantity and may not exceed it; taking nothing leaves it as it is.
+pub fn remaining_after(
+    parent: Option<f64>,
+    each: Option<f64>,
+    count: u32,
+) -> Result<Option<f64>, String> {
+    let Some(each) = each else {
+        return Ok(parent);
+    };
+    let Some(have) = parent else {
+        return Err("the parent has no recorded quantity to take from".into());
+    };
+    let take = each * f64::from(count);
+    // Round away float noise (0.1 + 0.2) at a nanounit.
+    let left = ((have - take) * 1e9).round() / 1e9;
+    if left < 0.0 {
+        return Err(format!(
+            "{count} × {each} is {take}, more than the {have} the parent holds"
+        ));
+    }
+    Ok(Some(left))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +233,21 @@ mod tests {
         assert!(parse_sample_type("t", "<script>").is_err());
         assert_eq!(SampleStatus::parse("to", "in_process").unwrap(), InProcess);
         assert!(SampleStatus::parse("to", "lost").is_err());
+    }
+
+    #[test]
+    fn taking_aliquots_lowers_the_parent_and_never_below_zero() {
+        assert_eq!(remaining_after(Some(10.0), Some(2.5), 2), Ok(Some(5.0)));
+        assert_eq!(remaining_after(Some(0.3), Some(0.1), 3), Ok(Some(0.0)));
+        assert_eq!(remaining_after(Some(1.0), None, 5), Ok(Some(1.0)));
+        assert_eq!(remaining_after(None, None, 1), Ok(None));
+        assert!(remaining_after(None, Some(1.0), 1).is_err());
+        let e = remaining_after(Some(1.0), Some(0.6), 2).unwrap_err();
+        assert_eq!(e, "2 × 0.6 is 1.2, more than the 1 the parent holds");
+        assert_eq!(
+            DerivationKind::parse("kind", "aliquot").unwrap(),
+            DerivationKind::Aliquot
+        );
+        assert!(DerivationKind::parse("kind", "clone").is_err());
     }
 }

@@ -56,4 +56,9 @@
       });
     }
   });
+  // Print buttons (the printable label page).
+  document.addEventListener("click", function (event) {
+    var el = event.target;
+    if (el instanceof Element && el.closest(".js-print")) window.print();
+  });
 })();

@@ -8,6 +8,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod labels;
 pub mod mail;
 pub mod middleware;
 pub mod security;

@@ -14,6 +14,7 @@ mod engine;
 mod error;
 mod instance;
 mod invitations;
+mod lineage;
 mod members;
 mod mfa;
 mod org;
@@ -25,6 +26,7 @@ mod samples;
 mod scope;
 mod sessions;
 mod signatures;
+mod storage;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -46,6 +48,7 @@ pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
 pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
+pub use lineage::{Lineage, NewChildren, Relative};
 pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
@@ -57,6 +60,9 @@ pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
 pub use signatures::{CheckedSignature, Signature, Signer};
+pub use storage::{
+    CustodyEvent, CustodyRecord, Location, LocationDetail, NewLocation, Occupant, Placement,
+};
 pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};
 

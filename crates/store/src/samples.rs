@@ -4,9 +4,12 @@
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
+use crate::scope::Actor;
+use crate::storage::{self, CustodyFacts};
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
 use labledger_domain::sample::{sample_code, SampleStatus};
+use labledger_domain::storage::CustodyKind;
 use labledger_domain::{Permission, ProjectId, SampleId, Timestamp};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -105,6 +108,35 @@ fn row_field(total: usize, index: usize, field: &str) -> String {
     }
 }
 
+/// Checks that every project named may take the samples (and that a project-limited caller
+/// names one of theirs for each sample).
+async fn check_projects(
+    tx: &mut OrgTx<'_>,
+    samples: &[NewSample],
+    user: labledger_domain::UserId,
+    limited: bool,
+) -> Result<()> {
+    let mut projects: Vec<(ProjectId, usize)> = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        match (s.project_id, limited) {
+            (Some(p), _) if !projects.iter().any(|(q, _)| *q == p) => projects.push((p, i)),
+            (None, true) => {
+                return Err(labledger_domain::FieldError::new(
+                    row_field(samples.len(), i, "project_id"),
+                    "you may file samples only under your projects: name one",
+                )
+                .into())
+            }
+            _ => {}
+        }
+    }
+    for (p, i) in projects {
+        let field = row_field(samples.len(), i, "project_id");
+        crate::projects::check_filing(tx, p, user, limited, &field).await?;
+    }
+    Ok(())
+}
+
 /// Reserves `n` consecutive sample numbers of the org; returns the first.
 async fn reserve_numbers(tx: &mut OrgTx<'_>, n: i64) -> Result<i64> {
     let org = tx.org().to_owned();
@@ -123,7 +155,7 @@ async fn reserve_numbers(tx: &mut OrgTx<'_>, n: i64) -> Result<i64> {
     Ok(last - n + 1)
 }
 
-async fn sample_in_tx(tx: &mut OrgTx<'_>, id: SampleId) -> Result<Sample> {
+pub(crate) async fn sample_in_tx(tx: &mut OrgTx<'_>, id: SampleId) -> Result<Sample> {
     let org = tx.org().to_owned();
     let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2");
     let row = tx
@@ -147,6 +179,70 @@ fn created(s: &NewSample, code: &str) -> Changes {
         .created("project_id", s.project_id.map(|p| p.to_string()))
 }
 
+/// Inserts samples with the org's next codes, one audit event (`action`) and one custody event
+/// (the registrant holds it) each; returns their ids in order.
+pub(crate) async fn insert_samples(
+    tx: &mut OrgTx<'_>,
+    samples: Vec<NewSample>,
+    action: &str,
+    actor: &Actor,
+    holder: &str,
+) -> Result<Vec<SampleId>> {
+    let first = reserve_numbers(tx, samples.len() as i64).await?;
+    let label = storage::actor_name(tx, actor).await?;
+    let org = tx.org().to_owned();
+    let now = Timestamp::now().micros();
+    let mut ids = Vec::with_capacity(samples.len());
+    for (i, s) in samples.into_iter().enumerate() {
+        let seq = first + i as i64;
+        let id = SampleId::new();
+        let code = sample_code(seq);
+        tx.execute(
+            sqlx::query(
+                "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
+                 received_at, quantity, unit, notes, project_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $14, $13, $13)",
+            )
+            .bind(org.clone())
+            .bind(id.to_string())
+            .bind(seq)
+            .bind(code.clone())
+            .bind(s.sample_type.clone())
+            .bind(SampleStatus::Registered.as_str())
+            .bind(s.source_ref.clone())
+            .bind(s.collected_at.map(Timestamp::micros))
+            .bind(s.received_at.map(Timestamp::micros))
+            // As text: through sqlx's Any driver a NULL f64 is typed int4 on
+            // PostgreSQL, which poisons the cached statement for later numbers.
+            .bind(s.quantity.map(|q| q.to_string()))
+            .bind(s.unit.clone())
+            .bind(s.notes.clone())
+            .bind(now)
+            .bind(s.project_id.map(|p| p.to_string())),
+        )
+        .await?;
+        tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
+        // The chain of custody starts with the registrant holding the sample.
+        storage::append_custody(
+            tx,
+            id,
+            actor,
+            &label,
+            Timestamp::from_micros(now),
+            CustodyFacts {
+                kind: CustodyKind::Registered,
+                custodian: Some(holder.to_owned()),
+                from: None,
+                to: Some(label.clone()),
+                reason: None,
+            },
+        )
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 impl Org<'_> {
     /// Registers samples in one transaction: all of them, with gapless codes and one audit event
     /// each (`sample.create`, or `sample.import` for a bulk import), or none.
@@ -159,61 +255,13 @@ impl Org<'_> {
         if samples.is_empty() {
             return Ok(Vec::new());
         }
+        let actor = self.scope().actor().clone();
+        let holder = self.scope().user_id().to_string();
         let (user, limited) = (self.scope().user_id(), self.scope().is_project_limited());
         self.write(Box::new(move |tx| {
             Box::pin(async move {
-                let mut projects: Vec<(ProjectId, usize)> = Vec::new();
-                for (i, s) in samples.iter().enumerate() {
-                    match (s.project_id, limited) {
-                        (Some(p), _) if !projects.iter().any(|(q, _)| *q == p) => projects.push((p, i)),
-                        (None, true) => {
-                            return Err(labledger_domain::FieldError::new(
-                                row_field(samples.len(), i, "project_id"),
-                                "you may file samples only under your projects: name one",
-                            )
-                            .into())
-                        }
-                        _ => {}
-                    }
-                }
-                for (p, i) in projects {
-                    crate::projects::check_filing(tx, p, user, limited, &row_field(samples.len(), i, "project_id")).await?;
-                }
-                let first = reserve_numbers(tx, samples.len() as i64).await?;
-                let org = tx.org().to_owned();
-                let now = Timestamp::now().micros();
-                let mut ids = Vec::with_capacity(samples.len());
-                for (i, s) in samples.into_iter().enumerate() {
-                    let seq = first + i as i64;
-                    let id = SampleId::new();
-                    let code = sample_code(seq);
-                    tx.execute(
-                        sqlx::query(
-                            "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
-                             received_at, quantity, unit, notes, project_id, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $14, $13, $13)",
-                        )
-                        .bind(org.clone())
-                        .bind(id.to_string())
-                        .bind(seq)
-                        .bind(code.clone())
-                        .bind(s.sample_type.clone())
-                        .bind(SampleStatus::Registered.as_str())
-                        .bind(s.source_ref.clone())
-                        .bind(s.collected_at.map(Timestamp::micros))
-                        .bind(s.received_at.map(Timestamp::micros))
-                        // As text: through sqlx's Any driver a NULL f64 is typed int4 on
-                        // PostgreSQL, which poisons the cached statement for later numbers.
-                        .bind(s.quantity.map(|q| q.to_string()))
-                        .bind(s.unit.clone())
-                        .bind(s.notes.clone())
-                        .bind(now)
-                        .bind(s.project_id.map(|p| p.to_string())),
-                    )
-                    .await?;
-                    tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
-                    ids.push(id);
-                }
+                check_projects(tx, &samples, user, limited).await?;
+                let ids = insert_samples(tx, samples, action, &actor, &holder).await?;
                 // Read back only a single registration; a bulk import answers with its count.
                 match ids.as_slice() {
                     [one] => Ok(vec![sample_in_tx(tx, *one).await?]),
@@ -306,6 +354,7 @@ impl Org<'_> {
         reason: Option<String>,
     ) -> Result<Sample> {
         self.scope().require(Permission::SAMPLES_WRITE)?;
+        let actor = self.scope().actor().clone();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let current = sample_in_tx(tx, id).await?;
@@ -334,8 +383,29 @@ impl Org<'_> {
                     Changes::new()
                         .field("status", current.status.as_str(), to.as_str())
                         .field("received_at", current.received_at.map(Timestamp::to_rfc3339), received_at.map(Timestamp::to_rfc3339))
-                        .field("reason", Option::<String>::None, reason),
+                        .field("reason", Option::<String>::None, reason.clone()),
                 );
+                let label = storage::actor_name(tx, &actor).await?;
+                let custodian = storage::custodian_in_tx(tx, id).await?;
+                storage::append_custody(
+                    tx,
+                    id,
+                    &actor,
+                    &label,
+                    now,
+                    CustodyFacts {
+                        kind: CustodyKind::Status,
+                        custodian,
+                        from: Some(current.status.as_str().to_owned()),
+                        to: Some(to.as_str().to_owned()),
+                        reason: reason.clone(),
+                    },
+                )
+                .await?;
+                // A consumed or disposed sample no longer takes up a box position.
+                if to.is_final() {
+                    storage::vacate_in_tx(tx, id, &actor, &label, now, reason).await?;
+                }
                 sample_in_tx(tx, id).await
             })
         }))

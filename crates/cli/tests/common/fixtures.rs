@@ -144,6 +144,44 @@ pub async fn project(owner: &Session, org: &str) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
+/// A fresh storage location of `org` (`parent` None: a site); returns its id.
+pub async fn location(owner: &Session, org: &str, body: Value) -> String {
+    let res = owner
+        .post(&format!("/api/v1/orgs/{org}/locations"), body)
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// A fresh 8 × 12 box of `org` in a fresh site › room › freezer; returns its id.
+pub async fn storage_box(owner: &Session, org: &str) -> String {
+    let site = location(owner, org, json!({"kind": "site", "name": unique("site")})).await;
+    let room = location(
+        owner,
+        org,
+        json!({"kind": "room", "name": "Room 1", "parent_id": site}),
+    )
+    .await;
+    let freezer = location(
+        owner,
+        org,
+        json!({"kind": "freezer", "name": "Freezer 1", "parent_id": room}),
+    )
+    .await;
+    location(
+        owner,
+        org,
+        json!({"kind": "box", "name": "Box 1", "parent_id": freezer, "rows": 8, "columns": 12}),
+    )
+    .await
+}
+
 /// A fresh custom role of `org`; returns its id.
 pub async fn custom_role(owner: &Session, org: &str) -> String {
     let res = owner
@@ -431,6 +469,12 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
             json!({"limited": true})
         }
         ("PATCH", "/api/v1/orgs/{org_id}/settings") => json!({"require_mfa": false}),
+        ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/aliquots") => {
+            json!({"kind": "aliquot", "count": 2})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/locations") => {
+            json!({"kind": "site", "name": unique("site")})
+        }
         ("POST", "/api/v1/auth/step-up") => json!({"password": super::ADMIN_PASSWORD}),
         ("POST", "/api/v1/me/mfa/totp/confirm") => json!({"code": "000000"}),
         ("DELETE", "/api/v1/me/mfa/totp") => {
@@ -533,6 +577,35 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     if path.contains("{sample_id}") {
         path = path.replace("{sample_id}", &sample(owner, org).await);
     }
+    if path.contains("{location_id}") {
+        path = path.replace("{location_id}", &storage_box(owner, org).await);
+    }
+    // Storage: a placement body names a fresh box; a removal needs a placed sample; a hand-over
+    // names a fresh member; reports and label sheets name a fresh sample.
+    let mut storage_body = None;
+    if op.template.ends_with("/placement") && op.method != "GET" {
+        let bx = storage_box(owner, org).await;
+        let body = json!({"location_id": bx, "position": "A1", "reason": "fixture"});
+        if op.method == "DELETE" {
+            let res = owner.send(reqwest::Method::PUT, &path, Some(body)).await;
+            assert_eq!(
+                res.status(),
+                StatusCode::OK,
+                "{}",
+                res.text().await.unwrap()
+            );
+        } else {
+            storage_body = Some(body);
+        }
+    }
+    if op.template.ends_with("/handovers") {
+        let to = victim_member(owner, org).await;
+        storage_body = Some(json!({"to_member": to, "reason": "fixture"}));
+    }
+    if op.template.ends_with("/custody/report") || op.template.ends_with("/labels.pdf") {
+        let id = sample(owner, org).await;
+        path = format!("{path}?samples={id}");
+    }
     if path.contains("{role_id}") {
         path = path.replace("{role_id}", &custom_role(owner, org).await);
     }
@@ -567,7 +640,9 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         op.method,
         op.template
     );
-    let body = if op.csv_body {
+    let body = if storage_body.is_some() {
+        storage_body
+    } else if op.csv_body {
         Some(Value::String(
             "sample_type,source_ref\nblood,P-1\nserum,P-2\n".to_owned(),
         ))
@@ -611,6 +686,7 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         "{protocol_id}",
         "{version_id}",
         "{record_id}",
+        "{location_id}",
     ] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }

@@ -18,6 +18,7 @@ mod roles;
 pub mod samples;
 mod sessions;
 pub mod signatures;
+pub mod storage;
 pub mod tokens;
 
 use crate::error::Problem;
@@ -54,6 +55,7 @@ use utoipa_axum::routes;
         (name = "access-requests", description = "Just-in-time privileged access"),
         (name = "protocols", description = "Protocols (SOPs), versions, approval by e-signature"),
         (name = "compliance", description = "Deviations and CAPA, closed by e-signature"),
+        (name = "storage", description = "Storage locations, placement, chain of custody and labels"),
     )
 )]
 struct ApiDoc;
@@ -271,6 +273,22 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(compliance::link_compliance_record))
         .routes(routes!(compliance::sign_compliance_record))
         .routes(routes!(compliance::close_compliance_record))
+        .routes(routes!(storage::list_locations, storage::create_location))
+        .routes(routes!(storage::get_location))
+        .routes(routes!(
+            storage::get_placement,
+            storage::place_sample,
+            storage::remove_sample
+        ))
+        .routes(routes!(storage::custody))
+        .routes(routes!(storage::hand_over))
+        .routes(routes!(storage::custody_report))
+        .routes(routes!(storage::label_svg))
+        .routes(routes!(storage::label_png))
+        .routes(routes!(storage::label_zpl))
+        .routes(routes!(storage::label_sheet))
+        .routes(routes!(storage::derive_samples))
+        .routes(routes!(storage::lineage))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

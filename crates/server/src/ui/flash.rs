@@ -55,9 +55,14 @@ pub enum Notice {
     SampleMoved,
     BatchChanged,
     MemberDeactivated,
+    LocationCreated,
+    SamplePlaced,
+    SampleRemoved,
+    SampleHandedOver,
+    SamplesDerived,
 }
 
-const NOTICES: [(Notice, &str, &str); 13] = [
+const NOTICES: [(Notice, &str, &str); 18] = [
     (Notice::LoggedOut, "logged-out", "You have been logged out."),
     (Notice::MemberAdded, "member-added", "Member added."),
     (
@@ -86,6 +91,31 @@ const NOTICES: [(Notice, &str, &str); 13] = [
         Notice::MemberDeactivated,
         "member-deactivated",
         "Member deactivated: their sessions have ended.",
+    ),
+    (
+        Notice::LocationCreated,
+        "location-created",
+        "Location added.",
+    ),
+    (
+        Notice::SamplePlaced,
+        "sample-placed",
+        "Sample stored in the box.",
+    ),
+    (
+        Notice::SampleRemoved,
+        "sample-removed",
+        "Sample taken out of its box.",
+    ),
+    (
+        Notice::SampleHandedOver,
+        "sample-handed-over",
+        "Sample handed over.",
+    ),
+    (
+        Notice::SamplesDerived,
+        "samples-derived",
+        "Child samples registered.",
     ),
 ];
 

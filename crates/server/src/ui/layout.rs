@@ -22,6 +22,7 @@ pub enum Nav {
     Review,
     Protocols,
     Compliance,
+    Storage,
 }
 
 impl Nav {
@@ -39,6 +40,7 @@ impl Nav {
             Nav::Review => "/access-review",
             Nav::Protocols => "/protocols",
             Nav::Compliance => "/compliance",
+            Nav::Storage => "/storage",
         }
     }
 
@@ -54,6 +56,7 @@ impl Nav {
             "access-review" => Nav::Review,
             "protocols" => Nav::Protocols,
             "compliance" => Nav::Compliance,
+            "storage" => Nav::Storage,
             _ => Nav::Dashboard,
         }
     }
@@ -71,6 +74,7 @@ impl Nav {
             Nav::Review => "access-review",
             Nav::Protocols => "protocols",
             Nav::Compliance => "compliance",
+            Nav::Storage => "storage",
         }
     }
 }
@@ -205,6 +209,7 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     (nav_link(org, Nav::Dashboard, "Dashboard", chrome.active))
                                     @if org.samples_read {
                                         (nav_link(org, Nav::Samples, "Samples", chrome.active))
+                                        (nav_link(org, Nav::Storage, "Storage", chrome.active))
                                     }
                                     @if org.batches_read {
                                         (nav_link(org, Nav::Batches, "Batches", chrome.active))

@@ -24,6 +24,7 @@ mod review;
 mod roles;
 mod samples;
 mod security;
+mod storage;
 
 use crate::state::AppState;
 use axum::response::IntoResponse;
@@ -112,6 +113,31 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/batches/{batch_id}/close",
             post(batches::close),
+        )
+        .route(
+            "/orgs/{org_id}/storage",
+            get(storage::list).post(storage::create),
+        )
+        .route("/orgs/{org_id}/storage/{location_id}", get(storage::show))
+        .route(
+            "/orgs/{org_id}/samples/{sample_id}/placement",
+            post(storage::place),
+        )
+        .route(
+            "/orgs/{org_id}/samples/{sample_id}/placement/remove",
+            post(storage::remove),
+        )
+        .route(
+            "/orgs/{org_id}/samples/{sample_id}/handover",
+            post(storage::handover),
+        )
+        .route(
+            "/orgs/{org_id}/samples/{sample_id}/aliquots",
+            post(storage::derive),
+        )
+        .route(
+            "/orgs/{org_id}/samples/{sample_id}/label",
+            get(storage::label_page),
         )
         .route("/orgs/{org_id}/access-review", get(review::page))
         .route(

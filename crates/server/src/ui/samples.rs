@@ -42,6 +42,33 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, UiError> {
     org.require(Permission::SAMPLES_READ, Nav::Samples)?;
+    // A scanned (or typed) code: an exact match opens the sample.
+    if let Some(code) = query_value(query.as_deref(), "code") {
+        let found = state
+            .store()
+            .org(&org.scope)
+            .sample_by_code(&code)
+            .await
+            .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
+        if let Some(id) = found {
+            return Ok(
+                axum::response::Redirect::to(&format!("{}/samples/{id}", org.base()))
+                    .into_response(),
+            );
+        }
+        return render_list(
+            &state,
+            &org,
+            None,
+            StatusCode::NOT_FOUND,
+            Some(Flash::error(format!(
+                "No sample has the code {}.",
+                code.trim()
+            ))),
+            Forms::default(),
+        )
+        .await;
+    }
     render_list(
         &state,
         &org,
@@ -100,6 +127,12 @@ async fn render_list(
         }
         @if !forms.errors.is_empty() { (invalid_box(&forms.errors)) }
         section.card {
+            form.filters #scan method="get" action=(base) {
+                label { "Scan or type a code "
+                    input #scan-code type="search" name="code" placeholder="S-000123" maxlength="32" autocomplete="off";
+                }
+                button.btn.btn-small type="submit" { "Open" }
+            }
             form.filters method="get" action=(base) {
                 label { "Status "
                     select name="status" {
@@ -316,7 +349,7 @@ pub async fn show(
     .await
 }
 
-async fn render_sample(
+pub(super) async fn render_sample(
     state: &AppState,
     org: &UiOrg,
     id: SampleId,
@@ -328,6 +361,7 @@ async fn render_sample(
         Err(labledger_store::StoreError::NotFound) => return Err(org.not_found()),
         Err(e) => return Err(org.error(ApiError::from(e), Nav::Samples)),
     };
+    let storage_sections = super::storage::sample_sections(state, org, &sample).await?;
     let base = format!("{}/samples/{}", org.base(), sample.id);
     let can_write = org.scope.can(Permission::SAMPLES_WRITE) && !sample.status.is_final();
     let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_else(|| "—".into());
@@ -371,6 +405,7 @@ async fn render_sample(
                 }
             }
         }
+        (storage_sections)
         p { a href=(format!("{}/samples", org.base())) { "← All samples" } }
     };
     let title = format!("Sample {}", sample.code);
