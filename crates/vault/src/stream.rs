@@ -126,6 +126,11 @@ pub struct Decryptor {
     header_seen: bool,
 }
 
+/// The segment size an object header declares (checked like a full parse).
+pub fn segment_size(header: &[u8]) -> Result<usize, VaultError> {
+    parse_header(header).map(|(_, _, segment)| segment)
+}
+
 fn parse_header(bytes: &[u8]) -> Result<([u8; HEADER_LEN], [u8; 7], usize), VaultError> {
     let header: [u8; HEADER_LEN] = bytes
         .get(..HEADER_LEN)
@@ -183,6 +188,35 @@ impl Decryptor {
         }
         self.buf.drain(..done);
         Ok(())
+    }
+
+    /// For a ranged read: continues an object whose header was read apart, at segment `index`
+    /// (the ciphertext fed next starts at that segment's first byte).
+    pub fn resume(data_key: &Key, header: &[u8], index: u32) -> Result<Self, VaultError> {
+        let (header, prefix, segment) = parse_header(header)?;
+        Ok(Self {
+            cipher: data_key.cipher(),
+            header,
+            prefix,
+            segment,
+            index,
+            buf: Vec::new(),
+            sha: Sha256::new(),
+            header_seen: true,
+        })
+    }
+
+    /// Ends a ranged read: opens what remains as one segment, flagged last only if it is the
+    /// object's last (`last`); a range's final segment that is not the object's must be whole.
+    pub fn finish_range(mut self, out: &mut Vec<u8>, last: bool) -> Result<(), VaultError> {
+        if last {
+            return self.finish(out).map(|_| ());
+        }
+        if self.buf.len() != self.segment + TAG_LEN {
+            return Err(VaultError::Integrity("a segment is cut short"));
+        }
+        let seg = std::mem::take(&mut self.buf);
+        self.open(&seg, false, out)
     }
 
     /// Opens the last segment; returns the plaintext's SHA-256. Fails if the end was cut off.
@@ -327,6 +361,38 @@ mod tests {
         let mut longer = sealed.clone();
         longer.extend_from_slice(&[0u8; TAG_LEN + 1]);
         assert!(open_all(&key, &longer).is_err());
+    }
+
+    #[test]
+    fn ranged_reads_open_any_run_of_segments() {
+        let key = Key::generate();
+        let plain = data(4 * SEG + 9);
+        let (sealed, _) = seal_all(&key, &plain, SEG).unwrap();
+        let full = SEG + TAG_LEN;
+        let header = &sealed[..HEADER_LEN];
+        assert_eq!(segment_size(header).unwrap(), SEG);
+        // Segments 1..=2 (not the last), then 3..=4 (the last).
+        let mut dec = Decryptor::resume(&key, header, 1).unwrap();
+        let mut out = Vec::new();
+        dec.update(&sealed[HEADER_LEN + full..HEADER_LEN + 3 * full], &mut out)
+            .unwrap();
+        dec.finish_range(&mut out, false).unwrap();
+        assert_eq!(out, &plain[SEG..3 * SEG]);
+        let mut dec = Decryptor::resume(&key, header, 3).unwrap();
+        let mut out = Vec::new();
+        dec.update(&sealed[HEADER_LEN + 3 * full..], &mut out).unwrap();
+        dec.finish_range(&mut out, true).unwrap();
+        assert_eq!(out, &plain[3 * SEG..]);
+        // A segment read at the wrong index, or a middle one passed off as last, fails.
+        let mut dec = Decryptor::resume(&key, header, 2).unwrap();
+        let mut out = Vec::new();
+        dec.update(&sealed[HEADER_LEN + full..HEADER_LEN + 2 * full], &mut out)
+            .unwrap();
+        assert!(dec.finish_range(&mut out, false).is_err());
+        let mut dec = Decryptor::resume(&key, header, 1).unwrap();
+        dec.update(&sealed[HEADER_LEN + full..HEADER_LEN + 2 * full], &mut out)
+            .unwrap();
+        assert!(dec.finish_range(&mut out, true).is_err());
     }
 
     #[test]
