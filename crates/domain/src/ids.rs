@@ -79,6 +79,10 @@ id_type!(
     /// An invitation to join one organization.
     InvitationId
 );
+id_type!(
+    /// One version of an evidence file of one organization.
+    FileId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! encoding and hash chaining of audit events.
 
 pub mod audit;
+pub mod file;
 pub mod ids;
 pub mod jcs;
 pub mod permission;
@@ -14,7 +15,7 @@ pub mod throttle;
 pub mod time;
 pub mod validate;
 
-pub use ids::{AccessRequestId, ApiTokenId, InvitationId, OrgId, RoleId, SampleId, UserId};
+pub use ids::{AccessRequestId, ApiTokenId, FileId, InvitationId, OrgId, RoleId, SampleId, UserId};
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;

@@ -12,6 +12,8 @@ pub mod keys;
 pub mod objects;
 pub mod stream;
 
+pub use objects::{ObjectError, ObjectRef, OrgKey, Stored, Vault};
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VaultError {
     /// The stored bytes are not what was written: altered, truncated, reordered, or another key.

@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod files;
 pub mod invitations;
 pub mod members;
 pub mod mfa;
@@ -45,6 +46,7 @@ use utoipa_axum::routes;
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "api-tokens", description = "API tokens for instruments and scripts"),
         (name = "access-requests", description = "Just-in-time privileged access"),
+        (name = "files", description = "Evidence files: encrypted, immutable, versioned"),
     )
 )]
 struct ApiDoc;
@@ -223,6 +225,9 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
             invitations::create_invitation
         ))
         .routes(routes!(invitations::revoke_invitation))
+        .routes(routes!(files::list_files, files::upload_file))
+        .routes(routes!(files::get_file))
+        .routes(routes!(files::download_file))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)
