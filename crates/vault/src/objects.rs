@@ -78,7 +78,7 @@ impl OrgKey {
                 m.update(sha256);
                 m.finalize().into_bytes()
             })
-            .map(|b| hex::encode(b))
+            .map(hex::encode)
             .unwrap_or_default();
         mac
     }
@@ -141,7 +141,12 @@ impl Vault {
     /// Objects in an S3-compatible bucket: `s3://bucket` (credentials and region from the
     /// standard `AWS_*` environment variables), optionally at another `endpoint`.
     pub fn s3(url: &str, endpoint: Option<&str>, master: [u8; 32]) -> Result<Self, ObjectError> {
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| ObjectError::Storage(format!("`{url}` is not an s3:// URL")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/').to_owned();
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Some(endpoint) = endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -149,7 +154,12 @@ impl Vault {
                 .with_virtual_hosted_style_request(false);
         }
         let store = builder.build()?;
-        Ok(Self::with_store(Arc::new(store), master, url.to_owned()))
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(store)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix.as_str()))
+        };
+        Ok(Self::with_store(store, master, url.to_owned()))
     }
 
     /// An in-memory store with a random master key (for tests and the default configuration
@@ -296,6 +306,13 @@ impl Vault {
         } else {
             object.size.div_ceil(seg)
         };
+        // The stored length first: a truncated or extended object fails before any byte.
+        let meta = self.store.head(&location).await.map_err(read_error)?;
+        if meta.size != total {
+            return Err(ObjectError::Integrity(
+                "the stored object has the wrong length (truncated or extended)",
+            ));
+        }
         let (dec, cipher_range, skip, take, last) = match range {
             None => (Decryptor::new(&data_key), 0..total, 0, object.size, true),
             Some((first, last_byte)) => {
@@ -338,7 +355,7 @@ impl Vault {
             .map_err(read_error)?;
         if result.meta.size != total {
             return Err(ObjectError::Integrity(
-                "the stored object has the wrong length (truncated or extended)",
+                "the stored object changed length while being read",
             ));
         }
         let reader = Reader {

@@ -19,6 +19,7 @@ pub enum Nav {
     Tokens,
     Access,
     Review,
+    Files,
 }
 
 impl Nav {
@@ -33,6 +34,7 @@ impl Nav {
             Nav::Tokens => "/api-tokens",
             Nav::Access => "/access-requests",
             Nav::Review => "/access-review",
+            Nav::Files => "/files",
         }
     }
 
@@ -45,6 +47,7 @@ impl Nav {
             "api-tokens" => Nav::Tokens,
             "access-requests" => Nav::Access,
             "access-review" => Nav::Review,
+            "files" => Nav::Files,
             _ => Nav::Dashboard,
         }
     }
@@ -59,6 +62,7 @@ impl Nav {
             Nav::Tokens => "api-tokens",
             Nav::Access => "access-requests",
             Nav::Review => "access-review",
+            Nav::Files => "files",
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct CurrentOrg {
     pub members_read: bool,
     pub samples_read: bool,
     pub audit_read: bool,
+    pub files_read: bool,
 }
 
 impl CurrentOrg {
@@ -81,6 +86,7 @@ impl CurrentOrg {
             members_read: scope.can(Permission::MEMBERS_READ),
             samples_read: scope.can(Permission::SAMPLES_READ),
             audit_read: scope.can(Permission::AUDIT_READ),
+            files_read: scope.can(Permission::FILES_READ),
         }
     }
 }
@@ -187,6 +193,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     (nav_link(org, Nav::Dashboard, "Dashboard", chrome.active))
                                     @if org.samples_read {
                                         (nav_link(org, Nav::Samples, "Samples", chrome.active))
+                                    }
+                                    @if org.files_read {
+                                        (nav_link(org, Nav::Files, "Files", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))

@@ -19,6 +19,7 @@ mod layout;
 mod members;
 mod review;
 mod roles;
+mod files;
 mod samples;
 mod security;
 
@@ -93,6 +94,7 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org_id}/samples/{sample_id}/transitions",
             post(samples::transition),
         )
+        .route("/orgs/{org_id}/files", get(files::list))
         .route("/orgs/{org_id}/access-review", get(review::page))
         .route(
             "/orgs/{org_id}/members/{user_id}/deactivate",
