@@ -19,6 +19,7 @@
 
 mod append;
 mod args;
+mod ingest;
 mod pg;
 mod raw;
 mod rss;
@@ -37,7 +38,8 @@ const USAGE: &str = "usage: labledger-bench <command> [--flag value ...]
   verify      [--events 1000000] [--data-dir DIR] [--fill-concurrency 256] [--fill-roles 4]
               [--cli PATH] [--sample 100000] [--runs 3]
   idle-rss    [--cli PATH] [--starts 3] [--settle 2]
-  login-storm [--cli PATH] [--seconds 8] [--storm 200] [--readers 4]";
+  login-storm [--cli PATH] [--seconds 8] [--storm 200] [--readers 4]
+  ingest      [--mib 1024] [--runs 3] [--dir DIR]";
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -70,6 +72,7 @@ fn run() -> anyhow::Result<()> {
             "verify" => verify::run(&flags).await,
             "idle-rss" => rss::run(&flags).await,
             "login-storm" => storm::run(&flags).await,
+            "ingest" => ingest::run(&flags).await,
             other => bail!("unknown command `{other}`\n{USAGE}"),
         }
     })
