@@ -98,7 +98,10 @@ async fn openssl_sha256(path: &Path) -> anyhow::Result<(f64, String)> {
         bail!("openssl failed");
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok((secs, text.split_whitespace().next().unwrap_or("").to_owned()))
+    Ok((
+        secs,
+        text.split_whitespace().next().unwrap_or("").to_owned(),
+    ))
 }
 
 pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
@@ -106,8 +109,12 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     let mib: usize = flags.num_or("mib", 1024)?;
     let runs: usize = flags.num_or("runs", 3)?;
     let tmp = match flags.get("dir") {
-        Some(d) => tempfile::Builder::new().prefix("labbench-ingest.").tempdir_in(d)?,
-        None => tempfile::Builder::new().prefix("labbench-ingest.").tempdir()?,
+        Some(d) => tempfile::Builder::new()
+            .prefix("labbench-ingest.")
+            .tempdir_in(d)?,
+        None => tempfile::Builder::new()
+            .prefix("labbench-ingest.")
+            .tempdir()?,
     };
     let input = tmp.path().join("input.bin");
     write_file(&input, mib)?;
@@ -160,19 +167,17 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
             bail!("read back {n} of {} bytes", stored.size);
         }
         vault.delete(&stored.path).await?;
+        let last = |v: &[f64]| v.last().copied().unwrap_or(f64::NAN);
         println!(
             "  run {}: openssl {:.2} GiB/s, ingest {:.2} GiB/s, download {:.2} GiB/s",
             run + 1,
-            gib_s(t_openssl[run]),
-            gib_s(t_ingest[run]),
-            gib_s(t_download[run])
+            gib_s(last(&t_openssl)),
+            gib_s(last(&t_ingest)),
+            gib_s(last(&t_download))
         );
     }
     let (o, i, d) = (median(&t_openssl), median(&t_ingest), median(&t_download));
-    println!(
-        "openssl dgst -sha256: {:.2} GiB/s ({o:.2} s)",
-        gib_s(o)
-    );
+    println!("openssl dgst -sha256: {:.2} GiB/s ({o:.2} s)", gib_s(o));
     println!(
         "ingest (hash + encrypt + write): {:.2} GiB/s ({i:.2} s) = {:.0} % of openssl",
         gib_s(i),

@@ -23,7 +23,7 @@ const HEADER: usize = 16;
 
 fn data(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
-        .map(|i| ((i as u64 * 2_654_435_761 >> 7) as u8) ^ seed)
+        .map(|i| (((i as u64 * 2_654_435_761) >> 7) as u8) ^ seed)
         .collect()
 }
 
@@ -141,7 +141,10 @@ async fn round_trips_every_edge_size_with_versions_ranges_and_audit() {
     let server = common::spawn().await;
     let owner = server.owner().await;
     let org = server.org_id.clone();
-    for (i, n) in [0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG + 17].into_iter().enumerate() {
+    for (i, n) in [0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG + 17]
+        .into_iter()
+        .enumerate()
+    {
         let body = data(n, i as u8);
         let v = upload_ok(&owner, &org, &format!("edge-{n}.bin"), body.clone()).await;
         assert_eq!(v["size"], n as u64, "{n}");
@@ -158,11 +161,7 @@ async fn round_trips_every_edge_size_with_versions_ranges_and_audit() {
             let last = n - 1;
             let cases = [
                 (format!("bytes={last}-{last}"), last, last),
-                (
-                    format!("bytes={}-{}", n / 3, n - 1),
-                    n / 3,
-                    n - 1,
-                ),
+                (format!("bytes={}-{}", n / 3, n - 1), n / 3, n - 1),
                 ("bytes=-1".to_owned(), last, last),
             ];
             for (h, a, b) in cases {
@@ -192,7 +191,10 @@ async fn round_trips_every_edge_size_with_versions_ranges_and_audit() {
     let res = download(&owner, &org, v1["id"].as_str().unwrap(), None).await;
     assert_eq!(res.bytes().await.unwrap().as_ref(), b"a,b\n1,2\n");
     let meta = owner
-        .get_json(&format!("/api/v1/orgs/{org}/files/{}", v1["id"].as_str().unwrap()))
+        .get_json(&format!(
+            "/api/v1/orgs/{org}/files/{}",
+            v1["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(meta["name"], "run.csv");
     assert_eq!(meta["version"], 1);
@@ -325,7 +327,10 @@ async fn api_tokens_upload_and_download_within_their_permissions() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.bytes().await.unwrap().as_ref(), data(100_000, 9).as_slice());
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        data(100_000, 9).as_slice()
+    );
 }
 
 #[tokio::test]
@@ -338,7 +343,9 @@ async fn altered_ciphertext_never_downloads() {
     // Each case on its own content (so no two share an object), restored afterwards.
     type Damage = fn(&mut Vec<u8>);
     let cases: Vec<(&str, Damage)> = vec![
-        ("flip a byte in the first segment", |b| b[HEADER + 10] ^= 0x01),
+        ("flip a byte in the first segment", |b| {
+            b[HEADER + 10] ^= 0x01
+        }),
         ("flip a byte in the middle segment", |b| {
             b[HEADER + SEG + TAG + 100] ^= 0x80
         }),
@@ -381,7 +388,13 @@ async fn altered_ciphertext_never_downloads() {
         std::fs::write(&object, &bad).unwrap();
         assert_download_fails(try_download(&owner, &org, &id, None).await, what).await;
         // A range over the damaged part fails too.
-        let res = try_download(&owner, &org, &id, Some(&format!("bytes=0-{}", body.len() - 1))).await;
+        let res = try_download(
+            &owner,
+            &org,
+            &id,
+            Some(&format!("bytes=0-{}", body.len() - 1)),
+        )
+        .await;
         assert_download_fails(res, &format!("{what} (range)")).await;
         // Restored, it reads again: the failure was the damage.
         std::fs::write(&object, &original).unwrap();
@@ -415,7 +428,8 @@ async fn no_plaintext_rests_in_the_data_directory() {
     upload_ok(&owner, &org, "tiny.txt", marker.to_vec()).await;
     let all = files_under(server.data_dir.path());
     assert!(
-        all.iter().any(|p| p.starts_with(server.data_dir.path().join("objects"))),
+        all.iter()
+            .any(|p| p.starts_with(server.data_dir.path().join("objects"))),
         "objects live under the data directory: {all:?}"
     );
     // Any 16-byte window of the marker would give plaintext away.
@@ -438,7 +452,9 @@ async fn other_orgs_cannot_read_list_or_probe_files() {
     let owner_a = server.owner().await;
     let org_a = server.org_id.clone();
     let org_b = server.create_org("Org B", "boss@b.example", "org b owner long password");
-    let owner_b = server.login("boss@b.example", "org b owner long password").await;
+    let owner_b = server
+        .login("boss@b.example", "org b owner long password")
+        .await;
 
     let secret = data(200_000, 77);
     let a = upload_ok(&owner_a, &org_a, "secret.bin", secret.clone()).await;
@@ -469,7 +485,9 @@ async fn other_orgs_cannot_read_list_or_probe_files() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let listed = owner_b.get_json(&format!("/api/v1/orgs/{org_b}/files")).await;
+    let listed = owner_b
+        .get_json(&format!("/api/v1/orgs/{org_b}/files"))
+        .await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 0);
 
     // Probing by uploading A's content in B: B's answer is that of any new content (version 1,
@@ -484,7 +502,11 @@ async fn other_orgs_cannot_read_list_or_probe_files() {
     assert_eq!(keys(&probe), keys(&fresh));
     assert_eq!(probe["version"], 1);
     assert_ne!(probe["id"], a["id"]);
-    assert_eq!(objects_of(&server, &org_b).len(), 2, "B stores its own copy");
+    assert_eq!(
+        objects_of(&server, &org_b).len(),
+        2,
+        "B stores its own copy"
+    );
     assert_eq!(objects_of(&server, &org_a), objects_a, "A is untouched");
     let a_bytes = std::fs::read(&objects_a[0]).unwrap();
     for b_obj in objects_of(&server, &org_b) {
@@ -515,7 +537,10 @@ async fn uploads_over_the_limit_are_refused_and_leave_nothing() {
         (0..40).map(|i| Ok(data(64 * 1024, i))).collect();
     let res = owner
         .client
-        .post(format!("{}/api/v1/orgs/{org}/files?name=big.bin", owner.base))
+        .post(format!(
+            "{}/api/v1/orgs/{org}/files?name=big.bin",
+            owner.base
+        ))
         .header("x-csrf-token", &owner.csrf)
         .header("connection", "close")
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
@@ -526,7 +551,11 @@ async fn uploads_over_the_limit_are_refused_and_leave_nothing() {
     }
     let page = owner.get_json(&format!("/api/v1/orgs/{org}/files")).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    assert_eq!(objects_of(&server, &org), before, "nothing kept of a refused upload");
+    assert_eq!(
+        objects_of(&server, &org),
+        before,
+        "nothing kept of a refused upload"
+    );
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {
@@ -563,7 +592,10 @@ async fn a_large_file_streams_both_ways_in_bounded_memory() {
     }));
     let res = owner
         .client
-        .post(format!("{}/api/v1/orgs/{org}/files?name=big.raw", owner.base))
+        .post(format!(
+            "{}/api/v1/orgs/{org}/files?name=big.raw",
+            owner.base
+        ))
         .header("x-csrf-token", &owner.csrf)
         .header("content-type", "application/octet-stream")
         .body(reqwest::Body::wrap_stream(stream))
@@ -631,7 +663,10 @@ async fn start_moto() -> Moto {
         if reqwest::get(format!("{url}/")).await.is_ok() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "moto_server did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not start"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     Moto { child, url }
@@ -641,7 +676,11 @@ async fn start_moto() -> Moto {
 async fn s3_backend_round_trips_and_detects_tampering() {
     let moto = start_moto().await;
     let http = reqwest::Client::new();
-    let res = http.put(format!("{}/evidence", moto.url)).send().await.unwrap();
+    let res = http
+        .put(format!("{}/evidence", moto.url))
+        .send()
+        .await
+        .unwrap();
     assert!(res.status().is_success(), "create bucket: {}", res.status());
     let data_dir = tempfile::tempdir().unwrap();
     let db = common::fresh_database().await;
@@ -685,7 +724,10 @@ async fn s3_backend_round_trips_and_detects_tampering() {
     }
     let res = download(&owner, &org, &ids[3], Some("bytes=10000000-10000099")).await;
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(res.bytes().await.unwrap().as_ref(), &big[10_000_000..10_000_100]);
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        &big[10_000_000..10_000_100]
+    );
     assert!(
         !server.data_dir.path().join("objects").exists(),
         "with S3 nothing is stored locally"
@@ -693,7 +735,10 @@ async fn s3_backend_round_trips_and_detects_tampering() {
 
     // The bucket's objects: list them, check for plaintext, then tamper with the big one.
     let listing = http
-        .get(format!("{}/evidence?list-type=2&prefix=vault/{org}/", moto.url))
+        .get(format!(
+            "{}/evidence?list-type=2&prefix=vault/{org}/",
+            moto.url
+        ))
         .send()
         .await
         .unwrap()
@@ -743,5 +788,9 @@ async fn s3_backend_round_trips_and_detects_tampering() {
         .send()
         .await
         .unwrap();
-    assert_download_fails(try_download(&owner, &org, &ids[3], None).await, "S3 truncation").await;
+    assert_download_fails(
+        try_download(&owner, &org, &ids[3], None).await,
+        "S3 truncation",
+    )
+    .await;
 }

@@ -19,7 +19,10 @@ pub fn parse_file_name(field: &str, raw: &str) -> Result<String, FieldError> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     if name.contains('/') || name.contains('\\') {
         return Err(FieldError::new(field, "must not contain `/` or `\\`"));
@@ -112,7 +115,10 @@ mod tests {
 
     #[test]
     fn names_are_labels_not_paths() {
-        assert_eq!(parse_file_name("name", "  run 7.csv ").unwrap(), "run 7.csv");
+        assert_eq!(
+            parse_file_name("name", "  run 7.csv ").unwrap(),
+            "run 7.csv"
+        );
         for bad in ["", "   ", "a/b", "..\\x", ".", "..", "a\u{0}b", "tab\there"] {
             assert!(parse_file_name("name", bad).is_err(), "{bad:?}");
         }

@@ -60,8 +60,7 @@ pub struct CreatedFile {
     pub duplicate_path: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, seq, name, version, sha256, size, media_type, created_at, created_by";
+const COLUMNS: &str = "id, seq, name, version, sha256, size, media_type, created_at, created_by";
 
 fn decode(r: &AnyRow) -> Result<FileRecord> {
     Ok(FileRecord {
@@ -342,7 +341,11 @@ impl Org<'_> {
     }
 
     /// Records a download (whole or a byte range) in the org's audit trail.
-    pub async fn record_download(&self, file: &FileRecord, range: Option<(u64, u64)>) -> Result<()> {
+    pub async fn record_download(
+        &self,
+        file: &FileRecord,
+        range: Option<(u64, u64)>,
+    ) -> Result<()> {
         self.scope().require(Permission::FILES_READ)?;
         let id = file.id.to_string();
         let sha = hex::encode(&file.sha256);

@@ -157,7 +157,10 @@ impl Vault {
         let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
             Arc::new(store)
         } else {
-            Arc::new(object_store::prefix::PrefixStore::new(store, prefix.as_str()))
+            Arc::new(object_store::prefix::PrefixStore::new(
+                store,
+                prefix.as_str(),
+            ))
         };
         Ok(Self::with_store(store, master, url.to_owned()))
     }
@@ -255,7 +258,17 @@ impl Vault {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut enc = Encryptor::new(data_key, segment);
+        // SHA-256 runs on another core, fed the same (shared, not copied) chunks, while this
+        // task seals them: the two are the costly parts and take about as long each.
+        let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut sha = <Sha256 as sha2::Digest>::new();
+            while let Some(chunk) = chunks.blocking_recv() {
+                sha2::Digest::update(&mut sha, &chunk);
+            }
+            <[u8; 32]>::from(sha2::Digest::finalize(sha))
+        });
+        let mut enc = Encryptor::unhashed(data_key, segment);
         let mut out = Vec::with_capacity(segment * 4);
         out.extend_from_slice(&enc.header());
         let mut total: u64 = 0;
@@ -266,15 +279,23 @@ impl Vault {
                 return Err(ObjectError::TooLarge);
             }
             enc.update(&chunk, &mut out)?;
+            to_hasher
+                .send(chunk)
+                .await
+                .map_err(|_| ObjectError::Storage("the hashing task ended".into()))?;
             if out.len() >= segment {
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 writer.write(&out);
                 out.clear();
             }
         }
-        let (sha, size) = enc.finish(&mut out)?;
+        drop(to_hasher);
+        let size = enc.finish_unhashed(&mut out)?;
         writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
         writer.write(&out);
+        let sha = hasher
+            .await
+            .map_err(|e| ObjectError::Storage(format!("the hashing task failed: {e}")))?;
         Ok((sha, size))
     }
 
@@ -408,7 +429,10 @@ impl Reader {
                     dec.update(&chunk, &mut out)?;
                 }
                 None => {
-                    let dec = self.dec.take().ok_or(ObjectError::Integrity("reader state"))?;
+                    let dec = self
+                        .dec
+                        .take()
+                        .ok_or(ObjectError::Integrity("reader state"))?;
                     if self.whole {
                         let sha = dec.finish(&mut out)?;
                         if sha != self.expected {
@@ -486,7 +510,10 @@ mod tests {
             org.key,
             "unwraps"
         );
-        assert!(vault.org_key("org-b", &wrapped).is_err(), "bound to its org");
+        assert!(
+            vault.org_key("org-b", &wrapped).is_err(),
+            "bound to its org"
+        );
         let seg = stream::DEFAULT_SEGMENT;
         for n in [0usize, 1, seg - 1, seg, seg + 1, 3 * seg + 5] {
             let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();

@@ -240,7 +240,10 @@ pub async fn list_files(
 ) -> ApiResult<Json<FilePage>> {
     scope.require(Permission::FILES_READ)?;
     let (limit, before) = crate::extract::page_params(q.limit, q.cursor)?;
-    let name = q.name.filter(|n| !n.trim().is_empty()).map(|n| n.trim().to_owned());
+    let name = q
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| n.trim().to_owned());
     let (items, next) = state
         .store()
         .org(&scope)

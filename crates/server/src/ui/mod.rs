@@ -13,13 +13,13 @@ mod credentials;
 mod dashboard;
 mod error;
 mod extract;
+mod files;
 mod flash;
 mod invitations;
 mod layout;
 mod members;
 mod review;
 mod roles;
-mod files;
 mod samples;
 mod security;
 
