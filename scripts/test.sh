@@ -81,6 +81,13 @@ if ! python3 -c "import pyotp" >/dev/null 2>&1; then
 fi
 python3 -c "import pyotp" >/dev/null 2>&1 || { echo "pyotp still missing after install" >&2; exit 1; }
 
+# The local S3-compatible server the evidence vault's S3 test starts (moto_server).
+if ! command -v moto_server >/dev/null 2>&1; then
+    echo "installing: moto[server] (PyPI)"
+    python3 -m pip install -q --disable-pip-version-check "moto[server]"
+fi
+command -v moto_server >/dev/null 2>&1 || { echo "moto_server still missing after install" >&2; exit 1; }
+
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 

@@ -21,6 +21,7 @@
 
 mod append;
 mod args;
+mod ingest;
 mod pg;
 mod raw;
 mod rss;
@@ -43,7 +44,9 @@ const USAGE: &str = "usage: labledger-bench <command> [--flag value ...]
   idle-rss    [--cli PATH] [--starts 3] [--settle 2]
   login-storm [--cli PATH] [--seconds 8] [--storm 200] [--readers 4]
   http-register [--engine sqlite|postgres] [--url URL] [--seconds 10] [--warmup 2] [--concurrency 64]
-  sample-search [--engine sqlite|postgres] [--url URL] [--samples 1000000] [--seconds 10] [--concurrency 4]";
+  sample-search [--engine sqlite|postgres] [--url URL] [--samples 1000000] [--seconds 10] [--concurrency 4]
+
+  ingest      [--mib 1024] [--runs 3] [--dir DIR]";
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -78,6 +81,7 @@ fn run() -> anyhow::Result<()> {
             "login-storm" => storm::run(&flags).await,
             "http-register" => samples_http::register(&flags).await,
             "sample-search" => samples_http::search(&flags).await,
+            "ingest" => ingest::run(&flags).await,
             other => bail!("unknown command `{other}`\n{USAGE}"),
         }
     })

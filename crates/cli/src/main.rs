@@ -50,6 +50,9 @@ enum AuditCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // rustls is built with both of its crypto providers (mail: aws-lc-rs, the S3 client: ring),
+    // so it cannot pick one by itself: TLS clients that ask for the default get aws-lc-rs.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

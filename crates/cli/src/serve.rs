@@ -54,6 +54,18 @@ pub struct ServeArgs {
     /// Defaults to `http://<listen address>`.
     #[arg(long, env = "LABLEDGER_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Where evidence objects are stored: unset for `DATA_DIR/objects` (local directory), or an
+    /// S3-compatible bucket `s3://bucket[/prefix]` (credentials and region from the standard
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` variables).
+    #[arg(long, env = "LABLEDGER_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// The S3 endpoint for a non-AWS S3-compatible server (e.g. `http://127.0.0.1:9000`).
+    #[arg(long, env = "LABLEDGER_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Largest accepted evidence file, e.g. `10GiB`, `512MiB` or a byte count.
+    #[arg(long, env = "LABLEDGER_MAX_FILE_SIZE", default_value = "10GiB",
+          value_parser = labledger_domain::file::parse_size)]
+    pub max_file_size: u64,
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
@@ -90,6 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_connections: 0,
     };
     let master_key = args.master_key.load(&args.db.data_dir)?;
+    let vault = open_vault(&args, master_key)?;
     let store = args.db.open(options).await?;
     first_start(&store).await?;
     let throttle = labledger_domain::throttle::ThrottlePolicy {
@@ -121,6 +134,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
         body_limit: args.body_limit_kib.max(1) * 1024,
         secret_box: labledger_auth::SecretBox::new(&master_key),
+        vault,
+        max_file_size: args.max_file_size,
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;
@@ -137,6 +152,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
+}
+
+/// The evidence vault: `DATA_DIR/objects` unless an S3 bucket is configured.
+fn open_vault(args: &ServeArgs, master_key: [u8; 32]) -> anyhow::Result<labledger_vault::Vault> {
+    let vault = match &args.object_store {
+        Some(url) if url.starts_with("s3://") => {
+            labledger_vault::Vault::s3(url, args.s3_endpoint.as_deref(), master_key)
+                .with_context(|| format!("configuring the object store {url}"))?
+        }
+        Some(other) => bail!("--object-store: `{other}` is not an s3://bucket URL"),
+        None => {
+            let dir = args.db.data_dir.join("objects");
+            crate::config::ensure_private_dir(&args.db.data_dir)?;
+            labledger_vault::Vault::local(&dir, master_key)
+                .with_context(|| format!("opening the object directory {}", dir.display()))?
+        }
+    };
+    tracing::info!(store = vault.description(), "evidence vault");
+    Ok(vault)
 }
 
 /// On an empty database: the first organization and its Owner. The password comes from

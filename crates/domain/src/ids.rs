@@ -108,6 +108,10 @@ id_type!(
     /// A storage location of one organization (site, room, freezer, rack or box).
     LocationId
 );
+id_type!(
+    /// One version of an evidence file of one organization.
+    FileId
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod batch;
 pub mod compliance;
+pub mod file;
 pub mod ids;
 pub mod jcs;
 pub mod label;
@@ -23,7 +24,8 @@ pub mod validate;
 
 pub use ids::LocationId;
 pub use ids::{
-    AccessRequestId, ApiTokenId, BatchId, InvitationId, OrgId, ProjectId, RoleId, SampleId, UserId,
+    AccessRequestId, ApiTokenId, BatchId, FileId, InvitationId, OrgId, ProjectId, RoleId, SampleId,
+    UserId,
 };
 pub use ids::{ComplianceRecordId, ProtocolId, ProtocolVersionId, SignatureId};
 pub use permission::{Action, Permission, PermissionSet, Resource};

@@ -56,6 +56,12 @@ pub enum ApiError {
     /// Invitations and password resets need mail, and no SMTP server is configured.
     #[error("no SMTP server configured")]
     SmtpNotConfigured,
+    /// Stored evidence failed its integrity check (altered, truncated, reordered): never served.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    /// A `Range` the file of this many bytes cannot serve.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(u64),
 }
 
 /// The RFC 9457 body.
@@ -103,6 +109,8 @@ impl ApiError {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::SmtpNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
 
@@ -127,6 +135,8 @@ impl ApiError {
             ApiError::Internal(_) => "internal",
             ApiError::Throttled(_) => "throttled",
             ApiError::SmtpNotConfigured => "smtp-not-configured",
+            ApiError::Integrity(_) => "integrity",
+            ApiError::RangeNotSatisfiable(_) => "range-not-satisfiable",
         }
     }
 
@@ -151,6 +161,8 @@ impl ApiError {
             ApiError::Internal(_) => "Internal server error",
             ApiError::Throttled(_) => "Too many attempts",
             ApiError::SmtpNotConfigured => "Mail is not configured",
+            ApiError::Integrity(_) => "Stored data failed its integrity check",
+            ApiError::RangeNotSatisfiable(_) => "Range not satisfiable",
         }
     }
 
@@ -198,6 +210,12 @@ impl ApiError {
             ApiError::Throttled(secs) => Some(format!(
                 "Too many failed attempts: try again in {secs} seconds."
             )),
+            ApiError::Integrity(_) => Some(
+                "The stored file does not verify (altered, truncated or reordered), so none of it is served. This has been logged.".to_owned(),
+            ),
+            ApiError::RangeNotSatisfiable(size) => Some(format!(
+                "Ask for one byte range inside the file's {size} bytes, e.g. `Range: bytes=0-1023`."
+            )),
             ApiError::SmtpNotConfigured => Some(
                 "This server has no SMTP server configured (--smtp-url), so it cannot send invitations or password resets.".to_owned(),
             ),
@@ -222,6 +240,10 @@ impl IntoResponse for ApiError {
             ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
                 tracing::error!(error = %detail, "request failed")
             }
+            ApiError::Integrity(detail) => {
+                security_event(SecurityEvent::IntegrityFailure, detail);
+                tracing::error!(error = %detail, "stored evidence failed its integrity check")
+            }
             ApiError::Forbidden(detail) => security_event(SecurityEvent::PermissionDenied, detail),
             ApiError::Csrf => security_event(
                 SecurityEvent::CsrfRejected,
@@ -236,6 +258,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::RangeNotSatisfiable(size) = self {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                res.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+        }
         if let ApiError::Throttled(secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

@@ -29,6 +29,8 @@ pub enum SecurityEvent {
     PasswordChanged,
     /// An invalid, used or expired invitation or reset token.
     TokenRejected,
+    /// Stored evidence failed its integrity check on read (tampering or corruption).
+    IntegrityFailure,
 }
 
 impl SecurityEvent {
@@ -38,6 +40,7 @@ impl SecurityEvent {
             SecurityEvent::LoginSucceeded => "login_succeeded",
             SecurityEvent::PermissionDenied => "permission_denied",
             SecurityEvent::NotVisible => "not_visible",
+            SecurityEvent::IntegrityFailure => "integrity_failure",
             SecurityEvent::CsrfRejected => "csrf_rejected",
             SecurityEvent::Unauthenticated => "unauthenticated",
             SecurityEvent::AuditChainBroken => "audit_chain_broken",

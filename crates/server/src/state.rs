@@ -31,6 +31,11 @@ pub struct ServerConfig {
     pub smtp_from: String,
     /// The address users reach this server at, for links in mail (no trailing slash).
     pub public_url: String,
+    /// Encrypted evidence objects (object store + master key). `serve` configures the data
+    /// directory or S3; the default is in memory with an ephemeral key.
+    pub vault: labledger_vault::Vault,
+    /// Largest accepted evidence file (bytes).
+    pub max_file_size: u64,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +52,8 @@ impl Default for ServerConfig {
             smtp_url: None,
             smtp_from: "LabLedger <labledger@localhost>".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            vault: labledger_vault::Vault::ephemeral(),
+            max_file_size: 10 << 30,
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct Encryptor {
     pending: Vec<u8>,
     sha: Sha256,
     total: u64,
+    hashing: bool,
 }
 
 impl Encryptor {
@@ -69,7 +70,23 @@ impl Encryptor {
             pending: Vec::with_capacity(segment + TAG_LEN),
             sha: Sha256::new(),
             total: 0,
+            hashing: true,
         }
+    }
+
+    /// An encryptor that leaves the SHA-256 to the caller (who hashes the same plaintext on
+    /// another core); end it with [`Encryptor::finish_unhashed`].
+    pub fn unhashed(data_key: &Key, segment: usize) -> Self {
+        Self {
+            hashing: false,
+            ..Self::new(data_key, segment)
+        }
+    }
+
+    /// Seals the last segment of an [`Encryptor::unhashed`]; returns the plaintext's length.
+    pub fn finish_unhashed(mut self, out: &mut Vec<u8>) -> Result<u64, VaultError> {
+        self.seal(true, out)?;
+        Ok(self.total)
     }
 
     /// The header, to be written before the first segment.
@@ -80,7 +97,9 @@ impl Encryptor {
     /// Takes plaintext; appends to `out` the ciphertext of each segment that is complete and
     /// known not to be the last (one full segment is held back until more data or `finish`).
     pub fn update(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), VaultError> {
-        self.sha.update(data);
+        if self.hashing {
+            self.sha.update(data);
+        }
         self.total += data.len() as u64;
         while !data.is_empty() {
             if self.pending.len() == self.segment {
@@ -96,6 +115,9 @@ impl Encryptor {
 
     /// Seals the last segment; returns the plaintext's SHA-256 and length.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<([u8; 32], u64), VaultError> {
+        if !self.hashing {
+            return Err(VaultError::Encrypt);
+        }
         self.seal(true, out)?;
         Ok((self.sha.finalize().into(), self.total))
     }
@@ -124,6 +146,11 @@ pub struct Decryptor {
     buf: Vec<u8>,
     sha: Sha256,
     header_seen: bool,
+}
+
+/// The segment size an object header declares (checked like a full parse).
+pub fn segment_size(header: &[u8]) -> Result<usize, VaultError> {
+    parse_header(header).map(|(_, _, segment)| segment)
 }
 
 fn parse_header(bytes: &[u8]) -> Result<([u8; HEADER_LEN], [u8; 7], usize), VaultError> {
@@ -173,16 +200,46 @@ impl Decryptor {
         // A full segment is surely not the last only once a byte after it has arrived.
         let mut done = 0;
         while self.buf.len() - done > full {
-            let seg = self
-                .buf
+            let seg = std::mem::take(&mut self.buf);
+            let opened = seg
                 .get(done..done + full)
-                .ok_or(VaultError::Integrity("segment bounds"))?
-                .to_vec();
-            self.open(&seg, false, out)?;
+                .ok_or(VaultError::Integrity("segment bounds"))
+                .and_then(|s| self.open(s, false, out));
+            self.buf = seg;
+            opened?;
             done += full;
         }
         self.buf.drain(..done);
         Ok(())
+    }
+
+    /// For a ranged read: continues an object whose header was read apart, at segment `index`
+    /// (the ciphertext fed next starts at that segment's first byte).
+    pub fn resume(data_key: &Key, header: &[u8], index: u32) -> Result<Self, VaultError> {
+        let (header, prefix, segment) = parse_header(header)?;
+        Ok(Self {
+            cipher: data_key.cipher(),
+            header,
+            prefix,
+            segment,
+            index,
+            buf: Vec::new(),
+            sha: Sha256::new(),
+            header_seen: true,
+        })
+    }
+
+    /// Ends a ranged read: opens what remains as one segment, flagged last only if it is the
+    /// object's last (`last`); a range's final segment that is not the object's must be whole.
+    pub fn finish_range(mut self, out: &mut Vec<u8>, last: bool) -> Result<(), VaultError> {
+        if last {
+            return self.finish(out).map(|_| ());
+        }
+        if self.buf.len() != self.segment + TAG_LEN {
+            return Err(VaultError::Integrity("a segment is cut short"));
+        }
+        let seg = std::mem::take(&mut self.buf);
+        self.open(&seg, false, out)
     }
 
     /// Opens the last segment; returns the plaintext's SHA-256. Fails if the end was cut off.
@@ -206,18 +263,29 @@ impl Decryptor {
             .filter(|(_, tag)| tag.len() == TAG_LEN)
             .ok_or(VaultError::Integrity("a segment is shorter than its tag"))?;
         let n = nonce(&self.prefix, self.index, last);
-        let mut plain = body.to_vec();
-        self.cipher
-            .decrypt_in_place_detached(Nonce::from_slice(&n), &self.header, &mut plain, tag.into())
-            .map_err(|_| {
-                VaultError::Integrity(if last {
-                    "the last segment does not verify (altered, or the object was cut off)"
-                } else {
-                    "a segment does not verify (altered, reordered or truncated)"
-                })
-            })?;
-        self.sha.update(&plain);
-        out.extend_from_slice(&plain);
+        let start = out.len();
+        out.extend_from_slice(body);
+        let plain = out
+            .get_mut(start..)
+            .ok_or(VaultError::Integrity("segment bounds"))?;
+        let opened = self.cipher.decrypt_in_place_detached(
+            Nonce::from_slice(&n),
+            &self.header,
+            plain,
+            tag.into(),
+        );
+        if opened.is_err() {
+            // Never leave unverified bytes in the output.
+            out.truncate(start);
+        }
+        opened.map_err(|_| {
+            VaultError::Integrity(if last {
+                "the last segment does not verify (altered, or the object was cut off)"
+            } else {
+                "a segment does not verify (altered, reordered or truncated)"
+            })
+        })?;
+        self.sha.update(out.get(start..).unwrap_or_default());
         self.index = self
             .index
             .checked_add(1)
@@ -327,6 +395,39 @@ mod tests {
         let mut longer = sealed.clone();
         longer.extend_from_slice(&[0u8; TAG_LEN + 1]);
         assert!(open_all(&key, &longer).is_err());
+    }
+
+    #[test]
+    fn ranged_reads_open_any_run_of_segments() {
+        let key = Key::generate();
+        let plain = data(4 * SEG + 9);
+        let (sealed, _) = seal_all(&key, &plain, SEG).unwrap();
+        let full = SEG + TAG_LEN;
+        let header = &sealed[..HEADER_LEN];
+        assert_eq!(segment_size(header).unwrap(), SEG);
+        // Segments 1..=2 (not the last), then 3..=4 (the last).
+        let mut dec = Decryptor::resume(&key, header, 1).unwrap();
+        let mut out = Vec::new();
+        dec.update(&sealed[HEADER_LEN + full..HEADER_LEN + 3 * full], &mut out)
+            .unwrap();
+        dec.finish_range(&mut out, false).unwrap();
+        assert_eq!(out, &plain[SEG..3 * SEG]);
+        let mut dec = Decryptor::resume(&key, header, 3).unwrap();
+        let mut out = Vec::new();
+        dec.update(&sealed[HEADER_LEN + 3 * full..], &mut out)
+            .unwrap();
+        dec.finish_range(&mut out, true).unwrap();
+        assert_eq!(out, &plain[3 * SEG..]);
+        // A segment read at the wrong index, or a middle one passed off as last, fails.
+        let mut dec = Decryptor::resume(&key, header, 2).unwrap();
+        let mut out = Vec::new();
+        dec.update(&sealed[HEADER_LEN + full..HEADER_LEN + 2 * full], &mut out)
+            .unwrap();
+        assert!(dec.finish_range(&mut out, false).is_err());
+        let mut dec = Decryptor::resume(&key, header, 1).unwrap();
+        dec.update(&sealed[HEADER_LEN + full..HEADER_LEN + 2 * full], &mut out)
+            .unwrap();
+        assert!(dec.finish_range(&mut out, true).is_err());
     }
 
     #[test]

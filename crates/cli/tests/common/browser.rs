@@ -48,6 +48,8 @@ pub fn free_port() -> u16 {
 /// Starts chromedriver and a headless Chromium session; `None` only when the browser is missing
 /// and `LABLEDGER_SKIP_BROWSER=1`.
 pub async fn browser() -> Option<Browser> {
+    // rustls has both providers enabled in this build (see crates/cli/Cargo.toml): pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let chromium = tool("CHROMIUM", "/usr/bin/chromium");
     let chromedriver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
     if !chromium.exists() || !chromedriver.exists() {

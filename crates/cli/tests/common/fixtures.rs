@@ -182,6 +182,20 @@ pub async fn storage_box(owner: &Session, org: &str) -> String {
     .await
 }
 
+/// A fresh evidence file of `org`; returns its id.
+pub async fn file(owner: &Session, org: &str) -> String {
+    let res = owner
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/orgs/{org}/files?name={}", unique("fixture")),
+            Some(Value::String(unique("fixture content"))),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
 /// A fresh custom role of `org`; returns its id.
 pub async fn custom_role(owner: &Session, org: &str) -> String {
     let res = owner
@@ -634,13 +648,23 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
             &compliance_record(owner, org, closable).await,
         );
     }
+    if path.contains("{file_id}") {
+        path = path.replace("{file_id}", &file(owner, org).await);
+    }
+    // An upload: its name in the query, its bytes as a raw body (a JSON string).
+    let upload = op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/files";
+    if upload {
+        path = format!("{path}?name={}", unique("upload"));
+    }
     assert!(
         !path.contains('{'),
         "no fixture for the path parameters of {} {}: add one",
         op.method,
         op.template
     );
-    let body = if storage_body.is_some() {
+    let body = if upload {
+        Some(Value::String(unique("uploaded bytes")))
+    } else if storage_body.is_some() {
         storage_body
     } else if op.csv_body {
         Some(Value::String(
@@ -687,6 +711,7 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         "{version_id}",
         "{record_id}",
         "{location_id}",
+        "{file_id}",
     ] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }

@@ -277,6 +277,16 @@ pub fn spawn_on(
     database_url: Option<String>,
     extra: &[&str],
 ) -> TestServer {
+    spawn_on_env(data_dir, database_url, extra, &[])
+}
+
+/// [`spawn_on`] with extra environment variables for the server.
+pub fn spawn_on_env(
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> TestServer {
     let log = std::fs::File::create(data_dir.path().join("server.log")).unwrap();
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
@@ -288,7 +298,8 @@ pub fn spawn_on(
         .env_remove("LABLEDGER_DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(log));
+        .stderr(Stdio::from(log))
+        .envs(envs.iter().copied());
     if let Some(url) = &database_url {
         cmd.env("LABLEDGER_DATABASE_URL", url);
     }
@@ -329,6 +340,11 @@ pub fn spawn_on(
 }
 
 impl TestServer {
+    /// The server's process id (e.g. to read its peak memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -443,7 +459,13 @@ impl Session {
             req = req.header("x-csrf-token", &self.csrf);
         }
         match body {
-            // A JSON string stands for a raw CSV body (no JSON route takes a bare string).
+            // A JSON string stands for a raw body (no JSON route takes a bare string): a file's
+            // bytes for an upload, else CSV.
+            Some(Value::String(raw)) if path.contains("/files?") => {
+                req = req
+                    .header("content-type", "application/octet-stream")
+                    .body(raw)
+            }
             Some(Value::String(csv)) => req = req.header("content-type", "text/csv").body(csv),
             Some(b) => req = req.json(&b),
             None => {}

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod batches;
 pub mod compliance;
 pub mod credentials;
+pub mod files;
 pub mod invitations;
 pub mod members;
 pub mod mfa;
@@ -56,6 +57,7 @@ use utoipa_axum::routes;
         (name = "protocols", description = "Protocols (SOPs), versions, approval by e-signature"),
         (name = "compliance", description = "Deviations and CAPA, closed by e-signature"),
         (name = "storage", description = "Storage locations, placement, chain of custody and labels"),
+        (name = "files", description = "Evidence files: encrypted, immutable, versioned"),
     )
 )]
 struct ApiDoc;
@@ -289,6 +291,9 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(storage::label_sheet))
         .routes(routes!(storage::derive_samples))
         .routes(routes!(storage::lineage))
+        .routes(routes!(files::list_files, files::upload_file))
+        .routes(routes!(files::get_file))
+        .routes(routes!(files::download_file))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

@@ -114,6 +114,13 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::SmtpNotConfigured => {
             "This server cannot send mail: no SMTP server is configured.".into()
         }
+        ApiError::Integrity(_) => {
+            "The stored file failed its integrity check, so none of it is served. This has been logged."
+                .into()
+        }
+        ApiError::RangeNotSatisfiable(size) => {
+            format!("The requested range is not inside the file's {size} bytes.")
+        }
     }
 }
 
@@ -124,6 +131,7 @@ pub fn log_api_error(e: &ApiError) {
             tracing::error!(error = %detail, "UI request failed")
         }
         ApiError::Forbidden(detail) => security_event(SecurityEvent::PermissionDenied, detail),
+        ApiError::Integrity(detail) => security_event(SecurityEvent::IntegrityFailure, detail),
         _ => {}
     }
 }
@@ -148,6 +156,8 @@ impl From<ApiError> for UiError {
             ApiError::Internal(_) => "Something went wrong",
             ApiError::Throttled(_) => "Too many attempts",
             ApiError::SmtpNotConfigured => "Mail is not configured",
+            ApiError::Integrity(_) => "Integrity check failed",
+            ApiError::RangeNotSatisfiable(_) => "Range not satisfiable",
         };
         UiError::Page {
             status: e.status(),

@@ -23,6 +23,7 @@ pub enum Nav {
     Protocols,
     Compliance,
     Storage,
+    Files,
 }
 
 impl Nav {
@@ -41,6 +42,7 @@ impl Nav {
             Nav::Protocols => "/protocols",
             Nav::Compliance => "/compliance",
             Nav::Storage => "/storage",
+            Nav::Files => "/files",
         }
     }
 
@@ -57,6 +59,7 @@ impl Nav {
             "protocols" => Nav::Protocols,
             "compliance" => Nav::Compliance,
             "storage" => Nav::Storage,
+            "files" => Nav::Files,
             _ => Nav::Dashboard,
         }
     }
@@ -75,6 +78,7 @@ impl Nav {
             Nav::Protocols => "protocols",
             Nav::Compliance => "compliance",
             Nav::Storage => "storage",
+            Nav::Files => "files",
         }
     }
 }
@@ -90,6 +94,7 @@ pub struct CurrentOrg {
     pub audit_read: bool,
     pub protocols_read: bool,
     pub compliance_read: bool,
+    pub files_read: bool,
 }
 
 impl CurrentOrg {
@@ -103,6 +108,7 @@ impl CurrentOrg {
             audit_read: scope.can(Permission::AUDIT_READ),
             protocols_read: scope.can(Permission::PROTOCOLS_READ),
             compliance_read: scope.can(Permission::COMPLIANCE_READ),
+            files_read: scope.can(Permission::FILES_READ),
         }
     }
 }
@@ -219,6 +225,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     }
                                     @if org.compliance_read {
                                         (nav_link(org, Nav::Compliance, "Deviations & CAPA", chrome.active))
+                                    }
+                                    @if org.files_read {
+                                        (nav_link(org, Nav::Files, "Files", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))

@@ -15,6 +15,7 @@ mod credentials;
 mod dashboard;
 mod error;
 mod extract;
+mod files;
 mod flash;
 mod invitations;
 mod layout;
@@ -139,6 +140,7 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org_id}/samples/{sample_id}/label",
             get(storage::label_page),
         )
+        .route("/orgs/{org_id}/files", get(files::list))
         .route("/orgs/{org_id}/access-review", get(review::page))
         .route(
             "/orgs/{org_id}/protocols",
