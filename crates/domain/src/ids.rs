@@ -104,6 +104,10 @@ id_type!(
     /// A deviation or CAPA record.
     ComplianceRecordId
 );
+id_type!(
+    /// A run of a protocol version on a sample or a batch.
+    WorkflowRunId
+);
 
 #[cfg(test)]
 mod tests {
