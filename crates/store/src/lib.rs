@@ -30,6 +30,7 @@ mod tests;
 mod tokens;
 mod trail;
 mod tx;
+mod workflows;
 mod writer;
 
 pub use access::{
@@ -59,6 +60,10 @@ pub use sessions::{Session, SessionInfo, SessionUser};
 pub use signatures::{CheckedSignature, Signature, Signer};
 pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};
+pub use workflows::{
+    RunDetail, RunFilter, RunSignatures, RunTarget, WorkflowRun, WorkflowStep, WORKFLOW_RUN,
+    WORKFLOW_STEP,
+};
 
 use sqlx::{AnyPool, Connection};
 use std::sync::Arc;

@@ -422,7 +422,7 @@ pub async fn transition_compliance_record(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
-    /// sample or protocol_version (batch and workflow_run are reserved).
+    /// sample, protocol_version, batch or workflow_run.
     pub record_type: String,
     #[schema(value_type = String, format = Uuid)]
     pub record_id: String,
