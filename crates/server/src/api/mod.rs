@@ -19,6 +19,7 @@ pub mod samples;
 mod sessions;
 pub mod signatures;
 pub mod tokens;
+pub mod workflows;
 
 use crate::error::Problem;
 use crate::state::AppState;
@@ -54,6 +55,7 @@ use utoipa_axum::routes;
         (name = "access-requests", description = "Just-in-time privileged access"),
         (name = "protocols", description = "Protocols (SOPs), versions, approval by e-signature"),
         (name = "compliance", description = "Deviations and CAPA, closed by e-signature"),
+        (name = "workflows", description = "Workflow runs of effective protocol versions, steps signed and verified"),
     )
 )]
 struct ApiDoc;
@@ -97,6 +99,9 @@ const USER_ONLY: &[&str] = &[
     "approve_protocol_version",
     "sign_compliance_record",
     "close_compliance_record",
+    "record_workflow_step",
+    "verify_workflow_step",
+    "complete_workflow_run",
 ];
 
 /// Every org route also accepts an API token, with the same scopes as the session (listed
@@ -271,6 +276,15 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(compliance::link_compliance_record))
         .routes(routes!(compliance::sign_compliance_record))
         .routes(routes!(compliance::close_compliance_record))
+        .routes(routes!(
+            workflows::list_workflow_runs,
+            workflows::start_workflow_run
+        ))
+        .routes(routes!(workflows::get_workflow_run))
+        .routes(routes!(workflows::record_workflow_step))
+        .routes(routes!(workflows::verify_workflow_step))
+        .routes(routes!(workflows::complete_workflow_run))
+        .routes(routes!(workflows::abort_workflow_run))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)
