@@ -24,7 +24,7 @@ pub struct LinkView {
     /// sample, protocol_version, batch or workflow_run.
     pub record_type: String,
     pub record_id: String,
-    /// A sample code or `protocol title vN`, when known.
+    /// A sample or batch code, `protocol title vN` or `Run N`, when known.
     pub label: Option<String>,
     pub created_at: String,
 }
