@@ -135,7 +135,13 @@ async fn a_run_on_a_sample_from_start_to_completion() {
     assert_eq!(v["steps"][0]["recorded"], false);
 
     // Step 0, recorded and signed by Alice.
-    let res = step(&alice, &path, 0, json!({"temp": {"value": 2.5, "unit": "°C"}})).await;
+    let res = step(
+        &alice,
+        &path,
+        0,
+        json!({"temp": {"value": 2.5, "unit": "°C"}}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
     let s0 = &v["steps"][0];
@@ -257,7 +263,10 @@ async fn a_run_on_a_sample_from_start_to_completion() {
     let res = step(&alice, &path, 3, json!({})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     for (rest, body) in [
-        ("steps/0/verify", json!({"password": common::ADMIN_PASSWORD})),
+        (
+            "steps/0/verify",
+            json!({"password": common::ADMIN_PASSWORD}),
+        ),
         ("complete", json!({"password": common::ADMIN_PASSWORD})),
         ("abort", json!({"reason": "too late"})),
     ] {
@@ -300,7 +309,12 @@ async fn a_run_on_a_sample_from_start_to_completion() {
             json!({"record_type": "workflow_run", "record_id": id}),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
     let rec: Value = res.json().await.unwrap();
     assert_eq!(rec["links"][0]["record_type"], "workflow_run");
     assert_eq!(rec["links"][0]["label"], format!("Run {}", v["seq"]));
@@ -406,7 +420,9 @@ async fn a_run_on_a_closed_batch_covers_all_its_samples_and_abort_is_final() {
     assert_eq!(res.status(), StatusCode::OK);
 
     // Abort needs a reason; then the run is final.
-    let res = tech.post(&format!("{path}/abort"), json!({"reason": "  "})).await;
+    let res = tech
+        .post(&format!("{path}/abort"), json!({"reason": "  "}))
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let p: Value = res.json().await.unwrap();
     assert_eq!(p["errors"][0]["field"], "reason");
@@ -537,4 +553,151 @@ async fn only_an_effective_version_runs() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let p: Value = res.json().await.unwrap();
     assert_eq!(p["errors"][0]["field"], "protocol_version_id");
+}
+
+async fn form(s: &Session, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut all = vec![("csrf", s.csrf.as_str())];
+    all.extend_from_slice(fields);
+    let res = s
+        .client
+        .post(format!("{}{path}", s.base))
+        .form(&all)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_web_ui_starts_records_verifies_and_aborts_a_run() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let (_, vid) = three_step_protocol(&owner, &org).await;
+    let tech = fresh_member(&owner, &org, "Technician").await;
+    let sample_id = sample(&owner, &org).await;
+
+    // From the sample's page to the runs list with the sample filled in.
+    let page = owner
+        .client
+        .get(server.url(&format!("/orgs/{org}/samples/{sample_id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = format!("/orgs/{org}/workflow-runs?sample_id={sample_id}");
+    assert!(page.contains(&link), "{page}");
+    let page = owner
+        .client
+        .get(server.url(&link))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Start a run") && page.contains(&vid),
+        "{page}"
+    );
+
+    let (status, page) = form(
+        &owner,
+        &format!("/orgs/{org}/workflow-runs"),
+        &[("protocol_version_id", &vid), ("sample_id", &sample_id)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // The step's form is generated from its expected inputs.
+    assert!(page.contains(r#"name="values.temp""#), "{page}");
+    assert!(page.contains(r#"type="number""#) && page.contains(r#"max="4""#));
+    assert!(page.contains("record-step") && page.contains(r#"name="password""#));
+    let runs: Value = owner
+        .get_json(&format!(
+            "/api/v1/orgs/{org}/workflow-runs?sample_id={sample_id}"
+        ))
+        .await;
+    let id = runs["items"][0]["id"].as_str().unwrap().to_owned();
+    let run_page = format!("/orgs/{org}/workflow-runs/{id}");
+
+    // A bad value is named and nothing is recorded.
+    let (status, page) = form(
+        &owner,
+        &format!("{run_page}/steps"),
+        &[
+            ("step_index", "0"),
+            ("values.temp", "9"),
+            ("password", common::ADMIN_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("values.temp"), "{page}");
+    let (status, page) = form(
+        &owner,
+        &format!("{run_page}/steps"),
+        &[
+            ("step_index", "0"),
+            ("values.temp", "2"),
+            ("password", "wrong password"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("nothing was signed"));
+    let run = owner
+        .get_json(&format!("/api/v1/orgs/{org}/workflow-runs/{id}"))
+        .await;
+    assert_eq!(run["recorded_count"], 0);
+
+    let (status, page) = form(
+        &owner,
+        &format!("{run_page}/steps"),
+        &[
+            ("step_index", "0"),
+            ("values.temp", "2"),
+            ("password", common::ADMIN_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Performed by") && page.contains("valid"));
+    // The performer is told a second person must verify; no verify form for them.
+    assert!(page.contains("A second person must verify") && !page.contains("verify-step"));
+
+    let page = tech
+        .client
+        .get(server.url(&run_page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("verify-step"), "{page}");
+    let (status, page) = form(
+        &tech,
+        &format!("{run_page}/steps/0/verify"),
+        &[("password", common::MEMBER_PASSWORD)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("verified by Technician Person"), "{page}");
+    // The next step's form: a choice and a checkbox.
+    assert!(page.contains(r#"name="values.colour""#) && page.contains(r#"type="checkbox""#));
+
+    let (status, page) = form(
+        &tech,
+        &format!("{run_page}/abort"),
+        &[("reason", "Spilled")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("never changes") && page.contains("Aborted: Spilled"));
+    assert!(!page.contains("record-step") && !page.contains("abort-run"));
+    // Posting anyway is refused.
+    let (status, _) = form(&tech, &format!("{run_page}/abort"), &[("reason", "again")]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
 }

@@ -20,11 +20,11 @@ pub mod time;
 pub mod validate;
 pub mod workflow;
 
+pub use ids::WorkflowRunId;
 pub use ids::{
     AccessRequestId, ApiTokenId, BatchId, InvitationId, OrgId, ProjectId, RoleId, SampleId, UserId,
 };
 pub use ids::{ComplianceRecordId, ProtocolId, ProtocolVersionId, SignatureId};
-pub use ids::WorkflowRunId;
 pub use permission::{Action, Permission, PermissionSet, Resource};
 pub use role::BuiltinRole;
 pub use time::Timestamp;

@@ -266,7 +266,10 @@ pub fn check_value(input: &ExpectedInput, field: &str, v: &Value) -> Result<Valu
                         if u.as_str() != input.unit.as_deref() {
                             return Err(FieldError::new(
                                 field,
-                                format!("must be in {}", if unit.is_empty() { "no unit" } else { unit }),
+                                format!(
+                                    "must be in {}",
+                                    if unit.is_empty() { "no unit" } else { unit }
+                                ),
                             ));
                         }
                     }
@@ -333,8 +336,7 @@ pub fn check_value(input: &ExpectedInput, field: &str, v: &Value) -> Result<Valu
                     format!("must be 1 to {MAX_TEXT_VALUE} characters"),
                 ));
             }
-            if s
-                .chars()
+            if s.chars()
                 .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
             {
                 return Err(FieldError::new(
@@ -386,7 +388,10 @@ pub fn values_from_form(inputs: &[ExpectedInput], form: &[(String, String)]) -> 
     let mut out = Map::new();
     for input in inputs {
         let key = format!("values.{}", input.name);
-        let raw = form.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+        let raw = form
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str());
         let value = match (input.kind, raw) {
             (InputType::Bool, r) => Some(Value::Bool(matches!(r, Some("true" | "on")))),
             (_, None) => None,
@@ -464,7 +469,10 @@ mod tests {
         for s in RunStatus::ALL {
             assert_eq!(RunStatus::parse("status", s.as_str()).unwrap(), s);
         }
-        assert_eq!(RunStatus::parse("status", "done").unwrap_err().field, "status");
+        assert_eq!(
+            RunStatus::parse("status", "done").unwrap_err().field,
+            "status"
+        );
     }
 
     #[test]
@@ -606,7 +614,13 @@ mod tests {
         let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["values.temp", "values.colour", "values.ok", "values.note", "values.extra"]
+            [
+                "values.temp",
+                "values.colour",
+                "values.ok",
+                "values.note",
+                "values.extra"
+            ]
         );
         assert!(errs.0[0].message.contains("4 °C"), "{:?}", errs.0[0]);
         assert!(errs.0[3].message.contains("required"));
@@ -654,7 +668,10 @@ mod tests {
             ("values.ok".to_owned(), "true".to_owned()),
         ];
         let out = values_from_form(&inputs(), &form);
-        assert_eq!(Value::Object(out.clone()), json!({"temp": "warm", "ok": true}));
+        assert_eq!(
+            Value::Object(out.clone()),
+            json!({"temp": "warm", "ok": true})
+        );
         let errs = check_values(&inputs(), &out).unwrap_err();
         assert_eq!(errs.0[0].field, "values.temp");
     }

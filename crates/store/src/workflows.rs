@@ -114,7 +114,10 @@ pub struct RunDetail {
 
 impl RunDetail {
     pub fn recorded_steps(&self) -> Vec<RecordedStep> {
-        self.recorded.iter().map(WorkflowStep::as_recorded).collect()
+        self.recorded
+            .iter()
+            .map(WorkflowStep::as_recorded)
+            .collect()
     }
 
     /// What the completion signature signs: the run and every step, not its status.
@@ -255,7 +258,11 @@ async fn detail_in_tx(tx: &mut OrgTx<'_>, id: WorkflowRunId) -> Result<RunDetail
         .ok_or(StoreError::NotFound)?;
     let (run, steps) = decode_run(&row)?;
     let recorded = tx
-        .fetch_all(sqlx::query(STEP_SELECT).bind(org.clone()).bind(id.to_string()))
+        .fetch_all(
+            sqlx::query(STEP_SELECT)
+                .bind(org.clone())
+                .bind(id.to_string()),
+        )
         .await?
         .iter()
         .map(decode_step)

@@ -628,9 +628,7 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
             RunStage::Fresh
         };
         let (run, _) = workflow_run(owner, org, stage).await;
-        path = path
-            .replace("{run_id}", &run)
-            .replace("{step_index}", "0");
+        path = path.replace("{run_id}", &run).replace("{step_index}", "0");
     }
     assert!(
         !path.contains('{'),

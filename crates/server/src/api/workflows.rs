@@ -207,14 +207,22 @@ pub(crate) fn parse_start(
     let sample = sample.filter(|s| !s.trim().is_empty());
     let batch = batch.filter(|s| !s.trim().is_empty());
     let target = match (sample, batch) {
-        (Some(s), None) => parse_uuid::<SampleId>(&mut errors, "sample_id", s).map(RunTarget::Sample),
+        (Some(s), None) => {
+            parse_uuid::<SampleId>(&mut errors, "sample_id", s).map(RunTarget::Sample)
+        }
         (None, Some(b)) => parse_uuid::<BatchId>(&mut errors, "batch_id", b).map(RunTarget::Batch),
         (Some(_), Some(_)) => {
-            errors.push(FieldError::new("batch_id", "name a sample or a batch, not both"));
+            errors.push(FieldError::new(
+                "batch_id",
+                "name a sample or a batch, not both",
+            ));
             None
         }
         (None, None) => {
-            errors.push(FieldError::new("sample_id", "name a sample_id or a batch_id"));
+            errors.push(FieldError::new(
+                "sample_id",
+                "name a sample_id or a batch_id",
+            ));
             None
         }
     };
@@ -501,7 +509,9 @@ pub async fn verify_workflow_step(
         &user.user_id.to_string(),
     )
     .map_err(|e| match e {
-        RunRefusal::SelfVerification(_) => ApiError::from(labledger_store::StoreError::NotAllowed(e.to_string())),
+        RunRefusal::SelfVerification(_) => {
+            ApiError::from(labledger_store::StoreError::NotAllowed(e.to_string()))
+        }
         other => ApiError::Refused(other.to_string()),
     })?;
     let signer = confirm_signer(

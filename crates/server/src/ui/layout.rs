@@ -22,6 +22,7 @@ pub enum Nav {
     Review,
     Protocols,
     Compliance,
+    Workflows,
 }
 
 impl Nav {
@@ -39,6 +40,7 @@ impl Nav {
             Nav::Review => "/access-review",
             Nav::Protocols => "/protocols",
             Nav::Compliance => "/compliance",
+            Nav::Workflows => "/workflow-runs",
         }
     }
 
@@ -54,6 +56,7 @@ impl Nav {
             "access-review" => Nav::Review,
             "protocols" => Nav::Protocols,
             "compliance" => Nav::Compliance,
+            "workflow-runs" => Nav::Workflows,
             _ => Nav::Dashboard,
         }
     }
@@ -71,6 +74,7 @@ impl Nav {
             Nav::Review => "access-review",
             Nav::Protocols => "protocols",
             Nav::Compliance => "compliance",
+            Nav::Workflows => "workflow-runs",
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct CurrentOrg {
     pub audit_read: bool,
     pub protocols_read: bool,
     pub compliance_read: bool,
+    pub workflows_read: bool,
 }
 
 impl CurrentOrg {
@@ -99,6 +104,7 @@ impl CurrentOrg {
             audit_read: scope.can(Permission::AUDIT_READ),
             protocols_read: scope.can(Permission::PROTOCOLS_READ),
             compliance_read: scope.can(Permission::COMPLIANCE_READ),
+            workflows_read: scope.can(Permission::WORKFLOWS_READ),
         }
     }
 }
@@ -211,6 +217,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     }
                                     @if org.protocols_read {
                                         (nav_link(org, Nav::Protocols, "Protocols", chrome.active))
+                                    }
+                                    @if org.workflows_read {
+                                        (nav_link(org, Nav::Workflows, "Workflow runs", chrome.active))
                                     }
                                     @if org.compliance_read {
                                         (nav_link(org, Nav::Compliance, "Deviations & CAPA", chrome.active))
