@@ -112,6 +112,10 @@ id_type!(
     /// One version of an evidence file of one organization.
     FileId
 );
+id_type!(
+    /// A run of a protocol version on a sample or a batch.
+    WorkflowRunId
+);
 
 #[cfg(test)]
 mod tests {

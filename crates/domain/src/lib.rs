@@ -21,8 +21,10 @@ pub mod storage;
 pub mod throttle;
 pub mod time;
 pub mod validate;
+pub mod workflow;
 
 pub use ids::LocationId;
+pub use ids::WorkflowRunId;
 pub use ids::{
     AccessRequestId, ApiTokenId, BatchId, FileId, InvitationId, OrgId, ProjectId, RoleId, SampleId,
     UserId,

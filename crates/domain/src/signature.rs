@@ -22,15 +22,18 @@ pub enum SignatureMeaning {
     Approved,
     Verified,
     Closed,
+    /// A workflow step was performed as recorded.
+    Performed,
 }
 
 impl SignatureMeaning {
-    pub const ALL: [SignatureMeaning; 5] = [
+    pub const ALL: [SignatureMeaning; 6] = [
         SignatureMeaning::Authored,
         SignatureMeaning::Reviewed,
         SignatureMeaning::Approved,
         SignatureMeaning::Verified,
         SignatureMeaning::Closed,
+        SignatureMeaning::Performed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl SignatureMeaning {
             SignatureMeaning::Approved => "approved",
             SignatureMeaning::Verified => "verified",
             SignatureMeaning::Closed => "closed",
+            SignatureMeaning::Performed => "performed",
         }
     }
 
@@ -51,6 +55,7 @@ impl SignatureMeaning {
             SignatureMeaning::Approved => "Approved",
             SignatureMeaning::Verified => "Verified",
             SignatureMeaning::Closed => "Closed",
+            SignatureMeaning::Performed => "Performed",
         }
     }
 

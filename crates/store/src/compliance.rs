@@ -145,11 +145,13 @@ fn decode(r: &AnyRow) -> Result<ComplianceRecord> {
 }
 
 const LINKS_SQL: &str = "SELECT l.to_type, l.to_id, l.created_at, s.code AS sample_code, \
-    pv.version AS pv_version, p.title AS pv_title \
+    pv.version AS pv_version, p.title AS pv_title, b.code AS batch_code, wr.seq AS run_seq \
     FROM record_links l \
     LEFT JOIN samples s ON l.to_type = 'sample' AND s.org_id = l.org_id AND s.id = l.to_id \
     LEFT JOIN protocol_versions pv ON l.to_type = 'protocol_version' AND pv.org_id = l.org_id AND pv.id = l.to_id \
     LEFT JOIN protocols p ON p.org_id = pv.org_id AND p.id = pv.protocol_id \
+    LEFT JOIN batches b ON l.to_type = 'batch' AND b.org_id = l.org_id AND b.id = l.to_id \
+    LEFT JOIN workflow_runs wr ON l.to_type = 'workflow_run' AND wr.org_id = l.org_id AND wr.id = l.to_id \
     WHERE l.org_id = $1 AND l.from_type = 'compliance_record' AND l.from_id = $2 \
     ORDER BY l.created_at, l.to_type, l.to_id";
 
@@ -157,7 +159,12 @@ fn decode_link(r: &AnyRow) -> Result<RecordLink> {
     let sample: Option<String> = r.try_get("sample_code")?;
     let version: Option<i64> = r.try_get("pv_version")?;
     let title: Option<String> = r.try_get("pv_title")?;
-    let label = sample.or_else(|| version.map(|v| format!("{} v{v}", title.unwrap_or_default())));
+    let batch: Option<String> = r.try_get("batch_code")?;
+    let run: Option<i64> = r.try_get("run_seq")?;
+    let label = sample
+        .or_else(|| version.map(|v| format!("{} v{v}", title.unwrap_or_default())))
+        .or(batch)
+        .or_else(|| run.map(|n| format!("Run {n}")));
     Ok(RecordLink {
         to_type: r.try_get("to_type")?,
         to_id: r.try_get("to_id")?,
@@ -466,8 +473,7 @@ impl Org<'_> {
         .await
     }
 
-    /// Links a record to a sample or protocol version of the org (batches and workflow runs
-    /// are refused until they exist).
+    /// Links a record to a sample, protocol version, batch or workflow run of the org.
     pub async fn link_compliance_record(
         &self,
         id: ComplianceRecordId,
@@ -485,12 +491,13 @@ impl Org<'_> {
                 self.scope().require(Permission::PROTOCOLS_READ)?;
                 "protocol_versions"
             }
-            LinkTarget::Batch | LinkTarget::WorkflowRun => {
-                return Err(labledger_domain::FieldError::new(
-                    "record_type",
-                    "links to batches and workflow runs are not available yet",
-                )
-                .into())
+            LinkTarget::Batch => {
+                self.scope().require(Permission::BATCHES_READ)?;
+                "batches"
+            }
+            LinkTarget::WorkflowRun => {
+                self.scope().require(Permission::WORKFLOWS_READ)?;
+                "workflow_runs"
             }
         };
         self.write(Box::new(move |tx| {

@@ -33,6 +33,7 @@ mod tests;
 mod tokens;
 mod trail;
 mod tx;
+mod workflows;
 mod writer;
 
 pub use access::{
@@ -67,6 +68,10 @@ pub use storage::{
 };
 pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};
+pub use workflows::{
+    RunDetail, RunFilter, RunSignatures, RunTarget, WorkflowRun, WorkflowStep, WORKFLOW_RUN,
+    WORKFLOW_STEP,
+};
 
 use sqlx::{AnyPool, Connection};
 use std::sync::Arc;

@@ -450,6 +450,54 @@ pub async fn compliance_record(owner: &Session, org: &str, closable: bool) -> St
     id
 }
 
+/// How far a fixture workflow run has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStage {
+    /// Nothing recorded yet.
+    Fresh,
+    /// Its one (critical) step recorded by a fresh Technician, awaiting verification.
+    AwaitingVerification,
+    /// Its step recorded and verified by a second fresh Technician: ready to complete.
+    Completable,
+}
+
+/// A fresh run of `org` on a fresh sample, of a fresh effective protocol version whose one step
+/// (`Thaw`) is critical and takes `temp` (number, °C, -5 to 4). Returns (run id, version id).
+pub async fn workflow_run(owner: &Session, org: &str, stage: RunStage) -> (String, String) {
+    let (_, vid) = protocol(owner, org, true).await;
+    let sample = sample(owner, org).await;
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/workflow-runs"),
+            json!({"protocol_version_id": vid, "sample_id": sample}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    let run = v["id"].as_str().unwrap().to_owned();
+    if stage != RunStage::Fresh {
+        let performer = fresh_member(owner, org, "Technician").await;
+        let res = performer
+            .post(
+                &format!("/api/v1/orgs/{org}/workflow-runs/{run}/steps"),
+                json!({"step_index": 0, "values": {"temp": 2}, "password": super::MEMBER_PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    if stage == RunStage::Completable {
+        let verifier = fresh_member(owner, org, "Technician").await;
+        let res = verifier
+            .post(
+                &format!("/api/v1/orgs/{org}/workflow-runs/{run}/steps/0/verify"),
+                json!({"password": super::MEMBER_PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    (run, vid)
+}
+
 /// A valid body for a write operation.
 pub fn valid_body(method: &str, template: &str) -> Option<Value> {
     let body = match (method, template) {
@@ -530,6 +578,16 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         }
         ("POST", "/api/v1/orgs/{org_id}/compliance-records/{record_id}/signatures") => {
             json!({"meaning": "reviewed", "password": super::ADMIN_PASSWORD})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/workflow-runs/{run_id}/steps") => {
+            json!({"step_index": 0, "values": {"temp": 2}, "password": super::ADMIN_PASSWORD})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/workflow-runs/{run_id}/steps/{step_index}/verify")
+        | ("POST", "/api/v1/orgs/{org_id}/workflow-runs/{run_id}/complete") => {
+            json!({"password": super::ADMIN_PASSWORD})
+        }
+        ("POST", "/api/v1/orgs/{org_id}/workflow-runs/{run_id}/abort") => {
+            json!({"reason": "Centrifuge failed mid-run"})
         }
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
@@ -656,6 +714,17 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     if upload {
         path = format!("{path}?name={}", unique("upload"));
     }
+    if path.contains("{run_id}") {
+        let stage = if op.template.ends_with("/verify") {
+            RunStage::AwaitingVerification
+        } else if op.template.ends_with("/complete") {
+            RunStage::Completable
+        } else {
+            RunStage::Fresh
+        };
+        let (run, _) = workflow_run(owner, org, stage).await;
+        path = path.replace("{run_id}", &run).replace("{step_index}", "0");
+    }
     assert!(
         !path.contains('{'),
         "no fixture for the path parameters of {} {}: add one",
@@ -684,6 +753,9 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         && op.template == "/api/v1/orgs/{org_id}/compliance-records/{record_id}/links"
     {
         Some(json!({"record_type": "sample", "record_id": sample(owner, org).await}))
+    } else if op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/workflow-runs" {
+        let (_, vid) = protocol(owner, org, true).await;
+        Some(json!({"protocol_version_id": vid, "sample_id": sample(owner, org).await}))
     } else if op.has_body {
         Some(
             valid_body(&op.method, &op.template)
@@ -712,6 +784,8 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         "{record_id}",
         "{location_id}",
         "{file_id}",
+        "{run_id}",
+        "{step_index}",
     ] {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }

@@ -24,7 +24,7 @@ pub struct LinkView {
     /// sample, protocol_version, batch or workflow_run.
     pub record_type: String,
     pub record_id: String,
-    /// A sample code or `protocol title vN`, when known.
+    /// A sample or batch code, `protocol title vN` or `Run N`, when known.
     pub label: Option<String>,
     pub created_at: String,
 }
@@ -422,7 +422,7 @@ pub async fn transition_compliance_record(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
-    /// sample or protocol_version (batch and workflow_run are reserved).
+    /// sample, protocol_version, batch or workflow_run.
     pub record_type: String,
     #[schema(value_type = String, format = Uuid)]
     pub record_id: String,

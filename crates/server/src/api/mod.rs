@@ -21,6 +21,7 @@ mod sessions;
 pub mod signatures;
 pub mod storage;
 pub mod tokens;
+pub mod workflows;
 
 use crate::error::Problem;
 use crate::state::AppState;
@@ -58,6 +59,7 @@ use utoipa_axum::routes;
         (name = "compliance", description = "Deviations and CAPA, closed by e-signature"),
         (name = "storage", description = "Storage locations, placement, chain of custody and labels"),
         (name = "files", description = "Evidence files: encrypted, immutable, versioned"),
+        (name = "workflows", description = "Workflow runs of effective protocol versions, steps signed and verified"),
     )
 )]
 struct ApiDoc;
@@ -101,6 +103,9 @@ const USER_ONLY: &[&str] = &[
     "approve_protocol_version",
     "sign_compliance_record",
     "close_compliance_record",
+    "record_workflow_step",
+    "verify_workflow_step",
+    "complete_workflow_run",
 ];
 
 /// Every org route also accepts an API token, with the same scopes as the session (listed
@@ -294,6 +299,15 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(files::list_files, files::upload_file))
         .routes(routes!(files::get_file))
         .routes(routes!(files::download_file))
+        .routes(routes!(
+            workflows::list_workflow_runs,
+            workflows::start_workflow_run
+        ))
+        .routes(routes!(workflows::get_workflow_run))
+        .routes(routes!(workflows::record_workflow_step))
+        .routes(routes!(workflows::verify_workflow_step))
+        .routes(routes!(workflows::complete_workflow_run))
+        .routes(routes!(workflows::abort_workflow_run))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

@@ -248,6 +248,9 @@ async fn render_batch(
         div.page-head {
             h1 { "Batch " code { (batch.code) } }
             p.subtitle { (batch.name) " · " span.badge #batch-status { (batch.status.as_str()) } " · " (batch.sample_count) " samples" }
+            @if org.scope.can(Permission::WORKFLOWS_READ) {
+                p { a #batch-runs href=(format!("{}/workflow-runs?batch_id={}", org.base(), batch.id)) { "Workflow runs on this batch" } }
+            }
         }
         @if !errors.is_empty() { (invalid_box(&errors)) }
         section.card {

@@ -24,6 +24,7 @@ pub enum Nav {
     Compliance,
     Storage,
     Files,
+    Workflows,
 }
 
 impl Nav {
@@ -43,6 +44,7 @@ impl Nav {
             Nav::Compliance => "/compliance",
             Nav::Storage => "/storage",
             Nav::Files => "/files",
+            Nav::Workflows => "/workflow-runs",
         }
     }
 
@@ -60,6 +62,7 @@ impl Nav {
             "compliance" => Nav::Compliance,
             "storage" => Nav::Storage,
             "files" => Nav::Files,
+            "workflow-runs" => Nav::Workflows,
             _ => Nav::Dashboard,
         }
     }
@@ -79,6 +82,7 @@ impl Nav {
             Nav::Compliance => "compliance",
             Nav::Storage => "storage",
             Nav::Files => "files",
+            Nav::Workflows => "workflow-runs",
         }
     }
 }
@@ -95,6 +99,7 @@ pub struct CurrentOrg {
     pub protocols_read: bool,
     pub compliance_read: bool,
     pub files_read: bool,
+    pub workflows_read: bool,
 }
 
 impl CurrentOrg {
@@ -109,6 +114,7 @@ impl CurrentOrg {
             protocols_read: scope.can(Permission::PROTOCOLS_READ),
             compliance_read: scope.can(Permission::COMPLIANCE_READ),
             files_read: scope.can(Permission::FILES_READ),
+            workflows_read: scope.can(Permission::WORKFLOWS_READ),
         }
     }
 }
@@ -222,6 +228,9 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     }
                                     @if org.protocols_read {
                                         (nav_link(org, Nav::Protocols, "Protocols", chrome.active))
+                                    }
+                                    @if org.workflows_read {
+                                        (nav_link(org, Nav::Workflows, "Workflow runs", chrome.active))
                                     }
                                     @if org.compliance_read {
                                         (nav_link(org, Nav::Compliance, "Deviations & CAPA", chrome.active))

@@ -26,6 +26,7 @@ mod roles;
 mod samples;
 mod security;
 mod storage;
+mod workflows;
 
 use crate::state::AppState;
 use axum::response::IntoResponse;
@@ -193,6 +194,30 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/members/{user_id}/deactivate",
             post(review::deactivate),
+        )
+        .route(
+            "/orgs/{org_id}/workflow-runs",
+            get(workflows::list).post(workflows::start),
+        )
+        .route(
+            "/orgs/{org_id}/workflow-runs/{run_id}",
+            get(workflows::show),
+        )
+        .route(
+            "/orgs/{org_id}/workflow-runs/{run_id}/steps",
+            post(workflows::record),
+        )
+        .route(
+            "/orgs/{org_id}/workflow-runs/{run_id}/steps/{step_index}/verify",
+            post(workflows::verify),
+        )
+        .route(
+            "/orgs/{org_id}/workflow-runs/{run_id}/complete",
+            post(workflows::complete),
+        )
+        .route(
+            "/orgs/{org_id}/workflow-runs/{run_id}/abort",
+            post(workflows::abort),
         )
         .route("/orgs/{org_id}/audit", get(audit::list))
         .route("/orgs/{org_id}/audit/verify", post(audit::verify))

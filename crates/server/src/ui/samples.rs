@@ -369,6 +369,9 @@ pub(super) async fn render_sample(
         div.page-head {
             h1 { "Sample " code { (sample.code) } }
             p.subtitle { (sample.sample_type) " · " span.badge { (sample.status.as_str()) } }
+            @if org.scope.can(Permission::WORKFLOWS_READ) {
+                p { a #sample-runs href=(format!("{}/workflow-runs?sample_id={}", org.base(), sample.id)) { "Workflow runs on this sample" } }
+            }
         }
         section.card {
             dl.facts {
