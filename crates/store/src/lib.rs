@@ -10,6 +10,7 @@ mod batches;
 mod chain;
 mod compliance;
 mod credentials;
+mod dashboard;
 mod engine;
 mod error;
 mod files;
@@ -46,6 +47,7 @@ pub use compliance::{
     COMPLIANCE_RECORD,
 };
 pub use credentials::ThrottleKey;
+pub use dashboard::{Dashboard, DashboardItem};
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use files::{CreatedFile, FileObject, FileRecord, NewFile};

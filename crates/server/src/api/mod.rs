@@ -7,6 +7,7 @@ pub mod auth;
 pub mod batches;
 pub mod compliance;
 pub mod credentials;
+pub mod dashboard;
 pub mod files;
 pub mod invitations;
 pub mod members;
@@ -204,6 +205,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(orgs::get_settings, orgs::update_settings))
         .routes(routes!(orgs::get_org))
+        .routes(routes!(dashboard::get_dashboard))
         .routes(routes!(members::list_members, members::add_member))
         .routes(routes!(
             members::get_member,

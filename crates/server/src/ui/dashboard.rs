@@ -4,9 +4,11 @@ use super::error::UiError;
 use super::extract::{UiOrg, UiUser};
 use super::layout::{self, Nav};
 use super::permission_groups;
-use axum::extract::RawQuery;
+use crate::state::AppState;
+use axum::extract::{RawQuery, State};
 use axum::response::Redirect;
 use labledger_domain::{OrgId, Permission};
+use labledger_store::{Dashboard, DashboardItem};
 use maud::{html, Markup};
 
 /// `GET /switch?org=…&to=…` (the switcher's form): to the same section of the chosen org.
@@ -26,8 +28,15 @@ pub async fn switch_org(_user: UiUser, RawQuery(query): RawQuery) -> Result<Redi
     Ok(Redirect::to(&format!("/orgs/{org}{}", to.segment())))
 }
 
-/// `GET /orgs/{org_id}`: the org, the caller's roles and permissions, and where to go.
-pub async fn dashboard(org: UiOrg) -> Markup {
+/// `GET /orgs/{org_id}`: what waits (counts, overdue records, approvals for the caller), the
+/// caller's roles and permissions, and where to go.
+pub async fn dashboard(State(state): State<AppState>, org: UiOrg) -> Result<Markup, UiError> {
+    let board = state
+        .store()
+        .org(&org.scope)
+        .dashboard()
+        .await
+        .map_err(|e| org.error(crate::error::ApiError::from(e), Nav::Dashboard))?;
     let scope = &org.scope;
     let roles: Vec<String> = org
         .memberships
@@ -42,6 +51,7 @@ pub async fn dashboard(org: UiOrg) -> Markup {
             h1 { (scope.org_name()) }
             p.muted { "Signed in as " (org.user.email) }
         }
+        (overview(&board, &base))
         div.cards {
             @if scope.can(Permission::MEMBERS_READ) {
                 a.card.card-link href={ (base) "/members" } {
@@ -90,5 +100,73 @@ pub async fn dashboard(org: UiOrg) -> Markup {
             }
         }
     };
-    layout::page(&org.chrome(Nav::Dashboard), scope.org_name(), None, body)
+    Ok(layout::page(
+        &org.chrome(Nav::Dashboard),
+        scope.org_name(),
+        None,
+        body,
+    ))
+}
+
+fn item_list(
+    title: &str,
+    id: &str,
+    items: &[DashboardItem],
+    href: impl Fn(&DashboardItem) -> String,
+) -> Markup {
+    html! {
+        section.card #(id) {
+            h2 { (title) }
+            @if items.is_empty() {
+                p.empty { "Nothing waiting." }
+            } @else {
+                ul {
+                    @for i in items {
+                        li {
+                            a href=(href(i)) { code { (i.code) } " " (i.title) }
+                            @if let Some(due) = i.due_at { " · due " (due.to_rfc3339().chars().take(10).collect::<String>()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The parts of the dashboard the caller may read.
+fn overview(d: &Dashboard, base: &str) -> Markup {
+    let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    html! {
+        div.cards #dashboard-counts {
+            @if let Some(by_status) = &d.samples_by_status {
+                a.card.card-link href={ (base) "/samples" } {
+                    h2 { "Samples" }
+                    p { (by_status.iter().map(|(_, n)| n).sum::<i64>()) " in all" }
+                    @let waiting: i64 = by_status.iter().filter(|(s, _)| s == "registered" || s == "received").map(|(_, n)| n).sum();
+                    p #samples-awaiting { (waiting) " awaiting receipt or processing" }
+                }
+            }
+            @if d.open_batches.is_some() {
+                a.card.card-link href={ (base) "/batches" } { h2 { "Batches" } p { (count(d.open_batches)) " open" } }
+            }
+            @if d.runs_in_progress.is_some() {
+                a.card.card-link href={ (base) "/workflow-runs" } { h2 { "Workflow runs" } p { (count(d.runs_in_progress)) " in progress" } }
+            }
+            @if d.open_compliance_records.is_some() {
+                a.card.card-link href={ (base) "/compliance" } { h2 { "Deviations & CAPA" } p #open-records { (count(d.open_compliance_records)) " open" } }
+            }
+            @if let Some(n) = d.access_requests_pending {
+                a.card.card-link href={ (base) "/access-requests" } { h2 { "Access requests" } p { (n) " waiting for a decision" } }
+            }
+        }
+        @if let Some(items) = &d.overdue {
+            (item_list("Overdue deviations and CAPA", "overdue", items, |i| format!("{base}/compliance/{}", i.id)))
+        }
+        @if let Some(items) = &d.drafts_to_approve {
+            (item_list("Protocol drafts to approve", "drafts-to-approve", items, |i| format!("{base}/protocols/{}/versions/{}", i.parent_id, i.id)))
+        }
+        @if let Some(items) = &d.records_to_close {
+            (item_list("Investigations to close", "records-to-close", items, |i| format!("{base}/compliance/{}", i.id)))
+        }
+    }
 }
