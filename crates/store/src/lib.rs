@@ -12,6 +12,7 @@ mod compliance;
 mod credentials;
 mod engine;
 mod error;
+mod exports;
 mod files;
 mod instance;
 mod invitations;
@@ -48,6 +49,7 @@ pub use compliance::{
 pub use credentials::ThrottleKey;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
+pub use exports::{ExportKey, ExportRecord};
 pub use files::{CreatedFile, FileObject, FileRecord, NewFile};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
 pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
