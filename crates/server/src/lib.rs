@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod labels;
 pub mod mail;
+pub mod reports;
 pub mod middleware;
 pub mod security;
 pub mod state;
