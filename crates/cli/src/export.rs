@@ -100,7 +100,10 @@ pub fn verify(file: &Path, expected_key: Option<&str>) -> Result<Summary> {
         bail!("manifest.json: unknown format {}", manifest.format);
     }
     if manifest.root != root {
-        bail!("manifest.json: names another top folder ({})", manifest.root);
+        bail!(
+            "manifest.json: names another top folder ({})",
+            manifest.root
+        );
     }
     if key_bytes(&manifest.signature.public_key)? != embedded {
         bail!("manifest.json: signed for another public key than manifest.pub");
@@ -139,11 +142,7 @@ pub fn verify(file: &Path, expected_key: Option<&str>) -> Result<Summary> {
         }
         let got = hex::encode(hasher.finalize());
         if got != e.sha256 {
-            bail!(
-                "{}: SHA-256 {got}, the manifest says {}",
-                e.path,
-                e.sha256
-            );
+            bail!("{}: SHA-256 {got}, the manifest says {}", e.path, e.sha256);
         }
         bytes += n;
     }
@@ -173,9 +172,9 @@ pub fn verify(file: &Path, expected_key: Option<&str>) -> Result<Summary> {
         let path = id.strip_prefix("./").unwrap_or(id);
         match by_path.get(path) {
             Some(m) if *m == sha => {}
-            Some(m) => bail!(
-                "ro-crate-metadata.json: {path} has sha256 {sha}, the manifest says {m}"
-            ),
+            Some(m) => {
+                bail!("ro-crate-metadata.json: {path} has sha256 {sha}, the manifest says {m}")
+            }
             None => bail!("ro-crate-metadata.json: {path} is not in the manifest"),
         }
     }

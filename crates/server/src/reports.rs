@@ -138,6 +138,9 @@ mod tests {
         assert!(pdf.starts_with(b"%PDF-"));
         assert!(pdf.windows(8).any(|w| w == b"S-000199"));
         assert!(pdf.windows(10).any(|w| w == b"page 2 of "));
-        assert_eq!(wrap("abcdef", 4), vec!["abcd".to_string(), "ef".to_string()]);
+        assert_eq!(
+            wrap("abcdef", 4),
+            vec!["abcd".to_string(), "ef".to_string()]
+        );
     }
 }

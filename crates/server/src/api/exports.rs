@@ -266,7 +266,8 @@ fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> ApiResult<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header).map_err(internal)?;
     for r in rows {
-        w.write_record(r.iter().map(|c| cell(c))).map_err(internal)?;
+        w.write_record(r.iter().map(|c| cell(c)))
+            .map_err(internal)?;
     }
     w.into_inner()
         .map_err(|e| ApiError::Internal(format!("csv: {e}")))
@@ -279,8 +280,17 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 fn samples_csv(samples: &[Sample]) -> ApiResult<Vec<u8>> {
     csv_bytes(
         &[
-            "id", "code", "sample_type", "status", "source_ref", "collected_at", "received_at",
-            "quantity", "unit", "notes", "created_at",
+            "id",
+            "code",
+            "sample_type",
+            "status",
+            "source_ref",
+            "collected_at",
+            "received_at",
+            "quantity",
+            "unit",
+            "notes",
+            "created_at",
         ],
         samples
             .iter()
@@ -305,7 +315,16 @@ fn samples_csv(samples: &[Sample]) -> ApiResult<Vec<u8>> {
 
 fn files_csv(files: &[(FileRecord, FileObject)]) -> ApiResult<Vec<u8>> {
     csv_bytes(
-        &["id", "name", "version", "sha256", "size", "media_type", "created_at", "created_by"],
+        &[
+            "id",
+            "name",
+            "version",
+            "sha256",
+            "size",
+            "media_type",
+            "created_at",
+            "created_by",
+        ],
         files
             .iter()
             .map(|(f, _)| {
@@ -326,7 +345,14 @@ fn files_csv(files: &[(FileRecord, FileObject)]) -> ApiResult<Vec<u8>> {
 
 fn signatures_csv(rows: &[SignatureRow]) -> ApiResult<Vec<u8>> {
     csv_bytes(
-        &["record", "signer", "meaning", "signed_at", "valid", "reason"],
+        &[
+            "record",
+            "signer",
+            "meaning",
+            "signed_at",
+            "valid",
+            "reason",
+        ],
         rows.iter()
             .map(|s| {
                 vec![
@@ -389,7 +415,10 @@ fn project_report_lines(org_name: &str, d: &ProjectData) -> Vec<Line> {
         )));
     }
     l.push(Line::Blank);
-    l.push(Line::Heading(format!("Signatures ({})", d.signatures.len())));
+    l.push(Line::Heading(format!(
+        "Signatures ({})",
+        d.signatures.len()
+    )));
     for s in &d.signatures {
         l.push(Line::Text(format!(
             "{} - signed by {} ({}) at {} - {}",
@@ -466,7 +495,10 @@ pub async fn project_report_csv(
     if !["samples", "files", "signatures"].contains(&part.as_str()) {
         return Err(ApiError::BadRequest(
             "A query parameter is invalid.".into(),
-            vec![FieldError::new("part", "must be samples, files or signatures")],
+            vec![FieldError::new(
+                "part",
+                "must be samples, files or signatures",
+            )],
         ));
     }
     let d = project_data(&state, &scope, id).await?;
@@ -475,11 +507,7 @@ pub async fn project_report_csv(
         "signatures" => signatures_csv(&d.signatures)?,
         _ => samples_csv(&d.samples)?,
     };
-    Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
 }
 
 /// The custody report as PDF (used by `GET …/custody/report?format=pdf`).
@@ -653,7 +681,14 @@ pub async fn export_project(
         "records/project.csv",
         "text/csv",
         &csv_bytes(
-            &["id", "name", "description", "status", "created_by", "created_at"],
+            &[
+                "id",
+                "name",
+                "description",
+                "status",
+                "created_by",
+                "created_at",
+            ],
             vec![vec![
                 d.project.id.to_string(),
                 d.project.name.clone(),
@@ -802,9 +837,9 @@ pub async fn export_project(
             samples: d.samples.len(),
         })
         .await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(
-        file,
-    )));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(file),
+    ));
     let mut res = Response::new(body);
     let h = res.headers_mut();
     h.insert(
