@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod export;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,26 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Signed project exports (`.eln`).
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Check an export offline: every entry's SHA-256 against the signed manifest, the
+    /// Ed25519 signature, and ro-crate-metadata.json's hashes. Exits 0 with a summary, 1
+    /// naming the first bad entry.
+    Verify {
+        /// The `.eln` file.
+        file: std::path::PathBuf,
+        /// The org's export public key (hex, from `GET …/exports/public-key`); the archive's
+        /// embedded key must equal it.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,6 +74,24 @@ fn main() -> std::process::ExitCode {
     // rustls is built with both of its crypto providers (mail: aws-lc-rs, the S3 client: ring),
     // so it cannot pick one by itself: TLS clients that ask for the default get aws-lc-rs.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if let Command::Export {
+        command: ExportCommand::Verify { file, public_key },
+    } = &cli.command
+    {
+        return match export::verify(file, public_key.as_deref()) {
+            Ok(s) => {
+                println!(
+                    "OK: {} entries ({} bytes) under {}/ match the manifest signed by Ed25519 key {}",
+                    s.entries, s.bytes, s.root, s.public_key
+                );
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("export verification FAILED: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,6 +109,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit {
                 command: AuditCommand::Verify { db, org },
             } => admin::audit_verify(db, org).await,
+            Command::Export { .. } => Ok(0),
         }
     });
     match result {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod labels;
 pub mod mail;
 pub mod middleware;
+pub mod reports;
 pub mod security;
 pub mod state;
 pub mod ui;

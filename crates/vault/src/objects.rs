@@ -466,6 +466,22 @@ impl Reader {
     }
 }
 
+/// Other secrets of an org (e.g. its export signing key) wrapped by the org key, exactly as
+/// object data keys are: AES-256-GCM with the purpose and org as associated data.
+impl OrgKey {
+    pub fn wrap_secret(&self, purpose: &str, secret: [u8; 32]) -> Result<Vec<u8>, VaultError> {
+        keys::wrap(
+            &self.key,
+            &Key::from_bytes(secret),
+            &format!("{purpose}:{}", self.org),
+        )
+    }
+
+    pub fn unwrap_secret(&self, purpose: &str, wrapped: &[u8]) -> Result<[u8; 32], VaultError> {
+        keys::unwrap(&self.key, wrapped, &format!("{purpose}:{}", self.org)).map(|k| *k.as_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

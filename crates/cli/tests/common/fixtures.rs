@@ -592,6 +592,9 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
         }
+        ("POST", "/api/v1/orgs/{org_id}/projects/{project_id}/files") => {
+            json!({"file_id": uuid::Uuid::now_v7().to_string()})
+        }
         _ => return None,
     };
     Some(body)
@@ -747,6 +750,8 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         Some(
             json!({"token": invitation_token(owner, org).await, "name": "Joiner", "password": "joiner picks quiet violet harbours"}),
         )
+    } else if op.method == "POST" && op.template.ends_with("/projects/{project_id}/files") {
+        Some(json!({ "file_id": file(owner, org).await }))
     } else if op.method == "POST" && op.template.ends_with("/projects/{project_id}/members") {
         Some(json!({ "user_id": project_member.clone().unwrap() }))
     } else if op.method == "POST"

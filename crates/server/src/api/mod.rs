@@ -8,6 +8,7 @@ pub mod batches;
 pub mod compliance;
 pub mod credentials;
 pub mod dashboard;
+pub mod exports;
 pub mod files;
 pub mod invitations;
 pub mod members;
@@ -61,6 +62,7 @@ use utoipa_axum::routes;
         (name = "storage", description = "Storage locations, placement, chain of custody and labels"),
         (name = "files", description = "Evidence files: encrypted, immutable, versioned"),
         (name = "workflows", description = "Workflow runs of effective protocol versions, steps signed and verified"),
+        (name = "exports", description = "Signed project exports (.eln), the export key, project reports"),
     )
 )]
 struct ApiDoc;
@@ -107,6 +109,8 @@ const USER_ONLY: &[&str] = &[
     "record_workflow_step",
     "verify_workflow_step",
     "complete_workflow_run",
+    // Exports need a person who re-entered their password recently (step-up).
+    "export_project",
 ];
 
 /// Every org route also accepts an API token, with the same scopes as the session (listed
@@ -310,6 +314,11 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(workflows::verify_workflow_step))
         .routes(routes!(workflows::complete_workflow_run))
         .routes(routes!(workflows::abort_workflow_run))
+        .routes(routes!(exports::export_public_key))
+        .routes(routes!(exports::add_project_file))
+        .routes(routes!(exports::export_project))
+        .routes(routes!(exports::project_report_pdf))
+        .routes(routes!(exports::project_report_csv))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

@@ -505,7 +505,7 @@ fn sample_list(raw: Option<String>) -> Result<Vec<SampleId>, ApiError> {
 pub struct ReportQuery {
     /// Sample ids, separated by commas (up to 500).
     samples: Option<String>,
-    /// `csv` (default) or `html` (printable).
+    /// `csv` (default), `html` (printable) or `pdf`.
     format: Option<String>,
 }
 
@@ -620,13 +620,17 @@ pub async fn custody_report(
     scope.require(Permission::SAMPLES_READ)?;
     let ids = sample_list(q.samples)?;
     let format = q.format.unwrap_or_else(|| "csv".into());
-    if format != "csv" && format != "html" {
+    if !["csv", "html", "pdf"].contains(&format.as_str()) {
         return Err(ApiError::BadRequest(
             "A query parameter is invalid.".into(),
-            vec![FieldError::new("format", "must be csv or html")],
+            vec![FieldError::new("format", "must be csv, html or pdf")],
         ));
     }
     let records = state.store().org(&scope).custody_report(&ids).await?;
+    if format == "pdf" {
+        let pdf = crate::api::exports::custody_pdf(scope.org_name(), &records);
+        return Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response());
+    }
     if format == "html" {
         let page = report_html(scope.org_name(), &records);
         return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response());
