@@ -16,7 +16,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Mark cookies `Secure` (served over TLS).
     pub secure_cookies: bool,
-    /// Password hashes computed at once, at most.
+    /// Password hashes computed at once, at most. Default: one core fewer than the machine has
+    /// (at least one), so a login storm can never take every core from the other requests.
     pub hash_permits: usize,
     /// Seals secrets at rest (TOTP secrets) with the master key. `serve` loads the real key;
     /// the default is an ephemeral one.
@@ -45,7 +46,9 @@ impl Default for ServerConfig {
             session_lifetime_secs: 12 * 3600,
             body_limit: 1024 * 1024,
             secure_cookies: false,
-            hash_permits: 2,
+            hash_permits: std::thread::available_parallelism()
+                .map(|n| n.get().saturating_sub(1).max(1))
+                .unwrap_or(1),
             secret_box: SecretBox::ephemeral(),
             step_up_window_secs: 5 * 60,
             throttle: Default::default(),
