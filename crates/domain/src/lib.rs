@@ -25,6 +25,7 @@ pub mod workflow;
 
 pub use ids::LocationId;
 pub use ids::WorkflowRunId;
+pub use ids::AnalysisId;
 pub use ids::{
     AccessRequestId, ApiTokenId, BatchId, FileId, InvitationId, OrgId, ProjectId, RoleId, SampleId,
     UserId,

@@ -6,6 +6,9 @@
 //! records no event is refused and rolled back.
 
 mod access;
+mod analyses;
+mod retention;
+mod rotation;
 mod batches;
 mod chain;
 mod compliance;
@@ -49,6 +52,9 @@ pub use credentials::ThrottleKey;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use files::{CreatedFile, FileObject, FileRecord, NewFile};
+pub use analyses::{Analysis, AnalysisInput, NewAnalysis, Provenance};
+pub use retention::DeletedFile;
+pub use rotation::{OrgKeyRow, RotationObject};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
 pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use lineage::{Lineage, NewChildren, Relative};

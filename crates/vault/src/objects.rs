@@ -213,6 +213,42 @@ impl Vault {
         })
     }
 
+    /// A short fingerprint of the master key (not secret: a keyed hash of a constant), so the
+    /// database can record which master key wrapped an org key.
+    pub fn master_key_id(&self) -> String {
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(self.master.as_bytes())
+            .map(|mut m| {
+                m.update(b"labledger-master-key-id-v1");
+                m.finalize().into_bytes()
+            })
+            .map(|b| hex::encode(&b[..8]))
+            .unwrap_or_default();
+        mac
+    }
+
+    /// Re-wraps an org key (wrapped by this vault's master key) under `new_master`.
+    pub fn rewrap_org_key(
+        &self,
+        new_master: &Vault,
+        org: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, ObjectError> {
+        let key = self.org_key(org, wrapped)?;
+        Ok(keys::wrap(&new_master.master, &key.key, &format!("org-key:{org}"))?)
+    }
+
+    /// Re-wraps an object's data key from one org key to another (an org key rotation); the
+    /// object's bytes are not touched.
+    pub fn rewrap_data_key(
+        old: &OrgKey,
+        new: &OrgKey,
+        path: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, ObjectError> {
+        let data_key = keys::unwrap(&old.key, wrapped, &old.data_key_context(path))?;
+        Ok(keys::wrap(&new.key, &data_key, &new.data_key_context(path))?)
+    }
+
     /// Streams `body` into a new encrypted object of `org`: hashed and sealed on the way,
     /// refused (and nothing kept) once it passes `max` bytes or when the body fails.
     pub async fn put<S, E>(&self, org: &OrgKey, body: S, max: u64) -> Result<Stored, ObjectError>
