@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod keys;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// Key management: rotate the master key or an organization's key.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// The audit trail.
     Audit {
@@ -67,6 +73,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await.map(|()| 0),
             Command::Admin { command } => admin::run(command).await.map(|()| 0),
+            Command::Keys { command } => keys::run(command).await.map(|()| 0),
             Command::Audit {
                 command: AuditCommand::Verify { db, org },
             } => admin::audit_verify(db, org).await,

@@ -169,6 +169,15 @@ impl Vault {
 
     /// An in-memory store with a random master key (for tests and the default configuration
     /// of an in-process server; `serve` always configures a real one).
+    /// A vault for key management only (no objects are read or written).
+    pub fn keys_only(master: [u8; 32]) -> Self {
+        Self::with_store(
+            Arc::new(object_store::memory::InMemory::new()),
+            master,
+            "keys only".to_owned(),
+        )
+    }
+
     pub fn ephemeral() -> Self {
         Self::with_store(
             Arc::new(object_store::memory::InMemory::new()),
