@@ -121,7 +121,10 @@ async fn rotate_master(args: &RotateArgs) -> anyhow::Result<()> {
             .rewrap_org_key(&new, &org, &row.wrapped_key)
             .map_err(|e| anyhow!("the key of org {org} does not open with the master key: {e}"))?;
         let next = match &row.next_wrapped_key {
-            Some(n) => Some(old.rewrap_org_key(&new, &org, n).map_err(|e| anyhow!("{e}"))?),
+            Some(n) => Some(
+                old.rewrap_org_key(&new, &org, n)
+                    .map_err(|e| anyhow!("{e}"))?,
+            ),
             None => None,
         };
         store
@@ -192,6 +195,8 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
         }
     }
     let version = store.finish_org_rotation(org, operator()).await?;
-    println!("Rotated the key of organization {org} (version {version}); re-wrapped {done} object keys");
+    println!(
+        "Rotated the key of organization {org} (version {version}); re-wrapped {done} object keys"
+    );
     Ok(())
 }

@@ -64,7 +64,13 @@ async fn provenance_is_navigable_both_ways_and_stays_in_the_org() {
     let org = server.org_id.clone();
     let raw = upload(&owner, &org, "name=run7.raw", b"raw instrument output").await;
     let raw_id = raw["id"].as_str().unwrap().to_owned();
-    let out = upload(&owner, &org, "name=purity.csv&category=analysis", b"purity,99.1").await;
+    let out = upload(
+        &owner,
+        &org,
+        "name=purity.csv&category=analysis",
+        b"purity,99.1",
+    )
+    .await;
     assert_eq!(out["category"], "analysis");
     assert_eq!(raw["category"], "raw", "the default category");
     let out_id = out["id"].as_str().unwrap().to_owned();
@@ -152,7 +158,10 @@ async fn provenance_is_navigable_both_ways_and_stays_in_the_org() {
         )
         .await;
     let unknown: Value = res.json().await.unwrap();
-    assert_eq!(unknown["errors"][0]["message"], problem["errors"][0]["message"]);
+    assert_eq!(
+        unknown["errors"][0]["message"],
+        problem["errors"][0]["message"]
+    );
     // B cannot read A's provenance or analyses.
     for path in [
         format!("/api/v1/orgs/{org}/files/{raw_id}/provenance"),
@@ -160,7 +169,10 @@ async fn provenance_is_navigable_both_ways_and_stays_in_the_org() {
         format!("/api/v1/orgs/{org_b}/analyses/{aid}"),
     ] {
         let s = owner_b.get(&path).await.status();
-        assert!(s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN, "{path}: {s}");
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+            "{path}: {s}"
+        );
     }
     // Bad input is named: both outputs, no inputs, a bad type.
     let res = owner
@@ -207,10 +219,15 @@ async fn retention_and_legal_hold_refuse_deletion_then_a_tombstone_remains() {
     assert_eq!(files_under(&objects).len(), 1);
 
     // Before retention ends: refused with a clear problem.
-    let res = owner.delete(&format!("/api/v1/orgs/{org}/files/{a_id}")).await;
+    let res = owner
+        .delete(&format!("/api/v1/orgs/{org}/files/{a_id}"))
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let p: Value = res.json().await.unwrap();
-    assert!(p["detail"].as_str().unwrap().contains("retained until"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("retained until"),
+        "{p}"
+    );
 
     // Age both uploads past 30 days through the database.
     let mut raw = server.raw_db().await;
@@ -227,7 +244,9 @@ async fn retention_and_legal_hold_refuse_deletion_then_a_tombstone_remains() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = owner.delete(&format!("/api/v1/orgs/{org}/files/{a_id}")).await;
+    let res = owner
+        .delete(&format!("/api/v1/orgs/{org}/files/{a_id}"))
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let p: Value = res.json().await.unwrap();
     assert!(p["detail"].as_str().unwrap().contains("legal hold"), "{p}");
@@ -237,7 +256,9 @@ async fn retention_and_legal_hold_refuse_deletion_then_a_tombstone_remains() {
     assert_eq!(res.status(), StatusCode::OK);
 
     // Deleting a: a tombstone; the shared content stays for b.
-    let res = owner.delete(&format!("/api/v1/orgs/{org}/files/{a_id}")).await;
+    let res = owner
+        .delete(&format!("/api/v1/orgs/{org}/files/{a_id}"))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let t: Value = res.json().await.unwrap();
     assert_eq!(t["name"], "a.raw");
@@ -256,11 +277,15 @@ async fn retention_and_legal_hold_refuse_deletion_then_a_tombstone_remains() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().to_vec(), content);
     // Deleting again: 410.
-    let res = owner.delete(&format!("/api/v1/orgs/{org}/files/{a_id}")).await;
+    let res = owner
+        .delete(&format!("/api/v1/orgs/{org}/files/{a_id}"))
+        .await;
     assert_eq!(res.status(), StatusCode::GONE);
 
     // Deleting b, the last user of the content: the bytes are destroyed.
-    let res = owner.delete(&format!("/api/v1/orgs/{org}/files/{b_id}")).await;
+    let res = owner
+        .delete(&format!("/api/v1/orgs/{org}/files/{b_id}"))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(files_under(&objects).len(), 0, "the object is destroyed");
     // The listing keeps both tombstones.
@@ -276,7 +301,13 @@ async fn retention_and_legal_hold_refuse_deletion_then_a_tombstone_remains() {
     );
     assert_eq!(
         actions(&owner, &org, "file.").await[..5],
-        ["file.delete", "file.download", "file.delete", "file.release", "file.hold"]
+        [
+            "file.delete",
+            "file.download",
+            "file.delete",
+            "file.release",
+            "file.hold"
+        ]
     );
     // Uploading the same content again works (a new object).
     upload(&owner, &org, "name=a.raw", &content).await;

@@ -234,7 +234,8 @@ pub fn check_deletion(
     if let Some(reason) = hold {
         return Err(DeletionRefused::LegalHold(reason.to_owned()));
     }
-    let ends = created_at.saturating_add(retention_days.unwrap_or(0).saturating_mul(86_400_000_000));
+    let ends =
+        created_at.saturating_add(retention_days.unwrap_or(0).saturating_mul(86_400_000_000));
     if now < ends {
         return Err(DeletionRefused::Retained(ends));
     }
@@ -262,7 +263,10 @@ impl InputType {
             "file" => Ok(Self::File),
             "sample" => Ok(Self::Sample),
             "workflow_run" => Ok(Self::WorkflowRun),
-            _ => Err(FieldError::new(field, "must be file, sample or workflow_run")),
+            _ => Err(FieldError::new(
+                field,
+                "must be file, sample or workflow_run",
+            )),
         }
     }
 }
@@ -275,8 +279,14 @@ mod retention_tests {
     #[test]
     fn categories_parse_by_name() {
         assert_eq!(FileCategory::parse("c", "raw").unwrap(), FileCategory::Raw);
-        assert_eq!(FileCategory::parse("c", "report").unwrap(), FileCategory::Report);
-        assert_eq!(FileCategory::parse("category", "RAW").unwrap_err().field, "category");
+        assert_eq!(
+            FileCategory::parse("c", "report").unwrap(),
+            FileCategory::Report
+        );
+        assert_eq!(
+            FileCategory::parse("category", "RAW").unwrap_err().field,
+            "category"
+        );
         assert!(FileCategory::parse("c", "").is_err());
         assert!(parse_retention_days("d", -1).is_err());
         assert!(parse_retention_days("d", MAX_RETENTION_DAYS + 1).is_err());

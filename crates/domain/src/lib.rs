@@ -23,9 +23,9 @@ pub mod time;
 pub mod validate;
 pub mod workflow;
 
+pub use ids::AnalysisId;
 pub use ids::LocationId;
 pub use ids::WorkflowRunId;
-pub use ids::AnalysisId;
 pub use ids::{
     AccessRequestId, ApiTokenId, BatchId, FileId, InvitationId, OrgId, ProjectId, RoleId, SampleId,
     UserId,

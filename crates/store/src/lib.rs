@@ -7,8 +7,6 @@
 
 mod access;
 mod analyses;
-mod retention;
-mod rotation;
 mod batches;
 mod chain;
 mod compliance;
@@ -24,8 +22,10 @@ mod mfa;
 mod org;
 mod projects;
 mod protocols;
+mod retention;
 mod review;
 mod roles;
+mod rotation;
 mod samples;
 mod scope;
 mod sessions;
@@ -42,6 +42,7 @@ mod writer;
 pub use access::{
     check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
 };
+pub use analyses::{Analysis, AnalysisInput, NewAnalysis, Provenance};
 pub use batches::{Batch, BatchSample, SampleSelection};
 pub use chain::{StoredEvent, Verification};
 pub use compliance::{
@@ -52,9 +53,6 @@ pub use credentials::ThrottleKey;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use files::{CreatedFile, FileObject, FileRecord, NewFile};
-pub use analyses::{Analysis, AnalysisInput, NewAnalysis, Provenance};
-pub use retention::DeletedFile;
-pub use rotation::{OrgKeyRow, RotationObject};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
 pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use lineage::{Lineage, NewChildren, Relative};
@@ -63,8 +61,10 @@ pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
 pub use projects::{Project, ProjectChange, ProjectMember};
 pub use protocols::{Protocol, ProtocolVersion, VersionContent, VersionPatch, PROTOCOL_VERSION};
+pub use retention::DeletedFile;
 pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
+pub use rotation::{OrgKeyRow, RotationObject};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};

@@ -101,8 +101,15 @@ impl Store {
                         .field("master_key_id", before.master_key_id, master_key_id)
                         .into_value(),
                 };
-                chain::append(conn, engine, org, &actor, &RequestMeta::default(), vec![event])
-                    .await?;
+                chain::append(
+                    conn,
+                    engine,
+                    org,
+                    &actor,
+                    &RequestMeta::default(),
+                    vec![event],
+                )
+                .await?;
                 Ok(())
             })
         }))
@@ -235,8 +242,15 @@ impl Store {
                         .field("key_version", version, version + 1)
                         .into_value(),
                 };
-                chain::append(conn, engine, org, &actor, &RequestMeta::default(), vec![event])
-                    .await?;
+                chain::append(
+                    conn,
+                    engine,
+                    org,
+                    &actor,
+                    &RequestMeta::default(),
+                    vec![event],
+                )
+                .await?;
                 Ok(version + 1)
             })
         }))
@@ -250,10 +264,11 @@ impl Store {
         let engine = self.engine();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let name: Option<String> = sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1")
-                    .bind(org.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let name: Option<String> =
+                    sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1")
+                        .bind(org.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
                 let name = name.ok_or(StoreError::NotFound)?;
                 if name != confirm_name {
                     return Err(StoreError::Refused(
@@ -278,8 +293,15 @@ impl Store {
                         .created("keys_destroyed", keys.rows_affected())
                         .into_value(),
                 };
-                chain::append(conn, engine, org, &actor, &RequestMeta::default(), vec![event])
-                    .await?;
+                chain::append(
+                    conn,
+                    engine,
+                    org,
+                    &actor,
+                    &RequestMeta::default(),
+                    vec![event],
+                )
+                .await?;
                 Ok(())
             })
         }))

@@ -243,7 +243,11 @@ impl Vault {
         wrapped: &[u8],
     ) -> Result<Vec<u8>, ObjectError> {
         let key = self.org_key(org, wrapped)?;
-        Ok(keys::wrap(&new_master.master, &key.key, &format!("org-key:{org}"))?)
+        Ok(keys::wrap(
+            &new_master.master,
+            &key.key,
+            &format!("org-key:{org}"),
+        )?)
     }
 
     /// Re-wraps an object's data key from one org key to another (an org key rotation); the
@@ -255,7 +259,11 @@ impl Vault {
         wrapped: &[u8],
     ) -> Result<Vec<u8>, ObjectError> {
         let data_key = keys::unwrap(&old.key, wrapped, &old.data_key_context(path))?;
-        Ok(keys::wrap(&new.key, &data_key, &new.data_key_context(path))?)
+        Ok(keys::wrap(
+            &new.key,
+            &data_key,
+            &new.data_key_context(path),
+        )?)
     }
 
     /// Streams `body` into a new encrypted object of `org`: hashed and sealed on the way,

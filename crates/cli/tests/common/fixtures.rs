@@ -733,7 +733,10 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
             )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
-        let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let id = res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         path = path.replace("{analysis_id}", &id);
     }
     // An upload: its name in the query, its bytes as a raw body (a JSON string).
@@ -781,10 +784,12 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     {
         Some(json!({"record_type": "sample", "record_id": sample(owner, org).await}))
     } else if op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/analyses" {
-        Some(json!({"method": "HPLC purity", "software": "ChemStation", "software_version": "B.04",
+        Some(
+            json!({"method": "HPLC purity", "software": "ChemStation", "software_version": "B.04",
                     "parameters": {"column": "C18"}, "result": {"purity": 99.1},
                     "inputs": [{"type": "file", "id": file(owner, org).await},
-                               {"type": "sample", "id": sample(owner, org).await}]}))
+                               {"type": "sample", "id": sample(owner, org).await}]}),
+        )
     } else if op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/workflow-runs" {
         let (_, vid) = protocol(owner, org, true).await;
         Some(json!({"protocol_version_id": vid, "sample_id": sample(owner, org).await}))

@@ -33,7 +33,7 @@ pub struct InputRef {
 pub struct NewAnalysisRequest {
     /// The output when it is a file of this organization.
     output_file_id: Option<String>,
-    /// The output when it is a structured result (any JSON value); give this or
+    /// The output when it is a structured result (a JSON object); give this or
     /// `output_file_id`, not both.
     #[schema(value_type = Option<Object>)]
     result: Option<serde_json::Value>,
@@ -161,6 +161,10 @@ fn parse_request(req: NewAnalysisRequest) -> Result<NewAnalysis, Vec<FieldError>
     };
     let result = match req.result {
         None | Some(serde_json::Value::Null) => None,
+        Some(v) if !v.is_object() => {
+            errors.push(FieldError::new("result", "must be a JSON object"));
+            Some(String::new())
+        }
         Some(v) => {
             let text = v.to_string();
             if text.len() > MAX_JSON {
