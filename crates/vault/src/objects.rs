@@ -230,7 +230,7 @@ impl Vault {
                 m.update(b"labledger-master-key-id-v1");
                 m.finalize().into_bytes()
             })
-            .map(|b| hex::encode(&b[..8]))
+            .map(|b| hex::encode(b.get(..8).unwrap_or_default()))
             .unwrap_or_default();
         mac
     }
