@@ -50,9 +50,6 @@ impl Org<'_> {
                     Some(r) => Some(r.try_get("days")?),
                     None => None,
                 };
-                if before == days {
-                    return Ok(());
-                }
                 tx.execute(
                     sqlx::query("DELETE FROM retention_policies WHERE org_id = $1 AND category = $2")
                         .bind(org.clone())
