@@ -23,6 +23,7 @@ pub mod time;
 pub mod validate;
 pub mod workflow;
 
+pub use ids::AnalysisId;
 pub use ids::LocationId;
 pub use ids::WorkflowRunId;
 pub use ids::{

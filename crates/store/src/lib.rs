@@ -6,6 +6,7 @@
 //! records no event is refused and rolled back.
 
 mod access;
+mod analyses;
 mod batches;
 mod chain;
 mod compliance;
@@ -23,8 +24,10 @@ mod mfa;
 mod org;
 mod projects;
 mod protocols;
+mod retention;
 mod review;
 mod roles;
+mod rotation;
 mod samples;
 mod scope;
 mod sessions;
@@ -41,6 +44,7 @@ mod writer;
 pub use access::{
     check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
 };
+pub use analyses::{Analysis, AnalysisInput, NewAnalysis, Provenance};
 pub use batches::{Batch, BatchSample, SampleSelection};
 pub use chain::{StoredEvent, Verification};
 pub use compliance::{
@@ -61,8 +65,10 @@ pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
 pub use projects::{Project, ProjectChange, ProjectMember};
 pub use protocols::{Protocol, ProtocolVersion, VersionContent, VersionPatch, PROTOCOL_VERSION};
+pub use retention::DeletedFile;
 pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
+pub use rotation::{OrgKeyRow, RotationObject};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
