@@ -194,7 +194,22 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
             done += 1;
         }
     }
-    let version = store.finish_org_rotation(org, operator()).await?;
+    // The export signing secret is wrapped by the org key too: re-wrap it for the next key.
+    let export_secret = match store.wrapped_export_secret(org).await? {
+        None => None,
+        Some(wrapped) => {
+            let secret = old
+                .unwrap_secret(labledger_vault::EXPORT_KEY_PURPOSE, &wrapped)
+                .map_err(|e| anyhow!("the export signing key does not open: {e}"))?;
+            Some(
+                next.wrap_secret(labledger_vault::EXPORT_KEY_PURPOSE, secret)
+                    .map_err(|e| anyhow!("re-wrapping the export signing key: {e}"))?,
+            )
+        }
+    };
+    let version = store
+        .finish_org_rotation(org, operator(), export_secret)
+        .await?;
     println!(
         "Rotated the key of organization {org} (version {version}); re-wrapped {done} object keys"
     );

@@ -84,6 +84,17 @@ async fn org_key_rotation_rewraps_objects_and_resumes_after_a_stop() {
             .fetch_all(&mut raw)
             .await
             .unwrap();
+    // The org's export signing key is wrapped by the org key too.
+    let res = owner
+        .get(&format!("/api/v1/orgs/{org}/exports/public-key"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let public_before: Value = res.json().await.unwrap();
+    let export_secret_before: Vec<u8> =
+        sqlx::query_scalar("SELECT wrapped_secret FROM export_keys")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
     // Stopped after two object keys: everything still downloads (old and next key mixed).
     let out = run(
         &server,
@@ -127,6 +138,17 @@ async fn org_key_rotation_rewraps_objects_and_resumes_after_a_stop() {
         before.iter().all(|w| !after.contains(w)),
         "every object key re-wrapped"
     );
+    // The export key moved to the new org key with the objects; the public key is unchanged.
+    let export_secret_after: Vec<u8> =
+        sqlx::query_scalar("SELECT wrapped_secret FROM export_keys")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+    assert_ne!(export_secret_after, export_secret_before);
+    let public_after = owner
+        .get_json(&format!("/api/v1/orgs/{org}/exports/public-key"))
+        .await;
+    assert_eq!(public_after, public_before);
     assert_eq!(
         audit_actions(&owner, &org, "vault.org_key_rotate")
             .await

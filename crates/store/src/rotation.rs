@@ -195,9 +195,24 @@ impl Store {
         .await
     }
 
+    /// The org's export signing secret as stored (wrapped by the org key), if it has one.
+    pub async fn wrapped_export_secret(&self, org: OrgId) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT wrapped_secret FROM export_keys WHERE org_id = $1")
+            .bind(org.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| r.try_get("wrapped_secret")).transpose()?)
+    }
+
     /// Finishes an org key rotation once no object uses the old key: the next key becomes the
-    /// key (the old one is gone). Audited `vault.org_key_rotate`.
-    pub async fn finish_org_rotation(&self, org: OrgId, actor: Actor) -> Result<i64> {
+    /// key (the old one is gone), and the export signing secret, re-wrapped under the next key
+    /// by the caller, is stored in the same transaction. Audited `vault.org_key_rotate`.
+    pub async fn finish_org_rotation(
+        &self,
+        org: OrgId,
+        actor: Actor,
+        export_secret: Option<Vec<u8>>,
+    ) -> Result<i64> {
         let engine = self.engine();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -234,6 +249,13 @@ impl Store {
                 .bind(version + 1)
                 .execute(&mut *conn)
                 .await?;
+                if let Some(secret) = export_secret {
+                    sqlx::query("UPDATE export_keys SET wrapped_secret = $2 WHERE org_id = $1")
+                        .bind(org.to_string())
+                        .bind(secret)
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 let event = PendingEvent {
                     action: "vault.org_key_rotate".into(),
                     target_type: "org".into(),
@@ -278,6 +300,11 @@ impl Store {
                 sqlx::query("UPDATE orgs SET status = 'disabled', deleted_at = $2 WHERE id = $1")
                     .bind(org.to_string())
                     .bind(Timestamp::now().micros())
+                    .execute(&mut *conn)
+                    .await?;
+                // The export signing key goes with the org key it was wrapped by.
+                sqlx::query("DELETE FROM export_keys WHERE org_id = $1")
+                    .bind(org.to_string())
                     .execute(&mut *conn)
                     .await?;
                 let keys = sqlx::query("DELETE FROM org_keys WHERE org_id = $1")
