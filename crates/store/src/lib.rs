@@ -25,6 +25,7 @@ mod protocols;
 mod review;
 mod roles;
 mod samples;
+mod sample_fields;
 mod scope;
 mod sessions;
 mod signatures;
@@ -62,6 +63,7 @@ pub use protocols::{Protocol, ProtocolVersion, VersionContent, VersionPatch, PRO
 pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
 pub use samples::{NewSample, Sample, SampleFilter};
+pub use labledger_domain::custom_field::FieldDef;
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};
 pub use signatures::{CheckedSignature, Signature, Signer};

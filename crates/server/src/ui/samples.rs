@@ -100,6 +100,7 @@ async fn render_list(
         sample_type: type_filter.clone(),
         project_id: None,
         before_seq,
+        ..SampleFilter::default()
     };
     let (samples, next) = state
         .store()
@@ -254,7 +255,13 @@ pub async fn register(
         unit: Some(typed.unit.clone()),
         ..NewSampleRequest::default()
     };
-    let sample = validate(request, "", &mut errors);
+    let defs = state
+        .store()
+        .org(&org.scope)
+        .sample_fields()
+        .await
+        .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
+    let sample = validate(request, "", &mut errors, &defs);
     let result = match (sample, errors.0.is_empty()) {
         (Some(s), true) => state
             .store()
@@ -302,7 +309,13 @@ pub async fn import(
 ) -> Result<Response, UiError> {
     org.require(Permission::SAMPLES_WRITE, Nav::Samples)?;
     let csv = form.text("csv");
-    let result = match parse_csv(csv.as_bytes()) {
+    let defs = state
+        .store()
+        .org(&org.scope)
+        .sample_fields()
+        .await
+        .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
+    let result = match parse_csv(csv.as_bytes(), &defs) {
         Ok(rows) => state
             .store()
             .org(&org.scope)
