@@ -9,13 +9,13 @@ use crate::storage::{self, CustodyFacts};
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
 use labledger_domain::custom_field::value_text;
-use std::collections::BTreeMap;
 use labledger_domain::sample::{sample_code, SampleStatus};
 use labledger_domain::storage::CustodyKind;
 use labledger_domain::{LocationId, Permission, ProjectId, SampleId, Timestamp};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::BTreeMap;
 
 /// A sample to register; `sample_type` is already parsed by the domain.
 #[derive(Clone, Debug, Default)]
