@@ -108,8 +108,16 @@ pub fn parse_def(raw: RawDef) -> Result<FieldDef, Vec<FieldError>> {
     let label = plain_text("label", &raw.label, 100)
         .map_err(|e| errors.push(e))
         .ok();
+    // Options given to a type without them: a bad option is named first (`options[N]`).
+    if raw.field_type.trim() != "choice" {
+        for (i, o) in raw.options.iter().flatten().enumerate() {
+            if let Err(e) = plain_text(&format!("options[{i}]"), o, 100) {
+                errors.push(e);
+            }
+        }
+    }
     let not_for = |errors: &mut Vec<FieldError>, name: &str, set: bool, t: &str| {
-        if set {
+        if set && !errors.iter().any(|e| e.field.starts_with(name)) {
             errors.push(FieldError::new(
                 name,
                 format!("does not apply to a {t} field"),
