@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod batch;
 pub mod compliance;
+pub mod custom_field;
 pub mod file;
 pub mod ids;
 pub mod jcs;

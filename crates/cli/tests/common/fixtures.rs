@@ -534,6 +534,10 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/aliquots") => {
             json!({"kind": "aliquot", "count": 2})
         }
+        ("POST", "/api/v1/orgs/{org_id}/sample-fields") => {
+            json!({"key": format!("f_{}", uuid::Uuid::now_v7().simple()), "label": "Storage temp",
+                   "type": "number", "unit": "°C", "min": -80, "max": 8})
+        }
         ("POST", "/api/v1/orgs/{org_id}/locations") => {
             json!({"kind": "site", "name": unique("site")})
         }

@@ -232,6 +232,11 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(samples::import_samples))
         .routes(routes!(samples::get_sample))
         .routes(routes!(samples::transition_sample))
+        .routes(routes!(samples::export_samples))
+        .routes(routes!(
+            samples::list_sample_fields,
+            samples::create_sample_field
+        ))
         .routes(routes!(batches::list_batches, batches::create_batch))
         .routes(routes!(batches::get_batch))
         .routes(routes!(batches::add_batch_samples))
