@@ -71,6 +71,17 @@ pub enum OrgCommand {
         #[arg(long)]
         org: String,
     },
+    /// Delete an organization by destroying its keys (crypto-shredding): its encrypted
+    /// objects can never be decrypted again, its members lose access; its audit chain stays.
+    Delete {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[arg(long)]
+        id: String,
+        /// The organization's exact name, to confirm.
+        #[arg(long)]
+        confirm: String,
+    },
     /// Re-enable a disabled organization.
     Enable {
         #[command(flatten)]
@@ -157,6 +168,11 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
                 .set_org_disabled(org_id(&org)?, true, operator())
                 .await?;
             println!("Disabled organization {org}");
+        }
+        OrgCommand::Delete { db, id, confirm } => {
+            let store = db.open(StoreOptions::default()).await?;
+            store.delete_org(org_id(&id)?, confirm, operator()).await?;
+            println!("Deleted organization {id}: its keys are destroyed");
         }
         OrgCommand::Enable { db, org } => {
             let store = db.open(StoreOptions::default()).await?;

@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod export;
+mod keys;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// Key management: rotate the master key or an organization's key.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// The audit trail.
     Audit {
@@ -106,6 +112,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await.map(|()| 0),
             Command::Admin { command } => admin::run(command).await.map(|()| 0),
+            Command::Keys { command } => keys::run(command).await.map(|()| 0),
             Command::Audit {
                 command: AuditCommand::Verify { db, org },
             } => admin::audit_verify(db, org).await,

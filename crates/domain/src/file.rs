@@ -166,3 +166,149 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=-1"), 0), Unsatisfiable);
     }
 }
+
+/// What kind of evidence a file is; each category has its own retention period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileCategory {
+    Raw,
+    Analysis,
+    Report,
+    Other,
+}
+
+impl FileCategory {
+    pub const ALL: [FileCategory; 4] = [Self::Raw, Self::Analysis, Self::Report, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Analysis => "analysis",
+            Self::Report => "report",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == raw.trim())
+            .ok_or_else(|| FieldError::new(field, "must be one of raw, analysis, report, other"))
+    }
+}
+
+/// The longest retention period, in days (100 years).
+pub const MAX_RETENTION_DAYS: i64 = 36_525;
+
+/// A retention period in days: 0 (deletable at once) to 100 years.
+pub fn parse_retention_days(field: &str, days: i64) -> Result<i64, FieldError> {
+    if !(0..=MAX_RETENTION_DAYS).contains(&days) {
+        return Err(FieldError::new(
+            field,
+            format!("must be between 0 and {MAX_RETENTION_DAYS} days"),
+        ));
+    }
+    Ok(days)
+}
+
+/// Why a file may not be deleted now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeletionRefused {
+    AlreadyDeleted,
+    LegalHold(String),
+    /// Retention ends at this time (microseconds since the epoch).
+    Retained(i64),
+}
+
+/// Whether a file uploaded at `created_at` (µs) of a category retained `retention_days` (none
+/// set: no retention) may be deleted at `now` (µs). A legal hold blocks deletion regardless.
+pub fn check_deletion(
+    created_at: i64,
+    retention_days: Option<i64>,
+    hold: Option<&str>,
+    deleted: bool,
+    now: i64,
+) -> Result<(), DeletionRefused> {
+    if deleted {
+        return Err(DeletionRefused::AlreadyDeleted);
+    }
+    if let Some(reason) = hold {
+        return Err(DeletionRefused::LegalHold(reason.to_owned()));
+    }
+    let ends =
+        created_at.saturating_add(retention_days.unwrap_or(0).saturating_mul(86_400_000_000));
+    if now < ends {
+        return Err(DeletionRefused::Retained(ends));
+    }
+    Ok(())
+}
+
+/// What an analysis input is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputType {
+    File,
+    Sample,
+    WorkflowRun,
+}
+
+impl InputType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Sample => "sample",
+            Self::WorkflowRun => "workflow_run",
+        }
+    }
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        match raw {
+            "file" => Ok(Self::File),
+            "sample" => Ok(Self::Sample),
+            "workflow_run" => Ok(Self::WorkflowRun),
+            _ => Err(FieldError::new(
+                field,
+                "must be file, sample or workflow_run",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+    const DAY: i64 = 86_400_000_000;
+
+    #[test]
+    fn categories_parse_by_name() {
+        assert_eq!(FileCategory::parse("c", "raw").unwrap(), FileCategory::Raw);
+        assert_eq!(
+            FileCategory::parse("c", "report").unwrap(),
+            FileCategory::Report
+        );
+        assert_eq!(
+            FileCategory::parse("category", "RAW").unwrap_err().field,
+            "category"
+        );
+        assert!(FileCategory::parse("c", "").is_err());
+        assert!(parse_retention_days("d", -1).is_err());
+        assert!(parse_retention_days("d", MAX_RETENTION_DAYS + 1).is_err());
+        assert_eq!(parse_retention_days("d", 30).unwrap(), 30);
+    }
+
+    #[test]
+    fn deletion_waits_for_retention_and_holds() {
+        assert_eq!(
+            check_deletion(0, Some(10), None, false, 9 * DAY),
+            Err(DeletionRefused::Retained(10 * DAY))
+        );
+        assert_eq!(check_deletion(0, Some(10), None, false, 10 * DAY), Ok(()));
+        assert_eq!(check_deletion(0, None, None, false, 0), Ok(()));
+        assert_eq!(
+            check_deletion(0, Some(0), Some("litigation"), false, 100 * DAY),
+            Err(DeletionRefused::LegalHold("litigation".into()))
+        );
+        assert_eq!(
+            check_deletion(0, None, None, true, DAY),
+            Err(DeletionRefused::AlreadyDeleted)
+        );
+        assert!(check_deletion(i64::MAX - 1, Some(MAX_RETENTION_DAYS), None, false, 0).is_err());
+    }
+}

@@ -141,3 +141,7 @@ mod tests {
         assert!("".parse::<OrgId>().is_err());
     }
 }
+id_type!(
+    /// An analysis: an output derived from inputs (provenance).
+    AnalysisId
+);

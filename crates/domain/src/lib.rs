@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod batch;
 pub mod compliance;
+pub mod custom_field;
 pub mod file;
 pub mod ids;
 pub mod jcs;
@@ -23,6 +24,7 @@ pub mod time;
 pub mod validate;
 pub mod workflow;
 
+pub use ids::AnalysisId;
 pub use ids::LocationId;
 pub use ids::WorkflowRunId;
 pub use ids::{

@@ -62,6 +62,9 @@ pub enum ApiError {
     /// A `Range` the file of this many bytes cannot serve.
     #[error("range not satisfiable")]
     RangeNotSatisfiable(u64),
+    /// The record remains but its content was destroyed (a deleted file).
+    #[error("gone: {0}")]
+    Gone(String),
 }
 
 /// The RFC 9457 body.
@@ -111,6 +114,7 @@ impl ApiError {
             ApiError::SmtpNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Gone(_) => StatusCode::GONE,
         }
     }
 
@@ -137,6 +141,7 @@ impl ApiError {
             ApiError::SmtpNotConfigured => "smtp-not-configured",
             ApiError::Integrity(_) => "integrity",
             ApiError::RangeNotSatisfiable(_) => "range-not-satisfiable",
+            ApiError::Gone(_) => "gone",
         }
     }
 
@@ -163,6 +168,7 @@ impl ApiError {
             ApiError::SmtpNotConfigured => "Mail is not configured",
             ApiError::Integrity(_) => "Stored data failed its integrity check",
             ApiError::RangeNotSatisfiable(_) => "Range not satisfiable",
+            ApiError::Gone(_) => "Gone",
         }
     }
 
@@ -195,6 +201,7 @@ impl ApiError {
             ApiError::Forbidden(d)
             | ApiError::Conflict(d)
             | ApiError::Refused(d)
+            | ApiError::Gone(d)
             | ApiError::BadRequest(d, _)
             | ApiError::UnsupportedMediaType(d) => Some(d.clone()),
             ApiError::Invalid(_) => {
@@ -281,6 +288,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotAllowed(d) => ApiError::Forbidden(d),
             StoreError::Refused(d) => ApiError::Refused(d),
             StoreError::Conflict(d) => ApiError::Conflict(d),
+            StoreError::Gone(d) => ApiError::Gone(d),
             StoreError::Invalid(errors) => ApiError::Invalid(errors.0),
             StoreError::OrgDisabled => ApiError::OrgDisabled,
             StoreError::WriterGone => ApiError::Unavailable("write queue closed".into()),

@@ -428,22 +428,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let message = e.into_inner().to_string();
-                let field = named_field(&message)
-                    .map(|f| join_path(&path, &f))
-                    .unwrap_or(path);
-                ApiError::BadRequest(
-                    "A query parameter is invalid.".into(),
-                    vec![FieldError::new(field, message)],
-                )
-            })
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
+}
+
+/// Parses a query string strictly, as `ApiQuery` does (400 naming the parameter).
+pub(crate) fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let field = named_field(&message)
+            .map(|f| join_path(&path, &f))
+            .unwrap_or(path);
+        ApiError::BadRequest(
+            "A query parameter is invalid.".into(),
+            vec![FieldError::new(field, message)],
+        )
+    })
 }
 
 fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// The change clashes with existing data (e.g. a duplicate name).
     #[error("{0}")]
     Conflict(String),
+    /// The record exists but its content was destroyed (a deleted file's tombstone).
+    #[error("{0}")]
+    Gone(String),
     #[error("invalid input")]
     Invalid(FieldErrors),
     #[error("the organization is disabled")]

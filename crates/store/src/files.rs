@@ -22,6 +22,8 @@ pub struct FileObject {
     pub segment_size: i64,
     pub sha256: Vec<u8>,
     pub size: i64,
+    /// The org key version that wraps `wrapped_key`.
+    pub key_version: i64,
 }
 
 /// One version of a file.
@@ -37,6 +39,13 @@ pub struct FileRecord {
     pub media_type: String,
     pub created_at: Timestamp,
     pub created_by: Option<String>,
+    /// raw, analysis, report or other (its retention period).
+    pub category: String,
+    /// The reason of the legal hold in force, if any.
+    pub hold_reason: Option<String>,
+    /// Set once deleted: the row is a tombstone, the content is gone.
+    pub deleted_at: Option<Timestamp>,
+    pub deleted_by: Option<String>,
 }
 
 fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -47,6 +56,7 @@ fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok,
 #[derive(Clone, Debug)]
 pub struct NewFile {
     pub name: String,
+    pub category: String,
     pub media_type: String,
     pub object: FileObject,
 }
@@ -60,7 +70,8 @@ pub struct CreatedFile {
     pub duplicate_path: Option<String>,
 }
 
-const COLUMNS: &str = "id, seq, name, version, sha256, size, media_type, created_at, created_by";
+const COLUMNS: &str = "id, seq, name, version, sha256, size, media_type, created_at, created_by, \
+                       category, hold_reason, deleted_at, deleted_by";
 
 fn decode(r: &AnyRow) -> Result<FileRecord> {
     Ok(FileRecord {
@@ -73,6 +84,12 @@ fn decode(r: &AnyRow) -> Result<FileRecord> {
         media_type: r.try_get("media_type")?,
         created_at: Timestamp::from_micros(r.try_get("created_at")?),
         created_by: r.try_get("created_by")?,
+        category: r.try_get("category")?,
+        hold_reason: r.try_get("hold_reason")?,
+        deleted_at: r
+            .try_get::<Option<i64>, _>("deleted_at")?
+            .map(Timestamp::from_micros),
+        deleted_by: r.try_get("deleted_by")?,
     })
 }
 
@@ -84,6 +101,7 @@ fn decode_object(r: &AnyRow) -> Result<FileObject> {
         segment_size: r.try_get("segment_size")?,
         sha256: r.try_get("sha256")?,
         size: r.try_get("size")?,
+        key_version: 0,
     })
 }
 
@@ -116,6 +134,27 @@ impl Org<'_> {
             Some(r) => Some(r.try_get("wrapped_key")?),
             None => None,
         })
+    }
+
+    /// The wrapped org key of `version` (the key in force, or the next one while an org key
+    /// rotation runs), for reading an object recorded with that version.
+    pub async fn wrapped_org_key_for(&self, version: i64) -> Result<Option<Vec<u8>>> {
+        self.scope().require(Permission::FILES_READ)?;
+        let row = sqlx::query(
+            "SELECT wrapped_key, key_version, next_wrapped_key FROM org_keys WHERE org_id = $1",
+        )
+        .bind(self.org_text())
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let current: i64 = r.try_get("key_version")?;
+        if version == current {
+            Ok(Some(r.try_get("wrapped_key")?))
+        } else if version == current + 1 {
+            Ok(r.try_get("next_wrapped_key")?)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Stores the org's first key (`wrapped` by the master key) unless another request stored
@@ -189,8 +228,9 @@ impl Org<'_> {
                         tx.execute(
                             sqlx::query(
                                 "INSERT INTO file_objects (org_id, content_key, path, wrapped_key, \
-                                 segment_size, sha256, size, created_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                 segment_size, sha256, size, created_at, key_version) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE((SELECT \
+                                 key_version FROM org_keys WHERE org_id = $1), 1))",
                             )
                             .bind(org.clone())
                             .bind(o.content_key.clone())
@@ -217,8 +257,8 @@ impl Org<'_> {
                 tx.execute(
                     sqlx::query(
                         "INSERT INTO files (org_id, id, seq, name, version, content_key, sha256, \
-                         size, media_type, created_at, created_by) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                         size, media_type, created_at, created_by, category) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     )
                     .bind(org.clone())
                     .bind(id.to_string())
@@ -230,7 +270,8 @@ impl Org<'_> {
                     .bind(o.size)
                     .bind(new.media_type.clone())
                     .bind(now)
-                    .bind(created_by.clone()),
+                    .bind(created_by.clone())
+                    .bind(new.category.clone()),
                 )
                 .await?;
                 tx.record(
@@ -242,7 +283,8 @@ impl Org<'_> {
                         .created("version", version)
                         .created("sha256", hex::encode(&o.sha256))
                         .created("size", o.size)
-                        .created("media_type", &new.media_type),
+                        .created("media_type", &new.media_type)
+                        .created("category", &new.category),
                 );
                 Ok(CreatedFile {
                     file: FileRecord {
@@ -255,6 +297,10 @@ impl Org<'_> {
                         media_type: new.media_type,
                         created_at: Timestamp::from_micros(now),
                         created_by,
+                        category: new.category,
+                        hold_reason: None,
+                        deleted_at: None,
+                        deleted_by: None,
                     },
                     duplicate_path,
                 })
@@ -280,7 +326,8 @@ impl Org<'_> {
         self.scope().require(Permission::FILES_READ)?;
         let row = sqlx::query(
             "SELECT f.id, f.seq, f.name, f.version, f.sha256, f.size, f.media_type, f.created_at, \
-             f.created_by, o.content_key, o.path, o.wrapped_key, o.segment_size \
+             f.created_by, f.category, f.hold_reason, f.deleted_at, f.deleted_by, \
+             o.content_key, o.path, o.wrapped_key, o.segment_size, o.key_version \
              FROM files f JOIN file_objects o \
              ON o.org_id = f.org_id AND o.content_key = f.content_key \
              WHERE f.org_id = $1 AND f.id = $2",
@@ -291,6 +338,11 @@ impl Org<'_> {
         .await?
         .ok_or(StoreError::NotFound)?;
         let file = decode(&row)?;
+        if file.deleted_at.is_some() {
+            return Err(StoreError::Gone(format!(
+                "File {id} was deleted; only its record remains."
+            )));
+        }
         let object = FileObject {
             content_key: row.try_get("content_key")?,
             path: row.try_get("path")?,
@@ -298,6 +350,7 @@ impl Org<'_> {
             segment_size: row.try_get("segment_size")?,
             sha256: file.sha256.clone(),
             size: file.size,
+            key_version: row.try_get("key_version")?,
         };
         Ok((file, object))
     }

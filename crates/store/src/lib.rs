@@ -6,6 +6,7 @@
 //! records no event is refused and rolled back.
 
 mod access;
+mod analyses;
 mod batches;
 mod chain;
 mod compliance;
@@ -23,8 +24,11 @@ mod mfa;
 mod org;
 mod projects;
 mod protocols;
+mod retention;
 mod review;
 mod roles;
+mod rotation;
+mod sample_fields;
 mod samples;
 mod scope;
 mod sessions;
@@ -41,6 +45,7 @@ mod writer;
 pub use access::{
     check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
 };
+pub use analyses::{Analysis, AnalysisInput, NewAnalysis, Provenance};
 pub use batches::{Batch, BatchSample, SampleSelection};
 pub use chain::{StoredEvent, Verification};
 pub use compliance::{
@@ -55,14 +60,17 @@ pub use exports::{ExportKey, ExportRecord};
 pub use files::{CreatedFile, FileObject, FileRecord, NewFile};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
 pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
+pub use labledger_domain::custom_field::FieldDef;
 pub use lineage::{Lineage, NewChildren, Relative};
 pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
 pub use org::Org;
 pub use projects::{Project, ProjectChange, ProjectMember};
 pub use protocols::{Protocol, ProtocolVersion, VersionContent, VersionPatch, PROTOCOL_VERSION};
+pub use retention::DeletedFile;
 pub use review::{AccessReview, ActiveGrant, ReviewedMember, ReviewedToken};
 pub use roles::{Role, RoleChange};
+pub use rotation::{OrgKeyRow, RotationObject};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
 pub use sessions::{Session, SessionInfo, SessionUser};

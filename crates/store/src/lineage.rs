@@ -80,6 +80,8 @@ impl Org<'_> {
                     notes: Some(format!("{} of {}", new.kind.as_str(), p.code)),
                     // Children stay in their parent's project.
                     project_id: p.project_id,
+                    // And carry its custom values (same subject and origin).
+                    custom: p.custom.clone(),
                 };
                 let children = vec![child; new.count as usize];
                 let ids = insert_samples(tx, children, "sample.create", &actor, &holder).await?;

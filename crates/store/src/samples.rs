@@ -8,12 +8,14 @@ use crate::scope::Actor;
 use crate::storage::{self, CustodyFacts};
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
+use labledger_domain::custom_field::value_text;
 use labledger_domain::sample::{sample_code, SampleStatus};
 use labledger_domain::storage::CustodyKind;
-use labledger_domain::{Permission, ProjectId, SampleId, Timestamp};
+use labledger_domain::{LocationId, Permission, ProjectId, SampleId, Timestamp};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::BTreeMap;
 
 /// A sample to register; `sample_type` is already parsed by the domain.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +29,8 @@ pub struct NewSample {
     pub notes: Option<String>,
     /// The project it is filed under.
     pub project_id: Option<ProjectId>,
+    /// Custom field values, already checked against the org's definitions (canonical).
+    pub custom: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -43,6 +47,7 @@ pub struct Sample {
     pub unit: Option<String>,
     pub notes: Option<String>,
     pub project_id: Option<ProjectId>,
+    pub custom: BTreeMap<String, serde_json::Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -53,13 +58,23 @@ pub struct SampleFilter {
     pub status: Option<SampleStatus>,
     pub sample_type: Option<String>,
     pub project_id: Option<ProjectId>,
+    /// Collected in `[from, to)` (either end optional).
+    pub collected: (Option<Timestamp>, Option<Timestamp>),
+    /// Received in `[from, to)`.
+    pub received: (Option<Timestamp>, Option<Timestamp>),
+    /// Registered in `[from, to)`.
+    pub registered: (Option<Timestamp>, Option<Timestamp>),
+    /// Placed in this location or anywhere under it.
+    pub location_id: Option<LocationId>,
+    /// Custom field equality: key and canonical value text.
+    pub custom: Vec<(String, String)>,
     /// Only samples registered before this one (the cursor of the previous page).
     pub before_seq: Option<i64>,
 }
 
 const COLUMNS: &str =
     "id, seq, code, sample_type, status, source_ref, collected_at, received_at, quantity, unit, \
-    notes, project_id, created_at, updated_at";
+    notes, project_id, custom, created_at, updated_at";
 
 /// The clause that keeps a project-limited caller to the samples of their projects; `{n}` is
 /// the caller's bind number.
@@ -93,6 +108,11 @@ fn decode(r: &AnyRow) -> Result<Sample> {
             .try_get::<Option<String>, _>("project_id")?
             .map(|p| parse_id(&p))
             .transpose()?,
+        custom: match r.try_get::<Option<String>, _>("custom")? {
+            None => BTreeMap::new(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("custom values: {e}")))?,
+        },
         created_at: Timestamp::from_micros(r.try_get("created_at")?),
         updated_at: Timestamp::from_micros(r.try_get("updated_at")?),
     })
@@ -166,7 +186,12 @@ pub(crate) async fn sample_in_tx(tx: &mut OrgTx<'_>, id: SampleId) -> Result<Sam
 }
 
 fn created(s: &NewSample, code: &str) -> Changes {
-    Changes::new()
+    let changes = if s.custom.is_empty() {
+        Changes::new()
+    } else {
+        Changes::new().created("custom", &s.custom)
+    };
+    changes
         .created("code", code)
         .created("sample_type", &s.sample_type)
         .created("status", SampleStatus::Registered.as_str())
@@ -197,11 +222,19 @@ pub(crate) async fn insert_samples(
         let seq = first + i as i64;
         let id = SampleId::new();
         let code = sample_code(seq);
+        let custom_text = if s.custom.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&s.custom)
+                    .map_err(|e| StoreError::Corrupt(format!("custom values: {e}")))?,
+            )
+        };
         tx.execute(
             sqlx::query(
                 "INSERT INTO samples (org_id, id, seq, code, sample_type, status, source_ref, collected_at, \
-                 received_at, quantity, unit, notes, project_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $14, $13, $13)",
+                 received_at, quantity, unit, notes, project_id, created_at, updated_at, custom) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $14, $13, $13, $15)",
             )
             .bind(org.clone())
             .bind(id.to_string())
@@ -218,9 +251,23 @@ pub(crate) async fn insert_samples(
             .bind(s.unit.clone())
             .bind(s.notes.clone())
             .bind(now)
-            .bind(s.project_id.map(|p| p.to_string())),
+            .bind(s.project_id.map(|p| p.to_string()))
+            .bind(custom_text),
         )
         .await?;
+        for (key, value) in &s.custom {
+            tx.execute(
+                sqlx::query(
+                    "INSERT INTO sample_custom_values (org_id, sample_id, field_key, value) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(org.clone())
+                .bind(id.to_string())
+                .bind(key.clone())
+                .bind(value_text(value)),
+            )
+            .await?;
+        }
         tx.record(action, "sample", Some(id.to_string()), created(&s, &code));
         // The chain of custody starts with the registrant holding the sample.
         storage::append_custody(
@@ -311,6 +358,39 @@ impl Org<'_> {
         if filter.project_id.is_some() {
             sql.push_str(&next("project_id ="));
         }
+        for (col, (from, to)) in [
+            ("collected_at", filter.collected),
+            ("received_at", filter.received),
+            ("created_at", filter.registered),
+        ] {
+            if from.is_some() {
+                sql.push_str(&next(&format!("{col} >=")));
+            }
+            if to.is_some() {
+                sql.push_str(&next(&format!("{col} <")));
+            }
+        }
+        if filter.location_id.is_some() {
+            n += 1;
+            sql.push_str(&format!(
+                " AND id IN (SELECT sp.sample_id FROM sample_positions sp WHERE sp.org_id = samples.org_id \
+                 AND sp.location_id IN (WITH RECURSIVE under(id) AS (SELECT id FROM storage_locations \
+                 WHERE org_id = samples.org_id AND id = ${n} UNION ALL SELECT l.id FROM storage_locations l \
+                 JOIN under u ON l.parent_id = u.id WHERE l.org_id = samples.org_id) SELECT id FROM under))"
+            ));
+        }
+        for _ in &filter.custom {
+            let (k, v) = (n + 1, n + 2);
+            n += 2;
+            sql.push_str(&format!(
+                " AND id IN (SELECT cv.sample_id FROM sample_custom_values cv WHERE cv.org_id = samples.org_id \
+                 AND cv.field_key = ${k} AND cv.value = ${v})"
+            ));
+        }
+        let mut next = |clause: &str| {
+            n += 1;
+            format!(" AND {clause} ${n}")
+        };
         if filter.before_seq.is_some() {
             sql.push_str(&next("seq <"));
         }
@@ -328,6 +408,20 @@ impl Org<'_> {
         }
         if let Some(p) = filter.project_id {
             q = q.bind(p.to_string());
+        }
+        for (from, to) in [filter.collected, filter.received, filter.registered] {
+            if let Some(t) = from {
+                q = q.bind(t.micros());
+            }
+            if let Some(t) = to {
+                q = q.bind(t.micros());
+            }
+        }
+        if let Some(l) = filter.location_id {
+            q = q.bind(l.to_string());
+        }
+        for (k, v) in filter.custom {
+            q = q.bind(k).bind(v);
         }
         if let Some(b) = filter.before_seq {
             q = q.bind(b);

@@ -24,3 +24,7 @@ pub enum VaultError {
     #[error("encryption failed")]
     Encrypt,
 }
+
+/// The purpose an org's export signing secret is wrapped under (by the org key): the server
+/// wraps it, key rotation re-wraps it.
+pub const EXPORT_KEY_PURPOSE: &str = "export-signing-key";

@@ -169,6 +169,15 @@ impl Vault {
 
     /// An in-memory store with a random master key (for tests and the default configuration
     /// of an in-process server; `serve` always configures a real one).
+    /// A vault for key management only (no objects are read or written).
+    pub fn keys_only(master: [u8; 32]) -> Self {
+        Self::with_store(
+            Arc::new(object_store::memory::InMemory::new()),
+            master,
+            "keys only".to_owned(),
+        )
+    }
+
     pub fn ephemeral() -> Self {
         Self::with_store(
             Arc::new(object_store::memory::InMemory::new()),
@@ -211,6 +220,50 @@ impl Vault {
             org: org.to_owned(),
             key,
         })
+    }
+
+    /// A short fingerprint of the master key (not secret: a keyed hash of a constant), so the
+    /// database can record which master key wrapped an org key.
+    pub fn master_key_id(&self) -> String {
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(self.master.as_bytes())
+            .map(|mut m| {
+                m.update(b"labledger-master-key-id-v1");
+                m.finalize().into_bytes()
+            })
+            .map(|b| hex::encode(b.get(..8).unwrap_or_default()))
+            .unwrap_or_default();
+        mac
+    }
+
+    /// Re-wraps an org key (wrapped by this vault's master key) under `new_master`.
+    pub fn rewrap_org_key(
+        &self,
+        new_master: &Vault,
+        org: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, ObjectError> {
+        let key = self.org_key(org, wrapped)?;
+        Ok(keys::wrap(
+            &new_master.master,
+            &key.key,
+            &format!("org-key:{org}"),
+        )?)
+    }
+
+    /// Re-wraps an object's data key from one org key to another (an org key rotation); the
+    /// object's bytes are not touched.
+    pub fn rewrap_data_key(
+        old: &OrgKey,
+        new: &OrgKey,
+        path: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, ObjectError> {
+        let data_key = keys::unwrap(&old.key, wrapped, &old.data_key_context(path))?;
+        Ok(keys::wrap(
+            &new.key,
+            &data_key,
+            &new.data_key_context(path),
+        )?)
     }
 
     /// Streams `body` into a new encrypted object of `org`: hashed and sealed on the way,

@@ -534,6 +534,10 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/aliquots") => {
             json!({"kind": "aliquot", "count": 2})
         }
+        ("POST", "/api/v1/orgs/{org_id}/sample-fields") => {
+            json!({"key": format!("f_{}", uuid::Uuid::now_v7().simple()), "label": "Storage temp",
+                   "type": "number", "unit": "°C", "min": -80, "max": 8})
+        }
         ("POST", "/api/v1/orgs/{org_id}/locations") => {
             json!({"kind": "site", "name": unique("site")})
         }
@@ -588,6 +592,10 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         }
         ("POST", "/api/v1/orgs/{org_id}/workflow-runs/{run_id}/abort") => {
             json!({"reason": "Centrifuge failed mid-run"})
+        }
+        ("PUT", "/api/v1/orgs/{org_id}/retention") => json!({"category": "report", "days": 30}),
+        ("POST", "/api/v1/orgs/{org_id}/files/{file_id}/legal-hold") => {
+            json!({"reason": "Inspection 2030-01"})
         }
         ("POST", "/api/v1/auth/login") => {
             json!({"email": super::ADMIN_EMAIL, "password": super::ADMIN_PASSWORD})
@@ -710,7 +718,33 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         );
     }
     if path.contains("{file_id}") {
-        path = path.replace("{file_id}", &file(owner, org).await);
+        let id = file(owner, org).await;
+        // Releasing a hold needs one in force.
+        if op.method == "DELETE" && op.template.ends_with("/legal-hold") {
+            let res = owner
+                .post(
+                    &format!("/api/v1/orgs/{org}/files/{id}/legal-hold"),
+                    json!({"reason": "fixture"}),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        path = path.replace("{file_id}", &id);
+    }
+    if path.contains("{analysis_id}") {
+        let input = file(owner, org).await;
+        let res = owner
+            .post(
+                &format!("/api/v1/orgs/{org}/analyses"),
+                json!({"method": "fixture", "result": {"ok": true}, "inputs": [{"type": "file", "id": input}]}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let id = res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        path = path.replace("{analysis_id}", &id);
     }
     // An upload: its name in the query, its bytes as a raw body (a JSON string).
     let upload = op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/files";
@@ -758,6 +792,13 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         && op.template == "/api/v1/orgs/{org_id}/compliance-records/{record_id}/links"
     {
         Some(json!({"record_type": "sample", "record_id": sample(owner, org).await}))
+    } else if op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/analyses" {
+        Some(
+            json!({"method": "HPLC purity", "software": "ChemStation", "software_version": "B.04",
+                    "parameters": {"column": "C18"}, "result": {"purity": 99.1},
+                    "inputs": [{"type": "file", "id": file(owner, org).await},
+                               {"type": "sample", "id": sample(owner, org).await}]}),
+        )
     } else if op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/workflow-runs" {
         let (_, vid) = protocol(owner, org, true).await;
         Some(json!({"protocol_version_id": vid, "sample_id": sample(owner, org).await}))
@@ -789,6 +830,7 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         "{record_id}",
         "{location_id}",
         "{file_id}",
+        "{analysis_id}",
         "{run_id}",
         "{step_index}",
     ] {

@@ -128,6 +128,7 @@ fn selection(
             .and_then(|v| errors.check(parse_sample_type("search.sample_type", &v))),
         project_id: None,
         before_seq: None,
+        ..SampleFilter::default()
     });
     SampleSelection { codes, search }
 }

@@ -30,7 +30,7 @@ use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
 
 /// The wrapping purpose of the export key's secret (AES-256-GCM under the org key).
-const KEY_PURPOSE: &str = "export-signing-key";
+const KEY_PURPOSE: &str = labledger_vault::EXPORT_KEY_PURPOSE;
 /// SubjectPublicKeyInfo DER prefix of an Ed25519 public key (RFC 8410).
 const SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,

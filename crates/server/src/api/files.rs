@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use futures::{StreamExt, TryStreamExt};
-use labledger_domain::file::{parse_file_name, parse_range, RangeRequest};
+use labledger_domain::file::{parse_file_name, parse_range, FileCategory, RangeRequest};
 use labledger_domain::{FieldError, FileId, Permission};
 use labledger_store::{FileObject, FileRecord, NewFile, OrgScope};
 use labledger_vault::{ObjectError, ObjectRef, OrgKey};
@@ -34,6 +34,13 @@ pub struct FileView {
     created_at: String,
     /// The user or API token that uploaded it.
     created_by: Option<String>,
+    /// `raw`, `analysis`, `report` or `other`: decides its retention period.
+    category: String,
+    /// The reason of the legal hold in force (deletion is refused while set).
+    legal_hold: Option<String>,
+    /// Set when the file was deleted: this is a tombstone, the content answers 410.
+    deleted_at: Option<String>,
+    deleted_by: Option<String>,
 }
 
 impl From<FileRecord> for FileView {
@@ -47,6 +54,10 @@ impl From<FileRecord> for FileView {
             media_type: f.media_type,
             created_at: f.created_at.to_rfc3339(),
             created_by: f.created_by,
+            category: f.category,
+            legal_hold: f.hold_reason,
+            deleted_at: f.deleted_at.map(|t| t.to_rfc3339()),
+            deleted_by: f.deleted_by,
         }
     }
 }
@@ -58,6 +69,8 @@ pub struct UploadQuery {
     /// The file's name (1–255 characters, no `/`); uploading under an existing name adds a
     /// version.
     name: Option<String>,
+    /// `raw` (default), `analysis`, `report` or `other`: decides the retention period.
+    category: Option<String>,
 }
 
 /// The org's key: unwrapped from the database, or (`create`) made on first use.
@@ -101,6 +114,7 @@ pub(crate) async fn store_upload(
     state: &AppState,
     scope: &OrgScope,
     name: String,
+    category: FileCategory,
     media_type: String,
     declared_len: Option<u64>,
     body: Body,
@@ -120,6 +134,7 @@ pub(crate) async fn store_upload(
     let path = stored.path.clone();
     let new = NewFile {
         name,
+        category: category.as_str().to_owned(),
         media_type,
         object: FileObject {
             content_key: stored.content_key,
@@ -128,6 +143,7 @@ pub(crate) async fn store_upload(
             segment_size: stored.segment_size as i64,
             sha256: stored.sha256.to_vec(),
             size: i64::try_from(stored.size).map_err(|_| ApiError::PayloadTooLarge)?,
+            key_version: 0,
         },
     };
     match state.store().org(scope).create_file(new).await {
@@ -195,12 +211,16 @@ pub async fn upload_file(
         Some(n) => parse_file_name("name", &n)?,
         None => return Err(FieldError::new("name", "is required (`?name=…`)").into()),
     };
+    let category = match q.category.as_deref() {
+        None => FileCategory::Raw,
+        Some(c) => FileCategory::parse("category", c)?,
+    };
     let media_type = media_type_of(&headers)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let file = store_upload(&state, &scope, name, media_type, declared, body).await?;
+    let file = store_upload(&state, &scope, name, category, media_type, declared, body).await?;
     Ok((StatusCode::CREATED, Json(file.into())))
 }
 
@@ -315,9 +335,15 @@ pub(crate) async fn content_response(
         RangeRequest::Bytes(a, b) => Some((a, b)),
         RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(size)),
     };
-    let key = org_key(state, scope, false)
+    let wrapped = org
+        .wrapped_org_key_for(object.key_version)
         .await?
         .ok_or_else(|| ApiError::Integrity(format!("file {id}: the org has no key")))?;
+    let key = state
+        .config()
+        .vault
+        .org_key(&scope.org_id().to_string(), &wrapped)
+        .map_err(|e| ApiError::Internal(format!("the org key does not unwrap: {e}")))?;
     let sha256: [u8; 32] = object
         .sha256
         .as_slice()

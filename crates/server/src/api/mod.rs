@@ -2,6 +2,7 @@
 //! route is registered together with its documentation, so the two cannot drift apart.
 
 pub mod access;
+pub mod analyses;
 pub mod audit;
 pub mod auth;
 pub mod batches;
@@ -16,6 +17,7 @@ pub mod mfa;
 mod orgs;
 pub mod projects;
 pub mod protocols;
+pub mod retention;
 mod review;
 mod roles;
 pub mod samples;
@@ -230,6 +232,11 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(samples::import_samples))
         .routes(routes!(samples::get_sample))
         .routes(routes!(samples::transition_sample))
+        .routes(routes!(samples::export_samples))
+        .routes(routes!(
+            samples::list_sample_fields,
+            samples::create_sample_field
+        ))
         .routes(routes!(batches::list_batches, batches::create_batch))
         .routes(routes!(batches::get_batch))
         .routes(routes!(batches::add_batch_samples))
@@ -303,8 +310,17 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(storage::derive_samples))
         .routes(routes!(storage::lineage))
         .routes(routes!(files::list_files, files::upload_file))
-        .routes(routes!(files::get_file))
+        .routes(routes!(files::get_file, retention::delete_file))
         .routes(routes!(files::download_file))
+        .routes(routes!(analyses::create_analysis))
+        .routes(routes!(analyses::get_analysis))
+        .routes(routes!(analyses::file_provenance))
+        .routes(routes!(analyses::sample_provenance))
+        .routes(routes!(retention::get_retention, retention::set_retention))
+        .routes(routes!(
+            retention::place_legal_hold,
+            retention::release_legal_hold
+        ))
         .routes(routes!(
             workflows::list_workflow_runs,
             workflows::start_workflow_run

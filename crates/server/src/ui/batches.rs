@@ -47,6 +47,7 @@ fn selection(form: &super::extract::FormData, errors: &mut FieldErrors) -> Sampl
                 .and_then(|t| errors.check(parse_sample_type("search_type", t))),
             project_id: None,
             before_seq: None,
+            ..SampleFilter::default()
         });
     SampleSelection { codes, search }
 }

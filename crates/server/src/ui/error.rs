@@ -87,6 +87,7 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::Forbidden(d)
         | ApiError::Conflict(d)
         | ApiError::Refused(d)
+        | ApiError::Gone(d)
         | ApiError::BadRequest(d, _) => d.clone(),
         ApiError::Invalid(errors) => {
             let fields: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -158,6 +159,7 @@ impl From<ApiError> for UiError {
             ApiError::SmtpNotConfigured => "Mail is not configured",
             ApiError::Integrity(_) => "Integrity check failed",
             ApiError::RangeNotSatisfiable(_) => "Range not satisfiable",
+            ApiError::Gone(_) => "Deleted",
         };
         UiError::Page {
             status: e.status(),

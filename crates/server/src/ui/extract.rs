@@ -158,6 +158,11 @@ impl FormData {
         self.get(name).unwrap_or_default().to_owned()
     }
 
+    /// Every field, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Every value of a repeated field.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0

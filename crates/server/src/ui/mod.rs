@@ -94,6 +94,7 @@ pub fn router() -> Router<AppState> {
             get(samples::list).post(samples::register),
         )
         .route("/orgs/{org_id}/samples/import", post(samples::import))
+        .route("/orgs/{org_id}/samples/fields", post(samples::define_field))
         .route("/orgs/{org_id}/samples/{sample_id}", get(samples::show))
         .route(
             "/orgs/{org_id}/samples/{sample_id}/transitions",

@@ -6,13 +6,14 @@ use super::extract::{CsrfForm, UiOrg, UiRecord};
 use super::flash::{self, Flash, Notice};
 use super::layout::{self, csrf_field, Nav};
 use super::{field_error, invalid_box};
-use crate::api::samples::{parse_csv, validate, NewSampleRequest};
+use crate::api::samples::{parse_csv, parse_search, validate, NewSampleRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use labledger_domain::sample::{parse_sample_type, SampleStatus};
+use labledger_domain::custom_field::{parse_def, FieldDef, FieldKind, RawDef};
+use labledger_domain::sample::SampleStatus;
 use labledger_domain::{FieldError, FieldErrors, Permission, SampleId, Timestamp};
 use labledger_store::{Sample, SampleFilter};
 use maud::{html, Markup};
@@ -25,7 +26,98 @@ struct Forms {
     quantity: String,
     unit: String,
     csv: String,
+    custom: Vec<(String, String)>,
     errors: Vec<FieldError>,
+}
+
+fn field_label(d: &FieldDef) -> String {
+    match &d.kind {
+        FieldKind::Number { unit: Some(u), .. } => format!("{} ({u})", d.label),
+        _ => d.label.clone(),
+    }
+}
+
+fn describe_kind(k: &FieldKind) -> String {
+    match k {
+        FieldKind::Text => "text".into(),
+        FieldKind::Date => "date".into(),
+        FieldKind::Number { unit, min, max } => {
+            let mut s = String::from("number");
+            if let Some(u) = unit {
+                s.push_str(&format!(" in {u}"));
+            }
+            if let Some(lo) = min {
+                s.push_str(&format!(", ≥ {lo}"));
+            }
+            if let Some(hi) = max {
+                s.push_str(&format!(", ≤ {hi}"));
+            }
+            s
+        }
+        FieldKind::Choice { options } => format!("choice: {}", options.join(", ")),
+    }
+}
+
+/// `POST /orgs/{org_id}/samples/fields`: define a custom field.
+pub async fn define_field(
+    State(state): State<AppState>,
+    org: UiOrg,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, UiError> {
+    org.require(Permission::ORG_SETTINGS_WRITE, Nav::Samples)?;
+    let mut errors = Vec::new();
+    let mut number = |name: &str| match form.text(name).trim() {
+        "" => None,
+        v => v
+            .parse::<f64>()
+            .map_err(|_| errors.push(FieldError::new(name, "must be a number")))
+            .ok(),
+    };
+    let (min, max) = (number("min"), number("max"));
+    let field_type = form.text("type");
+    let opt = |name: &str| Some(form.text(name)).filter(|v| !v.trim().is_empty());
+    let raw = RawDef {
+        key: form.text("key"),
+        label: form.text("label"),
+        unit: opt("unit"),
+        min,
+        max,
+        options: opt("options").map(|o| o.split(',').map(|s| s.trim().to_owned()).collect()),
+        required: form.text("required") == "true",
+        field_type,
+    };
+    let result = match (parse_def(raw), errors.is_empty()) {
+        (Ok(def), true) => state
+            .store()
+            .org(&org.scope)
+            .create_sample_field(def)
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from),
+        (Ok(_), false) => Err(ApiError::Invalid(errors)),
+        (Err(mut es), _) => {
+            es.extend(errors);
+            Err(ApiError::Invalid(es))
+        }
+    };
+    match result {
+        Ok(()) => Ok(axum::response::Redirect::to(&format!(
+            "{}/samples#sample-fields",
+            org.base()
+        ))
+        .into_response()),
+        Err(e) => form_failure(&state, &org, e, Forms::default()).await,
+    }
+}
+
+/// The `custom.<key>` inputs of a submitted register form.
+fn form_custom(form: &super::extract::FormData) -> Vec<(String, String)> {
+    form.pairs()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("custom.")
+                .map(|k| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 fn query_value(query: Option<&str>, name: &str) -> Option<String> {
@@ -88,19 +180,43 @@ async fn render_list(
     flash: Option<Flash>,
     forms: Forms,
 ) -> Result<Response, UiError> {
-    let status_filter =
-        query_value(query, "status").and_then(|s| SampleStatus::parse("status", &s).ok());
-    let type_filter =
-        query_value(query, "sample_type").and_then(|t| parse_sample_type("sample_type", &t).ok());
-    let before_seq = query_value(query, "cursor")
-        .and_then(|c| c.parse::<i64>().ok())
-        .filter(|n| *n > 0);
-    let filter = SampleFilter {
-        status: status_filter,
-        sample_type: type_filter.clone(),
-        project_id: None,
-        before_seq,
+    let defs = state
+        .store()
+        .org(&org.scope)
+        .sample_fields()
+        .await
+        .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
+    // The list's filters are the API's (dates, location, `custom.<key>`); a bad one is shown
+    // and the unfiltered list answers.
+    let given: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .filter(|(k, v)| {
+            !v.is_empty() && !matches!(k.as_str(), "code" | "notice" | "error" | "limit")
+        })
+        .collect();
+    let filter_query = {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &given {
+            q.append_pair(k, v);
+        }
+        q.finish()
     };
+    let (filter, flash) = match parse_search(&filter_query, &defs) {
+        Ok(search) => (search.filter, flash),
+        Err(e) => (
+            SampleFilter::default(),
+            Some(Flash::error(super::error::describe(&e))),
+        ),
+    };
+    let value = |name: &str| {
+        given
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let status_filter = filter.status;
+    let type_filter = filter.sample_type.clone();
     let (samples, next) = state
         .store()
         .org(&org.scope)
@@ -108,17 +224,25 @@ async fn render_list(
         .await
         .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
     let base = format!("{}/samples", org.base());
-    let older = next.map(|n| {
+    let without_cursor = {
         let mut q = form_urlencoded::Serializer::new(String::new());
-        if let Some(s) = status_filter {
-            q.append_pair("status", s.as_str());
+        for (k, v) in given.iter().filter(|(k, _)| k != "cursor") {
+            q.append_pair(k, v);
         }
-        if let Some(t) = &type_filter {
-            q.append_pair("sample_type", t);
-        }
+        q.finish()
+    };
+    let older = next.map(|n| {
+        let mut q = form_urlencoded::Serializer::new(without_cursor.clone());
         q.append_pair("cursor", &n.to_string());
         format!("{base}?{}", q.finish())
     });
+    let export_href = format!(
+        "/api/v1/orgs/{}/samples/export.csv?{without_cursor}",
+        org.scope.org_id()
+    );
+    let can_export =
+        org.scope.can(Permission::SAMPLES_READ) && org.scope.can(Permission::EXPORTS_CREATE);
+    let can_define = org.scope.can(Permission::ORG_SETTINGS_WRITE);
     let can_write = org.scope.can(Permission::SAMPLES_WRITE);
     let body = html! {
         div.page-head {
@@ -143,7 +267,18 @@ async fn render_list(
                     }
                 }
                 label { "Type " input type="text" name="sample_type" value=[type_filter.as_deref()] maxlength="64"; }
+                @for (name, label) in [("collected_from", "Collected from"), ("collected_to", "to"), ("received_from", "Received from"), ("received_to", "to"), ("registered_from", "Registered from"), ("registered_to", "to")] {
+                    label { (label) " " input type="date" name=(name) value=(value(name)); }
+                }
+                label { "Location " input type="text" name="location_id" value=(value("location_id")) placeholder="location id" maxlength="40"; }
+                @for d in &defs {
+                    @let name = format!("custom.{}", d.key);
+                    label { (d.label) " " input type="text" name=(name) value=(value(&name)) maxlength="500"; }
+                }
                 button.btn.btn-small type="submit" { "Filter" }
+            }
+            @if can_export {
+                p { a.btn.btn-small #download-csv href=(export_href) download="samples.csv" { "Download CSV" } }
             }
             @if samples.is_empty() {
                 p.empty { "No samples match." }
@@ -176,18 +311,62 @@ async fn render_list(
                         (text_input("source_ref", "Source or subject", &forms.source_ref, &forms.errors, false))
                         (text_input("quantity", "Quantity", &forms.quantity, &forms.errors, false))
                         (text_input("unit", "Unit", &forms.unit, &forms.errors, false))
+                        @for d in &defs {
+                            @let name = format!("custom.{}", d.key);
+                            @let typed = forms.custom.iter().find(|(k, _)| *k == d.key).map(|(_, v)| v.as_str()).unwrap_or("");
+                            (text_input(&name, &field_label(d), typed, &forms.errors, d.required))
+                        }
                     }
                     button.btn.btn-primary type="submit" { "Register" }
                 }
             }
             section.card {
                 h2 { "Import from CSV" }
-                p.hint { "A header row naming the columns (sample_type required; source_ref, collected_at, received_at, quantity, unit, notes optional), then up to 10,000 rows. All rows are registered, or none." }
+                p.hint { "A header row naming the columns (sample_type required; source_ref, collected_at, received_at, quantity, unit, notes optional; custom fields as custom.<key> or the bare key), then up to 10,000 rows. All rows are registered, or none." }
                 form #import-samples method="post" action=(format!("{base}/import")) {
                     (csrf_field(org.csrf()))
                     label for="csv" { "CSV" }
                     textarea #csv name="csv" rows="6" spellcheck="false" { (forms.csv) }
                     button.btn type="submit" { "Import" }
+                }
+            }
+        }
+    };
+    let body = html! {
+        (body)
+        section.card #sample-fields {
+            h2 { "Custom fields" }
+            @if defs.is_empty() {
+                p.empty { "No custom fields are defined." }
+            } @else {
+                table.table {
+                    thead { tr { th { "Key" } th { "Label" } th { "Type" } th { "Required" } } }
+                    tbody {
+                        @for d in &defs {
+                            tr { td { code { (d.key) } } td { (d.label) } td { (describe_kind(&d.kind)) } td { @if d.required { "yes" } @else { "no" } } }
+                        }
+                    }
+                }
+            }
+            @if can_define {
+                form #define-field method="post" action=(format!("{base}/fields")) {
+                    (csrf_field(org.csrf()))
+                    div.form-grid {
+                        (text_input("key", "Key (snake_case)", "", &forms.errors, true))
+                        (text_input("label", "Label", "", &forms.errors, true))
+                        div.field {
+                            label for="type" { "Type" }
+                            select #type name="type" {
+                                @for t in ["text", "number", "date", "choice"] { option value=(t) { (t) } }
+                            }
+                        }
+                        (text_input("unit", "Unit (number)", "", &[], false))
+                        (text_input("min", "Min (number)", "", &forms.errors, false))
+                        (text_input("max", "Max (number)", "", &forms.errors, false))
+                        (text_input("options", "Options (choice, comma-separated)", "", &forms.errors, false))
+                        div.field { label { input type="checkbox" name="required" value="true"; " Required" } }
+                    }
+                    button.btn type="submit" { "Define field" }
                 }
             }
         }
@@ -237,6 +416,7 @@ pub async fn register(
         source_ref: form.text("source_ref"),
         quantity: form.text("quantity"),
         unit: form.text("unit"),
+        custom: form_custom(&form),
         ..Forms::default()
     };
     let mut errors = FieldErrors::default();
@@ -252,9 +432,22 @@ pub async fn register(
         source_ref: Some(typed.source_ref.clone()),
         quantity,
         unit: Some(typed.unit.clone()),
+        custom: Some(
+            typed
+                .custom
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        ),
         ..NewSampleRequest::default()
     };
-    let sample = validate(request, "", &mut errors);
+    let defs = state
+        .store()
+        .org(&org.scope)
+        .sample_fields()
+        .await
+        .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
+    let sample = validate(request, "", &mut errors, &defs);
     let result = match (sample, errors.0.is_empty()) {
         (Some(s), true) => state
             .store()
@@ -302,7 +495,13 @@ pub async fn import(
 ) -> Result<Response, UiError> {
     org.require(Permission::SAMPLES_WRITE, Nav::Samples)?;
     let csv = form.text("csv");
-    let result = match parse_csv(csv.as_bytes()) {
+    let defs = state
+        .store()
+        .org(&org.scope)
+        .sample_fields()
+        .await
+        .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
+    let result = match parse_csv(csv.as_bytes(), &defs) {
         Ok(rows) => state
             .store()
             .org(&org.scope)

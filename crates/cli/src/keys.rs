@@ -1,0 +1,217 @@
+//! `labledger keys rotate`: re-wrap every org key under a new master key (`--master`), or
+//! replace one org's key and re-wrap its objects' data keys (`--org`). Objects are never
+//! rewritten. Each org (and each object) is re-wrapped in its own transaction beside a record
+//! of which key wraps it, so a run that stops halfway leaves everything readable and running
+//! the command again finishes the job.
+
+use crate::config::{DatabaseArgs, MasterKeyArgs, MASTER_KEY_FILE};
+use anyhow::{anyhow, bail, Context};
+use labledger_domain::OrgId;
+use labledger_store::{Actor, StoreOptions};
+use labledger_vault::Vault;
+
+/// The next master key while a master rotation runs (data-dir key files only).
+pub const NEXT_MASTER_KEY_FILE: &str = "master.key.next";
+
+#[derive(clap::Subcommand)]
+pub enum KeysCommand {
+    /// Rotate the master key (`--master`) or one organization's key (`--org ID`).
+    Rotate(RotateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    #[command(flatten)]
+    master_key: MasterKeyArgs,
+    /// Re-wrap every org key under a new master key (from LABLEDGER_NEW_MASTER_KEY or
+    /// LABLEDGER_NEW_MASTER_KEY_FILE, else generated); a data-dir key file is then replaced.
+    #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+    master: bool,
+    /// Replace this organization's key and re-wrap its objects' data keys.
+    #[arg(long)]
+    org: Option<String>,
+    /// The new master key as 64 hexadecimal characters.
+    #[arg(long, env = "LABLEDGER_NEW_MASTER_KEY", hide_env_values = true)]
+    new_master_key: Option<String>,
+    /// A file holding the new master key as 64 hexadecimal characters.
+    #[arg(long, env = "LABLEDGER_NEW_MASTER_KEY_FILE")]
+    new_master_key_file: Option<std::path::PathBuf>,
+    /// Testing crash recovery: stop after re-wrapping this many keys.
+    #[arg(long, hide = true)]
+    stop_after: Option<usize>,
+}
+
+fn operator() -> Actor {
+    let who = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+    Actor::operator(&format!("cli:{who}"))
+}
+
+pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Rotate(args) = command;
+    match &args.org {
+        Some(org) => rotate_org(&args, org).await,
+        None => rotate_master(&args).await,
+    }
+}
+
+fn write_private(path: &std::path::Path, key: &[u8; 32]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(key)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The new master key: given, or the one a stopped run left in the data dir, or generated
+/// (and kept in the data dir until the rotation completes).
+fn new_master(args: &RotateArgs) -> anyhow::Result<[u8; 32]> {
+    if let Some(hex) = &args.new_master_key {
+        return labledger_auth::parse_master_key_hex(hex)
+            .map_err(|e| anyhow!("LABLEDGER_NEW_MASTER_KEY: {e}"));
+    }
+    if let Some(file) = &args.new_master_key_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        return labledger_auth::parse_master_key_hex(&text)
+            .map_err(|e| anyhow!("{}: {e}", file.display()));
+    }
+    let path = args.db.data_dir.join(NEXT_MASTER_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow!("{} must hold exactly 32 bytes", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = *labledger_vault::keys::Key::generate().as_bytes();
+            write_private(&path, &key)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+async fn rotate_master(args: &RotateArgs) -> anyhow::Result<()> {
+    let old = Vault::keys_only(args.master_key.load(&args.db.data_dir)?);
+    let new = Vault::keys_only(new_master(args)?);
+    let new_id = new.master_key_id();
+    let store = args.db.open(StoreOptions::default()).await?;
+    let mut done = 0usize;
+    for row in store.org_key_rows().await? {
+        if row.master_key_id == new_id {
+            continue;
+        }
+        if args.stop_after.is_some_and(|n| done >= n) {
+            println!("Stopped after {done} org keys (run again to finish)");
+            return Ok(());
+        }
+        let org = row.org_id.clone();
+        let wrapped = old
+            .rewrap_org_key(&new, &org, &row.wrapped_key)
+            .map_err(|e| anyhow!("the key of org {org} does not open with the master key: {e}"))?;
+        let next = match &row.next_wrapped_key {
+            Some(n) => Some(
+                old.rewrap_org_key(&new, &org, n)
+                    .map_err(|e| anyhow!("{e}"))?,
+            ),
+            None => None,
+        };
+        store
+            .rewrap_org_key(row, wrapped, next, new_id.clone(), operator())
+            .await?;
+        done += 1;
+    }
+    // Every org key now opens with the new master key: it replaces the old one.
+    let uses_data_dir_key =
+        args.master_key.master_key.is_none() && args.master_key.master_key_file.is_none();
+    if uses_data_dir_key {
+        let bytes = new_master(args)?;
+        write_private(&args.db.data_dir.join(MASTER_KEY_FILE), &bytes)?;
+        let _ = std::fs::remove_file(args.db.data_dir.join(NEXT_MASTER_KEY_FILE));
+        println!("Re-wrapped {done} org keys; {MASTER_KEY_FILE} now holds the new master key");
+    } else {
+        println!(
+            "Re-wrapped {done} org keys; now configure the new master key \
+             (LABLEDGER_MASTER_KEY / _FILE) and restart the server"
+        );
+        if args.new_master_key.is_none() && args.new_master_key_file.is_none() {
+            println!(
+                "The generated new key is in {}",
+                args.db.data_dir.join(NEXT_MASTER_KEY_FILE).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
+    let org: OrgId = raw
+        .parse()
+        .map_err(|_| anyhow!("`{raw}` is not an organization id"))?;
+    let vault = Vault::keys_only(args.master_key.load(&args.db.data_dir)?);
+    let store = args.db.open(StoreOptions::default()).await?;
+    let Some(row) = store.org_key_row(org).await? else {
+        bail!("organization {org} has no key (no files yet, or deleted)");
+    };
+    let org_text = org.to_string();
+    let (_, fresh) = vault.new_org_key(&org_text).map_err(|e| anyhow!("{e}"))?;
+    let next_wrapped = store.begin_org_rotation(org, fresh).await?;
+    let old = vault
+        .org_key(&org_text, &row.wrapped_key)
+        .map_err(|e| anyhow!("the org key does not open: {e}"))?;
+    let next = vault
+        .org_key(&org_text, &next_wrapped)
+        .map_err(|e| anyhow!("the next org key does not open: {e}"))?;
+    let mut done = 0usize;
+    loop {
+        let page = store
+            .objects_at_key_version(org, row.key_version, 500)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        for obj in page {
+            if args.stop_after.is_some_and(|n| done >= n) {
+                println!("Stopped after {done} object keys (run again to finish)");
+                return Ok(());
+            }
+            let wrapped = Vault::rewrap_data_key(&old, &next, &obj.path, &obj.wrapped_key)
+                .map_err(|e| anyhow!("object {}: {e}", obj.path))?;
+            store
+                .rewrap_object_key(org, obj.content_key, row.key_version, wrapped)
+                .await?;
+            done += 1;
+        }
+    }
+    // The export signing secret is wrapped by the org key too: re-wrap it for the next key.
+    let export_secret = match store.wrapped_export_secret(org).await? {
+        None => None,
+        Some(wrapped) => {
+            let secret = old
+                .unwrap_secret(labledger_vault::EXPORT_KEY_PURPOSE, &wrapped)
+                .map_err(|e| anyhow!("the export signing key does not open: {e}"))?;
+            Some(
+                next.wrap_secret(labledger_vault::EXPORT_KEY_PURPOSE, secret)
+                    .map_err(|e| anyhow!("re-wrapping the export signing key: {e}"))?,
+            )
+        }
+    };
+    let version = store
+        .finish_org_rotation(org, operator(), export_secret)
+        .await?;
+    println!(
+        "Rotated the key of organization {org} (version {version}); re-wrapped {done} object keys"
+    );
+    Ok(())
+}
