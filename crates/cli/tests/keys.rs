@@ -139,11 +139,10 @@ async fn org_key_rotation_rewraps_objects_and_resumes_after_a_stop() {
         "every object key re-wrapped"
     );
     // The export key moved to the new org key with the objects; the public key is unchanged.
-    let export_secret_after: Vec<u8> =
-        sqlx::query_scalar("SELECT wrapped_secret FROM export_keys")
-            .fetch_one(&mut raw)
-            .await
-            .unwrap();
+    let export_secret_after: Vec<u8> = sqlx::query_scalar("SELECT wrapped_secret FROM export_keys")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
     assert_ne!(export_secret_after, export_secret_before);
     let public_after = owner
         .get_json(&format!("/api/v1/orgs/{org}/exports/public-key"))
