@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct DatabaseArgs {
-    /// The data directory (SQLite database and, later, the encrypted object vault).
+    /// The data directory (SQLite database, master key file, and the encrypted objects).
     #[arg(long, env = "LABLEDGER_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// A PostgreSQL URL (`postgres://…`) to use instead of the embedded SQLite database.

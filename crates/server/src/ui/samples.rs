@@ -191,7 +191,8 @@ async fn render_list(
     let given: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()
         .filter(|(k, v)| {
-            !v.is_empty() && !matches!(k.as_str(), "code" | "notice" | "error" | "limit")
+            // `ok` is the notice of a post/redirect/get (flash.rs), not a filter.
+            !v.is_empty() && !matches!(k.as_str(), "ok" | "code" | "notice" | "error" | "limit")
         })
         .collect();
     let filter_query = {
