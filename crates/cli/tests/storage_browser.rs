@@ -53,8 +53,8 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     b.fill("#position", "A1").await;
     b.fill("#place-reason", "first storage").await;
     b.click("#place-sample button[type=submit]").await;
-    b.find("[role=status]").await;
-    assert!(b.text("[role=status]").await.contains("stored in the box"));
+    // The page still shows "Sample registered." until the placement's answer arrives.
+    b.wait_text("[role=status]", "stored in the box").await;
     assert!(b.text("#placement").await.contains("A1"));
     // A bad position is refused on the page, naming it.
     b.fill("#position", "Z99").await;

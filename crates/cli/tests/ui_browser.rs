@@ -665,7 +665,7 @@ async fn a_technician_registers_moves_and_imports_samples() {
     // Move it: registered → received; the page shows the new status and the next choices.
     b.click("form[action$='/transitions'] button[type=submit]")
         .await;
-    b.find("[role=status]").await;
+    b.wait_text("[role=status]", "Sample moved.").await;
     assert!(b.text("dl.facts").await.contains("received"));
     let choices = b.text("#to").await;
     assert!(
@@ -738,11 +738,18 @@ async fn a_technician_batches_samples_and_closes_the_batch() {
     // Remove one, then close: the forms disappear and the status shows.
     b.click("#batch-samples tr:first-child form button[type=submit]")
         .await;
-    b.find("[role=status]").await;
+    b.wait_text("main h1", "B-000001").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.count("#batch-samples tr td a[href*='/samples/']").await != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sample was not removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(!b.text("#batch-samples").await.contains("S-000001"));
     b.click("#close-batch button[type=submit]").await;
-    b.find("[role=status]").await;
-    assert_eq!(b.text("#batch-status").await, "closed");
+    b.wait_text("#batch-status", "closed").await;
     assert_eq!(b.count("#add-samples").await, 0);
     b.assert_no_csp_violations().await;
 }
