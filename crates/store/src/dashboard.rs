@@ -35,6 +35,19 @@ pub struct Dashboard {
     pub access_requests_pending: Option<i64>,
 }
 
+/// A compliance record row (`id, code, title, due_at`) as a dashboard item.
+fn compliance_item(r: &sqlx::any::AnyRow) -> Result<DashboardItem> {
+    Ok(DashboardItem {
+        id: r.try_get("id")?,
+        parent_id: String::new(),
+        code: r.try_get("code")?,
+        title: r.try_get("title")?,
+        due_at: r
+            .try_get::<Option<i64>, _>("due_at")?
+            .map(Timestamp::from_micros),
+    })
+}
+
 /// How many rows each list shows.
 const LIST: i64 = 20;
 
@@ -111,21 +124,7 @@ impl Org<'_> {
             .bind(LIST)
             .fetch_all(self.reader())
             .await?;
-            d.overdue = Some(
-                rows.iter()
-                    .map(|r| {
-                        Ok(DashboardItem {
-                            id: r.try_get("id")?,
-                            parent_id: String::new(),
-                            code: r.try_get("code")?,
-                            title: r.try_get("title")?,
-                            due_at: r
-                                .try_get::<Option<i64>, _>("due_at")?
-                                .map(Timestamp::from_micros),
-                        })
-                    })
-                    .collect::<Result<_>>()?,
-            );
+            d.overdue = Some(rows.iter().map(compliance_item).collect::<Result<_>>()?);
         }
         if scope.can(Permission::COMPLIANCE_APPROVE) {
             let rows = sqlx::query(
@@ -136,21 +135,7 @@ impl Org<'_> {
             .bind(LIST)
             .fetch_all(self.reader())
             .await?;
-            d.records_to_close = Some(
-                rows.iter()
-                    .map(|r| {
-                        Ok(DashboardItem {
-                            id: r.try_get("id")?,
-                            parent_id: String::new(),
-                            code: r.try_get("code")?,
-                            title: r.try_get("title")?,
-                            due_at: r
-                                .try_get::<Option<i64>, _>("due_at")?
-                                .map(Timestamp::from_micros),
-                        })
-                    })
-                    .collect::<Result<_>>()?,
-            );
+            d.records_to_close = Some(rows.iter().map(compliance_item).collect::<Result<_>>()?);
         }
         if scope.can(Permission::PROTOCOLS_APPROVE) {
             let rows = sqlx::query(
