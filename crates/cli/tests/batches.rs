@@ -200,6 +200,18 @@ async fn unknown_and_other_orgs_codes_are_named_and_nothing_is_created() {
     let list = owner.get_json(&format!("/api/v1/orgs/{org}/batches")).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 
+    // Bad search terms are named by their place in the body.
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/batches"),
+            json!({"name": "Bad", "search": {"status": "melted", "sample_type": "  "}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "search.status", "{p}");
+    assert_eq!(p["errors"].as_array().unwrap().len(), 1, "{p}");
+
     // A search only ever finds this org's samples.
     let res = owner
         .post(

@@ -109,28 +109,56 @@ pub struct AddSamplesRequest {
     search: Option<SampleSearch>,
 }
 
-fn selection(
+/// How a selection's fields are named where it came from (JSON body or web form), so an
+/// error points at the field the user filled in.
+pub(crate) struct SelectionFields {
+    pub codes: &'static str,
+    pub status: &'static str,
+    pub sample_type: &'static str,
+}
+
+const JSON_FIELDS: SelectionFields = SelectionFields {
+    codes: "codes",
+    status: "search.status",
+    sample_type: "search.sample_type",
+};
+
+/// A search term that is not blank, trimmed.
+fn present(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The samples a batch write names: codes, and/or a search by status and type (`None`: no
+/// search; blank terms search for every sample). The one parser of both the API and the UI.
+pub(crate) fn sample_selection(
     errors: &mut FieldErrors,
+    fields: &SelectionFields,
     codes: &[String],
-    search: Option<SampleSearch>,
+    search: Option<(Option<&str>, Option<&str>)>,
 ) -> SampleSelection {
     let codes = errors
-        .check(parse_sample_codes("codes", codes))
+        .check(parse_sample_codes(fields.codes, codes))
         .unwrap_or_default();
-    let search = search.map(|s| SampleFilter {
-        status: s
-            .status
-            .filter(|v| !v.trim().is_empty())
-            .and_then(|v| errors.check(SampleStatus::parse("search.status", v.trim()))),
-        sample_type: s
-            .sample_type
-            .filter(|v| !v.trim().is_empty())
-            .and_then(|v| errors.check(parse_sample_type("search.sample_type", &v))),
+    let search = search.map(|(status, sample_type)| SampleFilter {
+        status: present(status).and_then(|v| errors.check(SampleStatus::parse(fields.status, v))),
+        sample_type: present(sample_type)
+            .and_then(|v| errors.check(parse_sample_type(fields.sample_type, v))),
         project_id: None,
         before_seq: None,
         ..SampleFilter::default()
     });
     SampleSelection { codes, search }
+}
+
+fn selection(
+    errors: &mut FieldErrors,
+    codes: &[String],
+    search: Option<SampleSearch>,
+) -> SampleSelection {
+    let terms = search
+        .as_ref()
+        .map(|s| (s.status.as_deref(), s.sample_type.as_deref()));
+    sample_selection(errors, &JSON_FIELDS, codes, terms)
 }
 
 /// Create an open batch from sample codes and/or a sample search; an unknown code is named

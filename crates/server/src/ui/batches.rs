@@ -7,16 +7,16 @@ use super::extract::{CsrfForm, UiOrg, UiRecord};
 use super::flash::{self, Flash, Notice};
 use super::invalid_box;
 use super::layout::{self, csrf_field, Nav};
+use crate::api::batches::{sample_selection, SelectionFields};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use labledger_domain::batch::parse_sample_codes;
-use labledger_domain::sample::{parse_sample_type, SampleStatus};
+use labledger_domain::sample::SampleStatus;
 use labledger_domain::validate::RecordName;
 use labledger_domain::{BatchId, FieldError, FieldErrors, Permission, SampleId};
-use labledger_store::{SampleFilter, SampleSelection, StoreError};
+use labledger_store::{SampleSelection, StoreError};
 use maud::html;
 
 /// Codes pasted one per line, or separated by commas or spaces.
@@ -27,29 +27,23 @@ fn split_codes(raw: &str) -> Vec<String> {
         .collect()
 }
 
+const FORM_FIELDS: SelectionFields = SelectionFields {
+    codes: "codes",
+    status: "search_status",
+    sample_type: "search_type",
+};
+
 /// The selection a form describes: pasted codes and/or every sample of a type and status.
 fn selection(form: &super::extract::FormData, errors: &mut FieldErrors) -> SampleSelection {
-    let codes = errors
-        .check(parse_sample_codes(
-            "codes",
-            &split_codes(&form.text("codes")),
-        ))
-        .unwrap_or_default();
     let status = form.text("search_status");
     let sample_type = form.text("search_type");
-    let search =
-        (!status.trim().is_empty() || !sample_type.trim().is_empty()).then(|| SampleFilter {
-            status: Some(status.trim())
-                .filter(|s| !s.is_empty())
-                .and_then(|s| errors.check(SampleStatus::parse("search_status", s))),
-            sample_type: Some(sample_type.trim())
-                .filter(|s| !s.is_empty())
-                .and_then(|t| errors.check(parse_sample_type("search_type", t))),
-            project_id: None,
-            before_seq: None,
-            ..SampleFilter::default()
-        });
-    SampleSelection { codes, search }
+    let searching = !status.trim().is_empty() || !sample_type.trim().is_empty();
+    sample_selection(
+        errors,
+        &FORM_FIELDS,
+        &split_codes(&form.text("codes")),
+        searching.then_some((Some(status.as_str()), Some(sample_type.as_str()))),
+    )
 }
 
 fn selection_fields() -> maud::Markup {
