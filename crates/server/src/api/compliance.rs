@@ -3,7 +3,7 @@
 
 use super::samples::optional_text;
 use super::signatures::{confirm_signer, SignRequest, SignatureView};
-use super::{CommonErrors, InputErrors};
+use super::{CommonErrors, InputErrors, SigningErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, AuthUser, ClientInfo, OrgAccess, RecordId};
 use crate::state::AppState;
@@ -482,8 +482,7 @@ pub struct ComplianceSignRequest {
     request_body = ComplianceSignRequest,
     responses(
         (status = 201, body = SignatureView),
-        (status = 401, description = "Wrong password or code; nothing is signed", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors, InputErrors
+        CommonErrors, InputErrors, SigningErrors
     ),
     security(("session" = ["compliance_records:write"]))
 )]
@@ -533,8 +532,7 @@ pub async fn sign_compliance_record(
     request_body = SignRequest,
     responses(
         (status = 200, body = ComplianceView),
-        (status = 401, description = "Wrong password or code; nothing is signed", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors, InputErrors
+        CommonErrors, InputErrors, SigningErrors
     ),
     security(("session" = ["compliance_records:approve"]))
 )]

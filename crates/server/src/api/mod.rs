@@ -172,6 +172,17 @@ pub enum CommonErrors {
     NotFound(Problem),
 }
 
+/// The 401 of routes that take an e-signature: besides "not logged in", the password (or the
+/// second-factor code) re-entered to sign was wrong. Listed after [`CommonErrors`] so it wins.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum SigningErrors {
+    /// Not logged in, or a wrong password (`invalid-credentials`) or code (`mfa-required`) was
+    /// entered to sign; nothing is signed or recorded.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(#[to_schema] Problem),
+}
+
 /// Errors of routes that take a body.
 #[derive(IntoResponses)]
 #[allow(dead_code)]

@@ -2,7 +2,7 @@
 //! e-signature, superseding, and a line diff between versions.
 
 use super::signatures::{confirm_signer, SignRequest, SignatureView};
-use super::{CommonErrors, InputErrors};
+use super::{CommonErrors, InputErrors, SigningErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, AuthUser, ClientInfo, OrgAccess};
 use crate::state::AppState;
@@ -374,8 +374,7 @@ pub async fn update_protocol_version(
     request_body = SignRequest,
     responses(
         (status = 200, body = VersionView),
-        (status = 401, description = "Wrong password (`invalid-credentials`) or code (`mfa-required`); nothing is signed", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors, InputErrors
+        CommonErrors, InputErrors, SigningErrors
     ),
     security(("session" = ["protocols:approve"]))
 )]

@@ -3,7 +3,7 @@
 //! person, completion signed, abort with a reason; a completed or aborted run never changes.
 
 use super::signatures::{confirm_signer, SignatureView};
-use super::{CommonErrors, InputErrors};
+use super::{CommonErrors, InputErrors, SigningErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, AuthUser, ClientInfo, OrgAccess, RecordId};
 use crate::state::AppState;
@@ -423,8 +423,7 @@ pub(crate) fn precheck_step(
     request_body = RecordStepRequest,
     responses(
         (status = 200, body = RunDetailView),
-        (status = 401, description = "Wrong password (`invalid-credentials`) or code (`mfa-required`); nothing is recorded", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors, InputErrors
+        CommonErrors, InputErrors, SigningErrors
     ),
     security(("session" = ["workflows:write"]))
 )]
@@ -478,8 +477,7 @@ pub struct StepPath {
     request_body = RunSignRequest,
     responses(
         (status = 200, body = RunDetailView),
-        (status = 401, description = "Wrong password (`invalid-credentials`) or code (`mfa-required`); nothing is signed", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors, InputErrors
+        CommonErrors, InputErrors, SigningErrors
     ),
     security(("session" = ["workflows:write"]))
 )]
@@ -539,8 +537,7 @@ pub async fn verify_workflow_step(
     request_body = RunSignRequest,
     responses(
         (status = 200, body = RunDetailView),
-        (status = 401, description = "Wrong password (`invalid-credentials`) or code (`mfa-required`); nothing is signed", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors, InputErrors
+        CommonErrors, InputErrors, SigningErrors
     ),
     security(("session" = ["workflows:write"]))
 )]
