@@ -430,8 +430,8 @@ async fn render_form(
                 (csrf_field(org.csrf()))
                 fieldset {
                     legend { "Inputs" }
-                    div.field {
-                        span.label { "Files" }
+                    fieldset.field {
+                        legend { "Files" }
                         @if files.is_empty() { p.hint { "No files yet." } }
                         div.checks #analysis-input-files {
                             @for f in &files {
