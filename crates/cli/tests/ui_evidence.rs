@@ -403,6 +403,31 @@ async fn the_analysis_form_uses_the_api_rules_and_links_both_ways() {
         .unwrap();
     let code = sample["code"].as_str().unwrap().to_owned();
 
+    // Filed under a project: the file's page names it; a Viewer of another project would not.
+    let project: Value = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/projects"),
+            json!({"name": "Stability study 12"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = owner
+        .post(
+            &format!(
+                "/api/v1/orgs/{org}/projects/{}/files",
+                project["id"].as_str().unwrap()
+            ),
+            json!({"file_id": raw}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let (_, html) = page(&owner, &format!("/orgs/{org}/files/{raw}")).await;
+    assert!(html.contains("Stability study 12"), "{html}");
+    let (_, html) = page(&owner, &format!("/orgs/{org}/files/{out}")).await;
+    assert!(html.contains("No project"));
+
     // The form from the file's page comes with the file ticked.
     let (status, html) = page(
         &owner,
