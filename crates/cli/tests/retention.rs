@@ -288,6 +288,11 @@ async fn retention_and_legal_hold_refuse_deletion_then_a_tombstone_remains() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(files_under(&objects).len(), 0, "the object is destroyed");
+    // Its content answers 410 like any tombstone's, not 404.
+    let res = owner
+        .get(&format!("/api/v1/orgs/{org}/files/{b_id}/content"))
+        .await;
+    assert_eq!(res.status(), StatusCode::GONE);
     // The listing keeps both tombstones.
     let list = owner.get_json(&format!("/api/v1/orgs/{org}/files")).await;
     assert!(list["items"]

@@ -210,6 +210,18 @@ pub fn parse_retention_days(field: &str, days: i64) -> Result<i64, FieldError> {
     Ok(days)
 }
 
+/// The reason of a legal hold: 1 to 500 characters without control characters, trimmed.
+pub fn parse_hold_reason(field: &str, raw: &str) -> Result<String, FieldError> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must be 1 to 500 characters without control characters",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
 /// Why a file may not be deleted now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeletionRefused {
@@ -291,6 +303,19 @@ mod retention_tests {
         assert!(parse_retention_days("d", -1).is_err());
         assert!(parse_retention_days("d", MAX_RETENTION_DAYS + 1).is_err());
         assert_eq!(parse_retention_days("d", 30).unwrap(), 30);
+    }
+
+    #[test]
+    fn hold_reasons_are_short_single_lines() {
+        assert_eq!(
+            parse_hold_reason("r", "  litigation 42 ").unwrap(),
+            "litigation 42"
+        );
+        assert_eq!(parse_hold_reason("reason", "").unwrap_err().field, "reason");
+        assert!(parse_hold_reason("r", "   ").is_err());
+        assert!(parse_hold_reason("r", "a\nb").is_err());
+        assert!(parse_hold_reason("r", &"x".repeat(501)).is_err());
+        assert!(parse_hold_reason("r", &"é".repeat(500)).is_ok());
     }
 
     #[test]

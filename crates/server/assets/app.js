@@ -126,3 +126,66 @@
     xhr.send(file);
   });
 })();
+
+// Registering an analysis: an output file chosen in the form is first uploaded through the files
+// API (category `analysis`, with the CSRF header and a progress bar); the new file is then
+// selected as the output and the form is sent. Without this script the form still works with
+// a file uploaded on the files page.
+(function () {
+  "use strict";
+  var form = document.getElementById("analysis-form");
+  if (!form) return;
+  var input = document.getElementById("analysis-output-upload");
+  var select = document.getElementById("output_file_id");
+  var bar = document.getElementById("analysis-upload-progress");
+  var status = document.getElementById("analysis-upload-status");
+  var button = form.querySelector("button[type=submit]");
+  form.addEventListener("submit", function (event) {
+    var file = input && input.files && input.files[0];
+    if (!file) return;
+    event.preventDefault();
+    event.stopPropagation();
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.dataset.uploadUrl + "?category=analysis&name=" + encodeURIComponent(file.name));
+    xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    bar.hidden = false;
+    bar.value = 0;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    status.className = "";
+    status.textContent = "Uploading " + file.name + "…";
+    xhr.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+    });
+    function failed(message) {
+      status.textContent = message;
+      status.className = "field-error";
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    }
+    xhr.addEventListener("load", function () {
+      if (xhr.status !== 201) {
+        var detail = "The upload failed (" + xhr.status + ").";
+        try {
+          var p = JSON.parse(xhr.responseText);
+          detail = p.title + ": " + (p.detail || "");
+        } catch (ignored) { /* not problem+json */ }
+        failed(detail);
+        return;
+      }
+      var v = JSON.parse(xhr.responseText);
+      bar.value = 100;
+      var option = document.createElement("option");
+      option.value = v.id;
+      option.textContent = v.name + " v" + v.version;
+      select.appendChild(option);
+      select.value = v.id;
+      input.value = "";
+      status.textContent = "Stored " + v.name + " (SHA-256 " + v.sha256 + ").";
+      form.submit();
+    });
+    xhr.addEventListener("error", function () { failed("The upload was interrupted."); });
+    xhr.send(file);
+  });
+})();

@@ -322,13 +322,14 @@ impl Org<'_> {
     }
 
     /// A file with the object holding its content (for a download).
+    /// A deleted file is `Gone` even when its object went with it (hence the LEFT JOIN).
     pub async fn file_with_object(&self, id: FileId) -> Result<(FileRecord, FileObject)> {
         self.scope().require(Permission::FILES_READ)?;
         let row = sqlx::query(
             "SELECT f.id, f.seq, f.name, f.version, f.sha256, f.size, f.media_type, f.created_at, \
              f.created_by, f.category, f.hold_reason, f.deleted_at, f.deleted_by, \
              o.content_key, o.path, o.wrapped_key, o.segment_size, o.key_version \
-             FROM files f JOIN file_objects o \
+             FROM files f LEFT JOIN file_objects o \
              ON o.org_id = f.org_id AND o.content_key = f.content_key \
              WHERE f.org_id = $1 AND f.id = $2",
         )

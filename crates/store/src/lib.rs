@@ -15,6 +15,7 @@ mod dashboard;
 mod engine;
 mod error;
 mod exports;
+mod file_links;
 mod files;
 mod instance;
 mod invitations;

@@ -23,30 +23,30 @@ const MAX_INPUTS: usize = 1000;
 pub struct InputRef {
     /// `file`, `sample` or `workflow_run`.
     #[serde(rename = "type")]
-    input_type: String,
+    pub(crate) input_type: String,
     /// The input's id (in this organization).
-    id: String,
+    pub(crate) id: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAnalysisRequest {
     /// The output when it is a file of this organization.
-    output_file_id: Option<String>,
+    pub(crate) output_file_id: Option<String>,
     /// The output when it is a structured result (a JSON object); give this or
     /// `output_file_id`, not both.
     #[schema(value_type = Option<Object>)]
-    result: Option<serde_json::Value>,
+    pub(crate) result: Option<serde_json::Value>,
     /// The method, e.g. `HPLC purity`.
-    method: String,
+    pub(crate) method: String,
     /// The software used, e.g. `ChemStation`.
-    software: Option<String>,
-    software_version: Option<String>,
+    pub(crate) software: Option<String>,
+    pub(crate) software_version: Option<String>,
     /// The parameters (a JSON object).
     #[schema(value_type = Option<Object>)]
-    parameters: Option<serde_json::Value>,
+    pub(crate) parameters: Option<serde_json::Value>,
     /// One or more inputs.
-    inputs: Vec<InputRef>,
+    pub(crate) inputs: Vec<InputRef>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,7 +131,8 @@ fn short_text(field: &str, raw: &str, required: bool) -> Result<Option<String>, 
     Ok(Some(t.to_owned()))
 }
 
-fn parse_request(req: NewAnalysisRequest) -> Result<NewAnalysis, Vec<FieldError>> {
+/// The API's validation of a registration (the UI's form goes through it too).
+pub(crate) fn parse_request(req: NewAnalysisRequest) -> Result<NewAnalysis, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut ok = |r: Result<Option<String>, FieldError>| match r {
         Ok(v) => v,

@@ -7,8 +7,8 @@ use crate::extract::{ApiJson, OrgAccess, RecordId};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
-use labledger_domain::file::{parse_retention_days, FileCategory};
-use labledger_domain::{FieldError, FileId, Permission};
+use labledger_domain::file::{parse_hold_reason, parse_retention_days, FileCategory};
+use labledger_domain::{FileId, Permission};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -105,16 +105,9 @@ pub async fn place_legal_hold(
     ApiJson(req): ApiJson<HoldRequest>,
 ) -> ApiResult<Json<FileView>> {
     scope.require(Permission::ORG_SETTINGS_WRITE)?;
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            "reason",
-            "must be 1 to 500 characters without control characters",
-        )
-        .into());
-    }
+    let reason = parse_hold_reason("reason", &req.reason)?;
     let org = state.store().org(&scope);
-    org.set_legal_hold(id, Some(reason.to_owned())).await?;
+    org.set_legal_hold(id, Some(reason)).await?;
     Ok(Json(org.file(id).await?.into()))
 }
 

@@ -60,6 +60,10 @@ pub async fn list(
         div.page-head {
             h1 { "Files" }
             p.subtitle { "Raw evidence of " (org.scope.org_name()) ": encrypted at rest, immutable, checked against its SHA-256 on every download." }
+            p.actions {
+                a #files-retention href=(format!("{}/retention", org.base())) { "Retention periods" }
+                @if can_write { " · " a #files-new-analysis href=(format!("{}/analyses/new", org.base())) { "Register an analysis" } }
+            }
         }
         @if can_write {
             section.card {
@@ -87,12 +91,12 @@ pub async fn list(
                         tbody {
                             @for f in &files {
                                 tr {
-                                    td { (f.name) }
+                                    td { a.file-link href=(format!("{base}/{}", f.id)) { (f.name) } @if f.deleted_at.is_some() { " " span.badge { "deleted" } } }
                                     td { "v" (f.version) }
                                     td { (human_size(f.size)) }
                                     td { code title=(hex::encode(&f.sha256)) { (hex::encode(&f.sha256).chars().take(16).collect::<String>()) "…" } }
                                     td { (f.created_at.to_rfc3339().chars().take(16).collect::<String>().replace('T', " ")) }
-                                    td { a.btn.btn-small href=(format!("{api}/{}/content", f.id)) download=(f.name) { "Download" } }
+                                    td { @if f.deleted_at.is_none() { a.btn.btn-small href=(format!("{api}/{}/content", f.id)) download=(f.name) { "Download" } } }
                                 }
                             }
                         }

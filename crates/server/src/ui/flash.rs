@@ -60,9 +60,14 @@ pub enum Notice {
     SampleRemoved,
     SampleHandedOver,
     SamplesDerived,
+    HoldPlaced,
+    HoldReleased,
+    FileDeleted,
+    AnalysisRegistered,
+    RetentionSet,
 }
 
-const NOTICES: [(Notice, &str, &str); 18] = [
+const NOTICES: [(Notice, &str, &str); 23] = [
     (Notice::LoggedOut, "logged-out", "You have been logged out."),
     (Notice::MemberAdded, "member-added", "Member added."),
     (
@@ -116,6 +121,31 @@ const NOTICES: [(Notice, &str, &str); 18] = [
         Notice::SamplesDerived,
         "samples-derived",
         "Child samples registered.",
+    ),
+    (
+        Notice::HoldPlaced,
+        "hold-placed",
+        "Legal hold placed: the file cannot be deleted until it is released.",
+    ),
+    (
+        Notice::HoldReleased,
+        "hold-released",
+        "Legal hold released.",
+    ),
+    (
+        Notice::FileDeleted,
+        "file-deleted",
+        "File deleted: its record remains as a tombstone.",
+    ),
+    (
+        Notice::AnalysisRegistered,
+        "analysis-registered",
+        "Analysis registered.",
+    ),
+    (
+        Notice::RetentionSet,
+        "retention-set",
+        "Retention period saved.",
     ),
 ];
 

@@ -6,6 +6,7 @@
 //! and every error renders as an HTML page or as a form error, never as JSON.
 
 mod access;
+mod analyses;
 mod assets;
 mod audit;
 mod auth;
@@ -14,6 +15,7 @@ mod compliance;
 mod credentials;
 mod dashboard;
 mod error;
+mod evidence;
 mod extract;
 mod files;
 mod flash;
@@ -21,6 +23,7 @@ mod invitations;
 mod layout;
 mod members;
 mod protocols;
+mod retention;
 mod review;
 mod roles;
 mod samples;
@@ -245,6 +248,26 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/access-requests/{request_id}/revoke",
             post(access::revoke),
+        )
+        .route("/orgs/{org_id}/files/{file_id}", get(evidence::show))
+        .route(
+            "/orgs/{org_id}/files/{file_id}/legal-hold",
+            post(evidence::place_hold),
+        )
+        .route(
+            "/orgs/{org_id}/files/{file_id}/legal-hold/release",
+            post(evidence::release_hold),
+        )
+        .route(
+            "/orgs/{org_id}/files/{file_id}/delete",
+            post(evidence::delete),
+        )
+        .route("/orgs/{org_id}/analyses", post(analyses::create))
+        .route("/orgs/{org_id}/analyses/new", get(analyses::new_form))
+        .route("/orgs/{org_id}/analyses/{analysis_id}", get(analyses::show))
+        .route(
+            "/orgs/{org_id}/retention",
+            get(retention::page).post(retention::set),
         )
 }
 

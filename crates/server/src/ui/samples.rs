@@ -562,6 +562,7 @@ pub(super) async fn render_sample(
         Err(e) => return Err(org.error(ApiError::from(e), Nav::Samples)),
     };
     let storage_sections = super::storage::sample_sections(state, org, &sample).await?;
+    let provenance = super::analyses::sample_section(state, org, sample.id).await?;
     let base = format!("{}/samples/{}", org.base(), sample.id);
     let can_write = org.scope.can(Permission::SAMPLES_WRITE) && !sample.status.is_final();
     let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_else(|| "—".into());
@@ -609,6 +610,7 @@ pub(super) async fn render_sample(
             }
         }
         (storage_sections)
+        (provenance)
         p { a href=(format!("{}/samples", org.base())) { "← All samples" } }
     };
     let title = format!("Sample {}", sample.code);
