@@ -23,8 +23,11 @@ pub mod throttle;
 pub mod time;
 pub mod validate;
 pub mod workflow;
+pub mod eln_zip;
+pub mod export;
 
 pub use ids::AnalysisId;
+pub use ids::ExportRequestId;
 pub use ids::LocationId;
 pub use ids::WorkflowRunId;
 pub use ids::{
