@@ -1045,7 +1045,30 @@ pub async fn export_project(
     scope.require(Permission::EXPORTS_CREATE)?;
     scope.require(Permission::FILES_READ)?;
     caller.require_fresh(&state)?;
-    let org = state.store().org(&scope);
+    Ok(match project_export(&state, &scope, id).await? {
+        ProjectExport::Ready(res) => res,
+        ProjectExport::Waiting(request) => {
+            (StatusCode::ACCEPTED, Json(ExportRequestView::from(request))).into_response()
+        }
+    })
+}
+
+/// What asking to export a project gives: the archive at once, or a request to approve.
+pub(crate) enum ProjectExport {
+    Ready(Response),
+    Waiting(ExportRequest),
+}
+
+/// Exports a project now, or files a request when it is over the approval threshold (the
+/// caller checked step-up).
+pub(crate) async fn project_export(
+    state: &AppState,
+    scope: &OrgScope,
+    id: ProjectId,
+) -> ApiResult<ProjectExport> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    scope.require(Permission::FILES_READ)?;
+    let org = state.store().org(scope);
     org.project(id).await?;
     let estimate = org.project_files_bytes(id).await?;
     if export::needs_approval(
@@ -1056,9 +1079,9 @@ pub async fn export_project(
         let request = org
             .request_export(ExportKind::Project, Some(id), estimate)
             .await?;
-        return Ok((StatusCode::ACCEPTED, Json(ExportRequestView::from(request))).into_response());
+        return Ok(ProjectExport::Waiting(request));
     }
-    let (built, d) = build_project(&state, &scope, id, None).await?;
+    let (built, d) = build_project(state, scope, id, None).await?;
     org.record_export(ExportRecord {
         project_id: d.project.id,
         manifest_sha256: built.manifest_sha256,
@@ -1068,6 +1091,42 @@ pub async fn export_project(
         samples: d.samples.len(),
     })
     .await?;
+    Ok(ProjectExport::Ready(built.response()))
+}
+
+/// Files a whole-org export request (the caller checked step-up).
+pub(crate) async fn request_org_export(
+    state: &AppState,
+    scope: &OrgScope,
+) -> ApiResult<ExportRequest> {
+    let org = state.store().org(scope);
+    org.require_export_of(ExportKind::Org)?;
+    let estimate = org.org_files_bytes().await?;
+    Ok(org.request_export(ExportKind::Org, None, estimate).await?)
+}
+
+/// Builds the export of an approved request for its requester and records the download (the
+/// caller checked step-up).
+pub(crate) async fn download_export(
+    state: &AppState,
+    scope: &OrgScope,
+    id: ExportRequestId,
+) -> ApiResult<Response> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    scope.require(Permission::FILES_READ)?;
+    let org = state.store().org(scope);
+    let request = org.export_request_for_download(id).await?;
+    let built = match (request.kind, request.project_id) {
+        (ExportKind::Project, Some(p)) => build_project(state, scope, p, Some(id)).await?.0,
+        (ExportKind::Project, None) => {
+            return Err(ApiError::Internal(
+                "a project export request without a project".into(),
+            ))
+        }
+        (ExportKind::Org, _) => build_org(state, scope, id).await?,
+    };
+    org.record_export_download(id, built.manifest_sha256, built.entries, built.bytes)
+        .await?;
     Ok(built.response())
 }
 
@@ -1138,11 +1197,9 @@ pub async fn export_org(
     OrgAccess(scope): OrgAccess,
     caller: AuthUser,
 ) -> ApiResult<(StatusCode, Json<ExportRequestView>)> {
-    let org = state.store().org(&scope);
-    org.require_export_of(ExportKind::Org)?;
+    state.store().org(&scope).require_export_of(ExportKind::Org)?;
     caller.require_fresh(&state)?;
-    let estimate = org.org_files_bytes().await?;
-    let request = org.request_export(ExportKind::Org, None, estimate).await?;
+    let request = request_org_export(&state, &scope).await?;
     Ok((StatusCode::ACCEPTED, Json(request.into())))
 }
 
@@ -1246,21 +1303,8 @@ pub async fn download_export_request(
 ) -> ApiResult<Response> {
     scope.require(Permission::EXPORTS_CREATE)?;
     scope.require(Permission::FILES_READ)?;
-    let org = state.store().org(&scope);
-    let request = org.export_request_for_download(id).await?;
     caller.require_fresh(&state)?;
-    let built = match (request.kind, request.project_id) {
-        (ExportKind::Project, Some(p)) => build_project(&state, &scope, p, Some(id)).await?.0,
-        (ExportKind::Project, None) => {
-            return Err(ApiError::Internal(
-                "a project export request without a project".into(),
-            ))
-        }
-        (ExportKind::Org, _) => build_org(&state, &scope, id).await?,
-    };
-    org.record_export_download(id, built.manifest_sha256, built.entries, built.bytes)
-        .await?;
-    Ok(built.response())
+    download_export(&state, &scope, id).await
 }
 
 /// What the RO-Crate's root Dataset says.

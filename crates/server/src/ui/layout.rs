@@ -25,6 +25,7 @@ pub enum Nav {
     Storage,
     Files,
     Workflows,
+    Exports,
 }
 
 impl Nav {
@@ -45,6 +46,7 @@ impl Nav {
             Nav::Storage => "/storage",
             Nav::Files => "/files",
             Nav::Workflows => "/workflow-runs",
+            Nav::Exports => "/exports",
         }
     }
 
@@ -63,6 +65,7 @@ impl Nav {
             "storage" => Nav::Storage,
             "files" => Nav::Files,
             "workflow-runs" => Nav::Workflows,
+            "exports" => Nav::Exports,
             _ => Nav::Dashboard,
         }
     }
@@ -83,6 +86,7 @@ impl Nav {
             Nav::Storage => "storage",
             Nav::Files => "files",
             Nav::Workflows => "workflow-runs",
+            Nav::Exports => "exports",
         }
     }
 }
@@ -237,6 +241,7 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     }
                                     @if org.files_read {
                                         (nav_link(org, Nav::Files, "Files", chrome.active))
+                                        (nav_link(org, Nav::Exports, "Exports", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))
