@@ -7,10 +7,10 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::{Signature, VerifyingKey};
+use labledger_domain::eln_zip;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use labledger_domain::eln_zip;
 use std::path::Path;
 
 #[derive(Deserialize)]
@@ -69,9 +69,14 @@ fn read_strict(file: &Path) -> Result<Vec<Read>> {
     let mut out = Vec::new();
     let keep = |name: &str| {
         name.matches('/').count() == 1
-            && ["/manifest.json", "/manifest.sig", "/manifest.pub", "/ro-crate-metadata.json"]
-                .iter()
-                .any(|s| name.ends_with(s))
+            && [
+                "/manifest.json",
+                "/manifest.sig",
+                "/manifest.pub",
+                "/ro-crate-metadata.json",
+            ]
+            .iter()
+            .any(|s| name.ends_with(s))
     };
     loop {
         let entry = zip
@@ -123,10 +128,9 @@ pub fn verify(file: &Path, expected_key: Option<&str>) -> Result<Summary> {
     let manifest_bytes = kept(&entries, &m.name)?;
     let sig_bytes = kept(&entries, &s.name)?;
     let pub_text = kept(&entries, &p.name)?;
-    let embedded = key_bytes(
-        std::str::from_utf8(pub_text).map_err(|_| anyhow!("manifest.pub: not text"))?,
-    )
-    .context("manifest.pub")?;
+    let embedded =
+        key_bytes(std::str::from_utf8(pub_text).map_err(|_| anyhow!("manifest.pub: not text"))?)
+            .context("manifest.pub")?;
     // Exactly the lowercase hex the exporter writes: no other spelling of the same key.
     if pub_text != hex::encode(embedded).as_bytes() {
         bail!("manifest.pub: not the key in lowercase hex");
@@ -176,7 +180,12 @@ pub fn verify(file: &Path, expected_key: Option<&str>) -> Result<Summary> {
             bail!("{}: the manifest lists {} here", got.name, e.path);
         }
         if got.size != e.size {
-            bail!("{}: {} bytes, the manifest says {}", e.path, got.size, e.size);
+            bail!(
+                "{}: {} bytes, the manifest says {}",
+                e.path,
+                got.size,
+                e.size
+            );
         }
         if got.sha256 != e.sha256 {
             bail!(

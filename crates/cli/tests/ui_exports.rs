@@ -66,12 +66,17 @@ async fn exports_wait_for_a_second_admin_in_the_browser() {
     b.wait_path(&format!("/orgs/{org}")).await;
     b.click("nav a[href$='/exports']").await;
     b.wait_path(&format!("/orgs/{org}/exports")).await;
-    assert!(b.text("#projects-table").await.contains("Big imaging study"));
+    assert!(b
+        .text("#projects-table")
+        .await
+        .contains("Big imaging study"));
     b.click(&format!("tr[data-project='{project}'] button[type=submit]"))
         .await;
-    b.wait_text("main", "waits for another Owner or Admin").await;
+    b.wait_text("main", "waits for another Owner or Admin")
+        .await;
     b.click("#export-org button[type=submit]").await;
-    b.wait_text("main", "Whole-organization export requested").await;
+    b.wait_text("main", "Whole-organization export requested")
+        .await;
     let table = b.text("#export-requests").await;
     assert!(
         table.contains("Whole organization") && table.contains("Project Big imaging study"),
@@ -79,8 +84,14 @@ async fn exports_wait_for_a_second_admin_in_the_browser() {
     );
     assert_eq!(b.count("tr[data-state='pending']").await, 2);
     // Nobody approves their own.
-    assert_eq!(b.count("#export-requests form[action$='/approve']").await, 0);
-    assert_eq!(b.count("#export-requests form[action$='/download']").await, 0);
+    assert_eq!(
+        b.count("#export-requests form[action$='/approve']").await,
+        0
+    );
+    assert_eq!(
+        b.count("#export-requests form[action$='/download']").await,
+        0
+    );
     b.assert_no_csp_violations().await;
     let list = owner
         .get_json(&format!("/api/v1/orgs/{org}/export-requests"))
@@ -121,17 +132,24 @@ async fn exports_wait_for_a_second_admin_in_the_browser() {
     .await;
     b.wait_text("main", "Export request rejected.").await;
     assert_eq!(
-        b.count(&format!("tr[data-export-request='{project_req}'][data-state='approved']"))
-            .await,
+        b.count(&format!(
+            "tr[data-export-request='{project_req}'][data-state='approved']"
+        ))
+        .await,
         1
     );
     assert_eq!(
-        b.count(&format!("tr[data-export-request='{org_req}'][data-state='rejected']"))
-            .await,
+        b.count(&format!(
+            "tr[data-export-request='{org_req}'][data-state='rejected']"
+        ))
+        .await,
         1
     );
     // Not theirs to download.
-    assert_eq!(b.count("#export-requests form[action$='/download']").await, 0);
+    assert_eq!(
+        b.count("#export-requests form[action$='/download']").await,
+        0
+    );
 
     // The owner downloads the approved export from the page; it verifies offline.
     b.click("form.logout-form button[type=submit]").await;
@@ -142,7 +160,10 @@ async fn exports_wait_for_a_second_admin_in_the_browser() {
     b.goto(&format!("{base}/orgs/{org}/exports")).await;
     let form = format!("tr[data-export-request='{project_req}'] form[action$='/download']");
     b.find(&form).await;
-    assert_eq!(b.count("#export-requests form[action$='/download']").await, 1);
+    assert_eq!(
+        b.count("#export-requests form[action$='/download']").await,
+        1
+    );
     // The form's POST, made by the page itself (a download is not something WebDriver sees).
     let got = b
         .client

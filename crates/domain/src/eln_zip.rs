@@ -148,7 +148,14 @@ pub fn central_header(e: &EntryMeta) -> Vec<u8> {
     put32(&mut b, small32(e.size));
     put32(&mut b, small32(e.size));
     put16(&mut b, len16(e.name.len()));
-    put16(&mut b, if extra.is_empty() { 0 } else { 4 + len16(extra.len()) });
+    put16(
+        &mut b,
+        if extra.is_empty() {
+            0
+        } else {
+            4 + len16(extra.len())
+        },
+    );
     put16(&mut b, 0); // comment
     put16(&mut b, 0); // disk
     put16(&mut b, 0); // internal attributes
@@ -312,11 +319,7 @@ impl<W: Write + Seek> Writer<W> {
             tail.extend_from_slice(&central_header(e));
         }
         let cd_size = tail.len() as u64;
-        tail.extend_from_slice(&end_records(
-            self.entries.len() as u64,
-            cd_offset,
-            cd_size,
-        ));
+        tail.extend_from_slice(&end_records(self.entries.len() as u64, cd_offset, cd_size));
         self.out.write_all(&tail)?;
         self.out.flush()?;
         Ok((self.out, self.pos + tail.len() as u64))
@@ -461,7 +464,9 @@ impl<R: Read> StrictReader<R> {
             u64::from(small_size)
         };
         let name = String::from_utf8(name).map_err(|_| {
-            format_error(format!("entry {index}: its name (offset {at}) is not UTF-8"))
+            format_error(format!(
+                "entry {index}: its name (offset {at}) is not UTF-8"
+            ))
         })?;
         check_name(&name)?;
         if self.entries.iter().any(|e| e.name == name) {
@@ -499,9 +504,7 @@ impl<R: Read> StrictReader<R> {
         let mut crc = crc32fast::Hasher::new();
         while left > 0 {
             let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-            let chunk = buf
-                .get_mut(..n)
-                .ok_or_else(|| format_error("buffer"))?;
+            let chunk = buf.get_mut(..n).ok_or_else(|| format_error("buffer"))?;
             read_exact_at(&mut self.r, chunk, self.pos)?;
             crc.update(chunk);
             sink(chunk);

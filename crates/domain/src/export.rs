@@ -193,10 +193,7 @@ mod tests {
             RequestState::Expired,
         ] {
             for d in [Decision::Approve, Decision::Reject] {
-                assert_eq!(
-                    decide(s, a, b, d, now),
-                    Err(RequestError::NotPending(s))
-                );
+                assert_eq!(decide(s, a, b, d, now), Err(RequestError::NotPending(s)));
             }
         }
     }

@@ -8,6 +8,8 @@ pub mod audit;
 pub mod batch;
 pub mod compliance;
 pub mod custom_field;
+pub mod eln_zip;
+pub mod export;
 pub mod file;
 pub mod ids;
 pub mod jcs;
@@ -23,8 +25,6 @@ pub mod throttle;
 pub mod time;
 pub mod validate;
 pub mod workflow;
-pub mod eln_zip;
-pub mod export;
 
 pub use ids::AnalysisId;
 pub use ids::ExportRequestId;

@@ -146,7 +146,12 @@ impl Org<'_> {
                 if let Some(p) = project {
                     changes = changes.created("project_id", p.to_string());
                 }
-                tx.record("export.request", "export_request", Some(id.to_string()), changes);
+                tx.record(
+                    "export.request",
+                    "export_request",
+                    Some(id.to_string()),
+                    changes,
+                );
                 let sql = format!("{SQL} AND r.id = $2");
                 let row = tx
                     .fetch_optional(sqlx::query(&sql).bind(org).bind(id.to_string()))
@@ -225,8 +230,7 @@ impl Org<'_> {
         scope.require(Permission::MEMBERS_WRITE)?;
         if scope.permissions() != PermissionSet::all() {
             return Err(StoreError::NotAllowed(
-                "only an Owner or Admin (holding every permission) decides export requests"
-                    .into(),
+                "only an Owner or Admin (holding every permission) decides export requests".into(),
             ));
         }
         let caller = scope.user_id();
@@ -314,8 +318,7 @@ impl Org<'_> {
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 let request = decode(&row, now)?;
-                export::may_download(request.state, request.requested_by, user)
-                    .map_err(refused)?;
+                export::may_download(request.state, request.requested_by, user).map_err(refused)?;
                 tx.execute(
                     sqlx::query(
                         "UPDATE export_requests SET downloads = downloads + 1 \
@@ -334,7 +337,12 @@ impl Org<'_> {
                 if let Some(p) = request.project_id {
                     changes = changes.created("project_id", p.to_string());
                 }
-                tx.record("export.download", "export_request", Some(id.to_string()), changes);
+                tx.record(
+                    "export.download",
+                    "export_request",
+                    Some(id.to_string()),
+                    changes,
+                );
                 Ok(())
             })
         }))
@@ -344,7 +352,8 @@ impl Org<'_> {
     /// Every audit event of the org, in chain order (for a whole-org export).
     pub async fn all_events(&self) -> Result<Vec<StoredEvent>> {
         self.require_export_of(ExportKind::Org)?;
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
         sqlx::query(&sql)
             .bind(self.org_text())
             .fetch_all(self.reader())
@@ -383,10 +392,12 @@ impl Org<'_> {
     /// The ids of every live file of the org, oldest first (for a whole-org export).
     pub async fn all_file_ids(&self) -> Result<Vec<labledger_domain::FileId>> {
         self.require_export_of(ExportKind::Org)?;
-        let rows = sqlx::query("SELECT id FROM files WHERE org_id = $1 AND deleted_at IS NULL ORDER BY seq")
-            .bind(self.org_text())
-            .fetch_all(self.reader())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id FROM files WHERE org_id = $1 AND deleted_at IS NULL ORDER BY seq",
+        )
+        .bind(self.org_text())
+        .fetch_all(self.reader())
+        .await?;
         rows.iter()
             .map(|r| parse_id(&r.try_get::<String, _>("id")?))
             .collect()

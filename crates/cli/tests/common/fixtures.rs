@@ -906,5 +906,6 @@ pub async fn export_request(owner: &Session, org: &str, downloadable: bool) -> S
 /// Routes only the person who made the record may use (an approved export's download): in the
 /// permission matrix every other caller, whatever their role, is refused.
 pub fn requester_only(method: &str, template: &str) -> bool {
-    method == "POST" && template == "/api/v1/orgs/{org_id}/export-requests/{export_request_id}/download"
+    method == "POST"
+        && template == "/api/v1/orgs/{org_id}/export-requests/{export_request_id}/download"
 }

@@ -837,7 +837,11 @@ async fn build_project(
     let mut ar = Archive::new(format!("labledger-project-{}-{}", d.project.id, day(now)))?;
     // Records.
     ar.add_json("records/project.json", &json_of(&d.project)?)?;
-    ar.add("records/project.csv", "text/csv", &project_csv(&[&d.project])?)?;
+    ar.add(
+        "records/project.csv",
+        "text/csv",
+        &project_csv(&[&d.project])?,
+    )?;
     ar.add_json("records/samples.json", &json_of(&d.custody)?)?;
     ar.add("records/samples.csv", "text/csv", &samples_csv(&d.samples)?)?;
     ar.add(
@@ -1197,7 +1201,10 @@ pub async fn export_org(
     OrgAccess(scope): OrgAccess,
     caller: AuthUser,
 ) -> ApiResult<(StatusCode, Json<ExportRequestView>)> {
-    state.store().org(&scope).require_export_of(ExportKind::Org)?;
+    state
+        .store()
+        .org(&scope)
+        .require_export_of(ExportKind::Org)?;
     caller.require_fresh(&state)?;
     let request = request_org_export(&state, &scope).await?;
     Ok((StatusCode::ACCEPTED, Json(request.into())))
@@ -1232,7 +1239,9 @@ pub async fn get_export_request(
     OrgAccess(scope): OrgAccess,
     RecordId(id): RecordId<ExportRequestId>,
 ) -> ApiResult<Json<ExportRequestView>> {
-    Ok(Json(state.store().org(&scope).export_request(id).await?.into()))
+    Ok(Json(
+        state.store().org(&scope).export_request(id).await?.into(),
+    ))
 }
 
 /// Approve a pending export request (`export.approve`): the requester may then download it for

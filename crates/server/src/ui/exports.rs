@@ -173,7 +173,8 @@ async fn render(
     flash: Option<Flash>,
 ) -> Result<Response, UiError> {
     let store = state.store().org(&org.scope);
-    let can_export = org.scope.can(Permission::EXPORTS_CREATE) && org.scope.can(Permission::FILES_READ);
+    let can_export =
+        org.scope.can(Permission::EXPORTS_CREATE) && org.scope.can(Permission::FILES_READ);
     let projects = if can_export && org.scope.can(Permission::PROJECTS_READ) {
         store
             .projects()
@@ -194,7 +195,8 @@ async fn render(
     let me = org.user.user_id;
     let base = format!("{}/exports", org.base());
     let csrf = org.csrf();
-    let threshold = human_size(i64::try_from(state.config().export_approval_bytes).unwrap_or(i64::MAX));
+    let threshold =
+        human_size(i64::try_from(state.config().export_approval_bytes).unwrap_or(i64::MAX));
     let body = html! {
         div.page-head {
             h1 { "Exports" }
