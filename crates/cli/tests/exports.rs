@@ -513,6 +513,12 @@ async fn large_project_and_whole_org_exports_wait_for_a_second_admin() {
         .get_json(&format!("/api/v1/orgs/{org}/audit?action=export.reject"))
         .await;
     assert!(events.to_string().contains(&rejected), "{events}");
+    // A file deleted after it was filed under a project leaves only a tombstone: exports skip it.
+    let (_, gone) = project_with_file(&owner, &org, b"deleted later").await;
+    let res = owner
+        .delete(&format!("/api/v1/orgs/{org}/files/{gone}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
     // The admin asks for the whole org; the owner approves; the admin downloads everything.
     let res = admin
         .post(&format!("/api/v1/orgs/{org}/export"), json!({}))
@@ -548,8 +554,9 @@ async fn large_project_and_whole_org_exports_wait_for_a_second_admin() {
     assert_eq!(
         names.iter().filter(|n| n.ends_with("/raw.bin")).count(),
         2,
-        "both projects' files: {names:?}"
+        "both projects' live files: {names:?}"
     );
+    assert!(!names.iter().any(|n| n.contains(&gone)), "{names:?}");
     let mut projects = String::new();
     zip.by_name(&format!("{root}/records/projects.json"))
         .unwrap()

@@ -1156,15 +1156,13 @@ pub struct ExportRequestView {
     decided_at: Option<String>,
     /// A pending request lapses 24 hours after it was made; an approval 24 hours after it.
     expires_at: String,
+    /// How often the requester downloaded it (`POST …/export-requests/{id}/download`).
     downloads: u64,
-    /// Where the requester downloads an approved export (POST, step-up).
-    download_path: String,
 }
 
 impl From<ExportRequest> for ExportRequestView {
     fn from(r: ExportRequest) -> Self {
         Self {
-            download_path: format!("export-requests/{}/download", r.id),
             id: r.id.to_string(),
             kind: r.kind.as_str().to_owned(),
             project_id: r.project_id.map(|p| p.to_string()),
