@@ -66,6 +66,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LABLEDGER_MAX_FILE_SIZE", default_value = "10GiB",
           value_parser = labledger_domain::file::parse_size)]
     pub max_file_size: u64,
+    /// A project export whose files add up to more than this (e.g. `1GiB`, `500MiB` or a byte
+    /// count) waits for a second admin's approval; whole-org exports always do.
+    #[arg(long, env = "LABLEDGER_EXPORT_APPROVAL_BYTES", default_value = "1GiB",
+          value_parser = labledger_domain::file::parse_size)]
+    pub export_approval_bytes: u64,
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
@@ -136,6 +141,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         secret_box: labledger_auth::SecretBox::new(&master_key),
         vault,
         max_file_size: args.max_file_size,
+        export_approval_bytes: args.export_approval_bytes,
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub vault: labledger_vault::Vault,
     /// Largest accepted evidence file (bytes).
     pub max_file_size: u64,
+    /// A project export whose files add up to more than this (bytes) waits for a second admin.
+    pub export_approval_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +59,7 @@ impl Default for ServerConfig {
             public_url: "http://127.0.0.1:8080".to_owned(),
             vault: labledger_vault::Vault::ephemeral(),
             max_file_size: 10 << 30,
+            export_approval_bytes: labledger_domain::export::DEFAULT_APPROVAL_BYTES,
         }
     }
 }
