@@ -1,5 +1,6 @@
 //! `labledger keys rotate`: re-wrap every org key under a new master key (`--master`), or
-//! replace one org's key and re-wrap its objects' data keys (`--org`). Objects are never
+//! replace one org's key and re-wrap its objects' data keys (`--org`) and the keys its org key
+//! wraps (export signing key, field key of sensitive custom values). Objects are never
 //! rewritten. Each org (and each object) is re-wrapped in its own transaction beside a record
 //! of which key wraps it, so a run that stops halfway leaves everything readable and running
 //! the command again finishes the job.
@@ -214,8 +215,22 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
             )
         }
     };
+    // And the key of sensitive custom field values.
+    let field_key = match store.wrapped_field_key(org).await? {
+        None => None,
+        Some(wrapped) => {
+            let purpose = labledger_vault::fields::FIELD_KEY_PURPOSE;
+            let key = old
+                .unwrap_secret(purpose, &wrapped)
+                .map_err(|e| anyhow!("the field key does not open: {e}"))?;
+            Some(
+                next.wrap_secret(purpose, key)
+                    .map_err(|e| anyhow!("re-wrapping the field key: {e}"))?,
+            )
+        }
+    };
     let version = store
-        .finish_org_rotation(org, operator(), export_secret)
+        .finish_org_rotation(org, operator(), export_secret, field_key)
         .await?;
     println!(
         "Rotated the key of organization {org} (version {version}); re-wrapped {done} object keys"
