@@ -235,6 +235,23 @@ async fn sensitive_field_values_are_encrypted_readable_unsearchable_rotated_and_
     );
     assert!(csv.contains(MARKER) && csv.contains("42"), "{csv}");
 
+    // The web UI: definitions show the flag, the form offers it, the filter omits the field.
+    let page = owner.get(&format!("/orgs/{org}/samples")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(r#"name="sensitive""#),
+        "the definition form offers the flag"
+    );
+    assert!(page.contains("yes (encrypted, not searchable)"));
+    let filter_inputs = page.matches(r#"name="custom.donor_name""#).count();
+    let plain_inputs = page.matches(r#"name="custom.site""#).count();
+    assert_eq!(
+        filter_inputs + 1,
+        plain_inputs,
+        "no filter input for the sensitive field"
+    );
+
     // A value-based search on a sensitive field is refused, naming the field.
     for path in [
         format!("/api/v1/orgs/{org}/samples?custom.donor_name={MARKER}"),
