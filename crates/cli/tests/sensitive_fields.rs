@@ -235,6 +235,52 @@ async fn sensitive_field_values_are_encrypted_readable_unsearchable_rotated_and_
     );
     assert!(csv.contains(MARKER) && csv.contains("42"), "{csv}");
 
+    // A project export carries the decrypted value (records/samples.json).
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/projects"),
+            json!({"name": "Cohort"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let project = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples"),
+            json!({"sample_type": "urine", "project_id": project,
+                   "custom": {"donor_name": format!("{MARKER}-export")}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = owner
+        .client
+        .post(format!(
+            "{}/api/v1/orgs/{org}/projects/{project}/export",
+            owner.base
+        ))
+        .header("x-csrf-token", &owner.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let zip_bytes = res.bytes().await.unwrap().to_vec();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let name = zip
+        .file_names()
+        .find(|n| n.ends_with("records/samples.json"))
+        .unwrap()
+        .to_owned();
+    let mut json_text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name(&name).unwrap(), &mut json_text).unwrap();
+    assert!(
+        json_text.contains(&format!("{MARKER}-export")),
+        "{json_text}"
+    );
+    assert!(!json_text.contains("\"sealed\""), "{json_text}");
+
     // The web UI: definitions show the flag, the form offers it, the filter omits the field.
     let page = owner.get(&format!("/orgs/{org}/samples")).await;
     assert_eq!(page.status(), StatusCode::OK);
