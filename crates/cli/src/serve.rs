@@ -110,6 +110,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let vault = open_vault(&args, master_key)?;
     let store = args.db.open(options).await?;
     first_start(&store).await?;
+    // TOTP secrets are sealed by the platform key the master key wraps (not the master key).
+    let user_secrets = crate::keys::user_secrets_key(&store, &master_key).await?;
     let throttle = labledger_domain::throttle::ThrottlePolicy {
         free_failures: args.login_free_failures,
         lockout_failures: args.login_max_failures.max(1),
@@ -138,7 +140,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         session_idle_secs: args.session_idle_minutes.max(1) * 60,
         session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
         body_limit: args.body_limit_kib.max(1) * 1024,
-        secret_box: labledger_auth::SecretBox::new(&master_key),
+        secret_box: labledger_auth::SecretBox::new(&user_secrets),
         vault,
         max_file_size: args.max_file_size,
         export_approval_bytes: args.export_approval_bytes,

@@ -19,8 +19,8 @@ pub struct ServerConfig {
     /// Password hashes computed at once, at most. Default: one core fewer than the machine has
     /// (at least one), so a login storm can never take every core from the other requests.
     pub hash_permits: usize,
-    /// Seals secrets at rest (TOTP secrets) with the master key. `serve` loads the real key;
-    /// the default is an ephemeral one.
+    /// Seals users' secrets at rest (TOTP secrets) with the platform `user-secrets` key, which
+    /// the master key wraps. `serve` loads the real key; the default is an ephemeral one.
     pub secret_box: SecretBox,
     /// Sensitive actions need the password entered within this many seconds (step-up).
     pub step_up_window_secs: i64,

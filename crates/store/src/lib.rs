@@ -33,6 +33,7 @@ mod rotation;
 mod sample_fields;
 mod samples;
 mod scope;
+mod sensitive;
 mod sessions;
 mod signatures;
 mod storage;
@@ -76,6 +77,7 @@ pub use roles::{Role, RoleChange};
 pub use rotation::{OrgKeyRow, RotationObject};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
+pub use sensitive::{FieldKeyMaker, FieldKeyMaterial, LegacySecret, PlatformKeyRow};
 pub use sessions::{Session, SessionInfo, SessionUser};
 pub use signatures::{CheckedSignature, Signature, Signer};
 pub use storage::{

@@ -210,7 +210,9 @@ async fn project_data(state: &AppState, scope: &OrgScope, id: ProjectId) -> ApiR
     }
     samples.sort_by_key(|s| s.seq);
     let ids: Vec<SampleId> = samples.iter().map(|s| s.id).collect();
-    let custody = org.custody_report(&ids).await?;
+    let mut custody = org.custody_report(&ids).await?;
+    // Sensitive custom values leave decrypted (the export is the reader's copy).
+    crate::sensitive::reveal_custody(state, scope, &mut custody).await?;
     let files = if scope.can(Permission::FILES_READ) {
         org.project_files(id).await?
     } else {
@@ -947,7 +949,8 @@ async fn build_org(
     }
     samples.sort_by_key(|s| s.seq);
     let ids: Vec<SampleId> = samples.iter().map(|s| s.id).collect();
-    let custody = org.custody_report(&ids).await?;
+    let mut custody = org.custody_report(&ids).await?;
+    crate::sensitive::reveal_custody(state, scope, &mut custody).await?;
     ar.add_json("records/samples.json", &json_of(&custody)?)?;
     ar.add("records/samples.csv", "text/csv", &samples_csv(&samples)?)?;
     ar.add(
