@@ -29,6 +29,27 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
 /// Reads fetch 64 segments (about 4 MiB) at a time, one block ahead.
 const READ_BLOCK_SEGMENTS: u64 = 64;
+/// Sealed bytes are handed to the multipart writer in pieces of about 1 MiB.
+const FLUSH_AT: usize = 1024 * 1024;
+/// Chunks queued for the hashing thread (bounds memory: the body is not read further ahead).
+const HASH_QUEUE: usize = 16;
+
+/// SHA-256 on its own thread (another core), fed shared chunks; the handle answers the digest
+/// once the sender is dropped.
+fn spawn_hasher() -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<[u8; 32]>,
+) {
+    let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut sha = <Sha256 as sha2::Digest>::new();
+        while let Some(chunk) = chunks.blocking_recv() {
+            sha2::Digest::update(&mut sha, &chunk);
+        }
+        <[u8; 32]>::from(sha2::Digest::finalize(sha))
+    });
+    (to_hasher, hasher)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
@@ -315,16 +336,10 @@ impl Vault {
     {
         // SHA-256 runs on another core, fed the same (shared, not copied) chunks, while this
         // task seals them: the two are the costly parts and take about as long each.
-        let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let hasher = tokio::task::spawn_blocking(move || {
-            let mut sha = <Sha256 as sha2::Digest>::new();
-            while let Some(chunk) = chunks.blocking_recv() {
-                sha2::Digest::update(&mut sha, &chunk);
-            }
-            <[u8; 32]>::from(sha2::Digest::finalize(sha))
-        });
-        let mut enc = Encryptor::unhashed(data_key, segment);
-        let mut out = Vec::with_capacity(segment * 4);
+        let (to_hasher, hasher) = spawn_hasher();
+        let mut enc = Encryptor::unhashed(data_key, segment)?;
+        let capacity = 2 * FLUSH_AT;
+        let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(&enc.header());
         let mut total: u64 = 0;
         while let Some(chunk) = body.next().await {
@@ -333,21 +348,25 @@ impl Vault {
             if total > max {
                 return Err(ObjectError::TooLarge);
             }
-            enc.update(&chunk, &mut out)?;
             to_hasher
-                .send(chunk)
+                .send(chunk.clone())
                 .await
                 .map_err(|_| ObjectError::Storage("the hashing task ended".into()))?;
-            if out.len() >= segment {
+            // Sealed straight into `out` (one copy), which is handed to the multipart writer
+            // as it is (no further copy).
+            enc.update(&chunk, &mut out)?;
+            if out.len() >= FLUSH_AT {
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(&out);
-                out.clear();
+                writer.put(Bytes::from(std::mem::replace(
+                    &mut out,
+                    Vec::with_capacity(capacity),
+                )));
             }
         }
         drop(to_hasher);
         let size = enc.finish_unhashed(&mut out)?;
         writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-        writer.write(&out);
+        writer.put(Bytes::from(out));
         let sha = hasher
             .await
             .map_err(|e| ObjectError::Storage(format!("the hashing task failed: {e}")))?;
@@ -390,7 +409,7 @@ impl Vault {
             ));
         }
         let (dec, cipher_range, skip, take, last) = match range {
-            None => (Decryptor::new(&data_key), 0..total, 0, object.size, true),
+            None => (Decryptor::unhashed(&data_key)?, 0..total, 0, object.size, true),
             Some((first, last_byte)) => {
                 if first > last_byte || last_byte >= object.size {
                     return Err(ObjectError::Integrity("range outside the object"));
@@ -436,6 +455,8 @@ impl Vault {
             .boxed();
         let reader = Reader {
             inner,
+            // A whole read re-checks the SHA-256 on another core while this one decrypts.
+            hasher: range.is_none().then(spawn_hasher),
             dec: Some(dec),
             skip,
             remaining: take,
@@ -459,6 +480,10 @@ fn read_error(e: object_store::Error) -> ObjectError {
 /// The state of a streaming read.
 struct Reader {
     inner: BoxStream<'static, object_store::Result<Bytes>>,
+    hasher: Option<(
+        tokio::sync::mpsc::Sender<Bytes>,
+        tokio::task::JoinHandle<[u8; 32]>,
+    )>,
     dec: Option<Decryptor>,
     /// Plaintext bytes still to drop before the range starts.
     skip: u64,
@@ -477,30 +502,53 @@ impl Reader {
             let Some(dec) = self.dec.as_mut() else {
                 return Ok(None);
             };
-            let mut out = Vec::new();
+            let mut out;
+            let mut end = false;
             match self.inner.next().await {
                 Some(chunk) => {
                     let chunk = chunk?;
+                    out = Vec::with_capacity(chunk.len());
                     dec.update(&chunk, &mut out)?;
                 }
                 None => {
+                    out = Vec::new();
+                    end = true;
                     let dec = self
                         .dec
                         .take()
                         .ok_or(ObjectError::Integrity("reader state"))?;
                     if self.whole {
-                        let sha = dec.finish(&mut out)?;
-                        if sha != self.expected {
-                            return Err(ObjectError::Integrity(
-                                "the content's SHA-256 differs from the recorded one",
-                            ));
-                        }
+                        dec.finish(&mut out)?;
                     } else {
                         dec.finish_range(&mut out, self.last)?;
                     }
                 }
             }
             let bytes = self.trim(out);
+            if let Some((to_hasher, _)) = &self.hasher {
+                if !bytes.is_empty() {
+                    to_hasher
+                        .send(bytes.clone())
+                        .await
+                        .map_err(|_| ObjectError::Storage("the hashing task ended".into()))?;
+                }
+            }
+            if end && self.whole {
+                // The last bytes are released only once the whole content's hash matches.
+                let (to_hasher, hasher) = self
+                    .hasher
+                    .take()
+                    .ok_or(ObjectError::Integrity("reader state"))?;
+                drop(to_hasher);
+                let sha = hasher
+                    .await
+                    .map_err(|e| ObjectError::Storage(format!("the hashing task failed: {e}")))?;
+                if sha != self.expected {
+                    return Err(ObjectError::Integrity(
+                        "the content's SHA-256 differs from the recorded one",
+                    ));
+                }
+            }
             if !bytes.is_empty() {
                 return Ok(Some((bytes, self)));
             }
