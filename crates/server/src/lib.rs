@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod reports;
 pub mod security;
 pub mod state;
+pub mod sweep;
 pub mod ui;
 
 pub use state::{AppState, ServerConfig};

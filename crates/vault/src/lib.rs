@@ -12,7 +12,7 @@ pub mod keys;
 pub mod objects;
 pub mod stream;
 
-pub use objects::{ObjectError, ObjectRef, OrgKey, Stored, Vault};
+pub use objects::{ObjectError, ObjectRef, OrgKey, Stored, SweepCandidate, Vault};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VaultError {

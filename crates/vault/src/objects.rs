@@ -31,16 +31,20 @@ const PARTS_IN_FLIGHT: usize = 2;
 const READ_BLOCK_SEGMENTS: u64 = 64;
 /// Sealed bytes are handed to the multipart writer in pieces of about 1 MiB.
 const FLUSH_AT: usize = 1024 * 1024;
-/// Chunks queued for the hashing thread (bounds memory: the body is not read further ahead).
+/// Body chunks queued for the hashing thread (bounds memory: the body is not read further
+/// ahead); a download queues its (4 MiB) blocks of plaintext.
 const HASH_QUEUE: usize = 16;
+const HASH_QUEUE_READ: usize = 2;
 
 /// SHA-256 on its own thread (another core), fed shared chunks; the handle answers the digest
 /// once the sender is dropped.
-fn spawn_hasher() -> (
+fn spawn_hasher(
+    queue: usize,
+) -> (
     tokio::sync::mpsc::Sender<Bytes>,
     tokio::task::JoinHandle<[u8; 32]>,
 ) {
-    let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+    let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(queue);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut sha = <Sha256 as sha2::Digest>::new();
         while let Some(chunk) = chunks.blocking_recv() {
@@ -141,6 +145,31 @@ pub struct Vault {
     master: Key,
     segment: usize,
     description: String,
+    /// The directory of a local store (where partial uploads are staged as `PATH#N` files).
+    local_root: Option<std::path::PathBuf>,
+}
+
+/// An object the orphan sweep may remove: written by [`Vault::put`] (`ORG/32 hex digits`) or
+/// a partial upload it left behind, last modified before the sweep's cut-off.
+#[derive(Clone, Debug)]
+pub struct SweepCandidate {
+    /// The object's path in the store (for a partial upload: the staging file's path).
+    pub path: String,
+    pub size: u64,
+    pub last_modified: std::time::SystemTime,
+    /// A partial upload (a local staging file, never referenced by any record).
+    pub partial: bool,
+}
+
+/// `ORG/NAME` as [`Vault::put`] names objects: a UUID, then 32 lowercase hex digits.
+fn is_object_path(path: &str) -> bool {
+    let Some((org, name)) = path.split_once('/') else {
+        return false;
+    };
+    org.len() == 36
+        && org.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && name.len() == 32
+        && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl std::fmt::Debug for Vault {
@@ -154,11 +183,10 @@ impl Vault {
     pub fn local(dir: &std::path::Path, master: [u8; 32]) -> Result<Self, ObjectError> {
         std::fs::create_dir_all(dir).map_err(|e| ObjectError::Storage(e.to_string()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
-        Ok(Self::with_store(
-            Arc::new(store),
-            master,
-            format!("local {}", dir.display()),
-        ))
+        Ok(Self {
+            local_root: Some(dir.to_path_buf()),
+            ..Self::with_store(Arc::new(store), master, format!("local {}", dir.display()))
+        })
     }
 
     /// Objects in an S3-compatible bucket: `s3://bucket` (credentials and region from the
@@ -213,6 +241,7 @@ impl Vault {
             master: Key::from_bytes(master),
             segment: stream::DEFAULT_SEGMENT,
             description,
+            local_root: None,
         }
     }
 
@@ -336,7 +365,7 @@ impl Vault {
     {
         // SHA-256 runs on another core, fed the same (shared, not copied) chunks, while this
         // task seals them: the two are the costly parts and take about as long each.
-        let (to_hasher, hasher) = spawn_hasher();
+        let (to_hasher, hasher) = spawn_hasher(HASH_QUEUE);
         let mut enc = Encryptor::unhashed(data_key, segment)?;
         let capacity = 2 * FLUSH_AT;
         let mut out = Vec::with_capacity(capacity);
@@ -371,6 +400,59 @@ impl Vault {
             .await
             .map_err(|e| ObjectError::Storage(format!("the hashing task failed: {e}")))?;
         Ok((sha, size))
+    }
+
+    /// What the orphan sweep may remove: objects named as [`Vault::put`] names them and partial
+    /// uploads (local directory: staging files `PATH#N`), last modified before `before`.
+    /// Nothing else in the store is ever listed. Whether a record refers to an object is for
+    /// the caller to ask, right before removing it. (Incomplete S3 multipart uploads are not
+    /// visible through `object_store`: a bucket lifecycle rule aborts them.)
+    pub async fn sweep_candidates(
+        &self,
+        before: std::time::SystemTime,
+    ) -> Result<Vec<SweepCandidate>, ObjectError> {
+        let mut found = Vec::new();
+        let mut listing = self.store.list(None);
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            let path = meta.location.to_string();
+            let modified = std::time::SystemTime::from(meta.last_modified);
+            if is_object_path(&path) && modified < before {
+                found.push(SweepCandidate {
+                    path,
+                    size: meta.size,
+                    last_modified: modified,
+                    partial: false,
+                });
+            }
+        }
+        if let Some(root) = self.local_root.clone() {
+            let partial = tokio::task::spawn_blocking(move || partial_uploads(&root, before))
+                .await
+                .map_err(|e| ObjectError::Storage(e.to_string()))??;
+            found.extend(partial);
+        }
+        Ok(found)
+    }
+
+    /// Removes what [`Vault::sweep_candidates`] found (a missing one counts as removed).
+    pub async fn remove_candidate(&self, candidate: &SweepCandidate) -> Result<(), ObjectError> {
+        if candidate.partial {
+            let root = self
+                .local_root
+                .as_ref()
+                .ok_or_else(|| ObjectError::Storage("not a local store".into()))?;
+            return match std::fs::remove_file(root.join(&candidate.path)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(ObjectError::Storage(e.to_string()))
+                }
+                _ => Ok(()),
+            };
+        }
+        match self.store.delete(&Path::from(candidate.path.as_str())).await {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Removes an object (a duplicate of stored content, or a failed upload).
@@ -456,7 +538,7 @@ impl Vault {
         let reader = Reader {
             inner,
             // A whole read re-checks the SHA-256 on another core while this one decrypts.
-            hasher: range.is_none().then(spawn_hasher),
+            hasher: range.is_none().then(|| spawn_hasher(HASH_QUEUE_READ)),
             dec: Some(dec),
             skip,
             remaining: take,
@@ -466,6 +548,50 @@ impl Vault {
         };
         Ok(futures::stream::try_unfold(reader, Reader::next).boxed())
     }
+}
+
+/// Staging files of partial local uploads (`ORG/NAME#N`) last modified before `before`.
+fn partial_uploads(
+    root: &std::path::Path,
+    before: std::time::SystemTime,
+) -> Result<Vec<SweepCandidate>, ObjectError> {
+    let io = |e: std::io::Error| ObjectError::Storage(e.to_string());
+    let mut found = Vec::new();
+    let orgs = match std::fs::read_dir(root) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(io(e)),
+    };
+    for org in orgs {
+        let org = org.map_err(io)?;
+        if !org.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        let org_name = org.file_name().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir(org.path()).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((object, n)) = name.split_once('#') else {
+                continue;
+            };
+            let path = format!("{org_name}/{object}");
+            if !is_object_path(&path) || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            let meta = entry.metadata().map_err(io)?;
+            let modified = meta.modified().map_err(io)?;
+            if meta.is_file() && modified < before {
+                found.push(SweepCandidate {
+                    path: format!("{org_name}/{name}"),
+                    size: meta.len(),
+                    last_modified: modified,
+                    partial: true,
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn read_error(e: object_store::Error) -> ObjectError {
