@@ -33,8 +33,8 @@ const READ_BLOCK_SEGMENTS: u64 = 64;
 const FLUSH_AT: usize = 1024 * 1024;
 /// Body chunks queued for the hashing thread (bounds memory: the body is not read further
 /// ahead); a download queues its (4 MiB) blocks of plaintext.
-const HASH_QUEUE: usize = 16;
-const HASH_QUEUE_READ: usize = 2;
+const HASH_QUEUE: usize = 4;
+const HASH_QUEUE_READ: usize = 1;
 
 /// SHA-256 on its own thread (another core), fed shared chunks; the handle answers the digest
 /// once the sender is dropped.
