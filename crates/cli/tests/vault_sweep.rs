@@ -108,9 +108,21 @@ async fn sweep_removes_old_orphans_and_keeps_referenced_and_fresh_objects() {
     // A dry run names the two old orphans and removes nothing.
     let (ok, out, err) = sweep(&server, &["--dry-run"], &[]);
     assert!(ok, "{out}\n{err}");
-    assert!(out.contains(&format!("would remove unreferenced object {}", rel(&old_orphan))), "{out}");
-    assert!(out.contains(&format!("would remove partial upload {}", rel(&partial))), "{out}");
-    assert!(out.contains("2 would remove, 1 referenced kept, 0 failed"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "would remove unreferenced object {}",
+            rel(&old_orphan)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("would remove partial upload {}", rel(&partial))),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 would remove, 1 referenced kept, 0 failed"),
+        "{out}"
+    );
     for p in [&referenced, &old_orphan, &fresh_orphan, &partial, &foreign] {
         assert!(p.exists(), "dry run removed {}", p.display());
     }
@@ -118,14 +130,29 @@ async fn sweep_removes_old_orphans_and_keeps_referenced_and_fresh_objects() {
     // The sweep removes them, logs each as an operational security event, and keeps the rest.
     let (ok, out, err) = sweep(&server, &[], &[]);
     assert!(ok, "{out}\n{err}");
-    assert!(out.contains(&format!("removed unreferenced object {}", rel(&old_orphan))), "{out}");
-    assert!(out.contains("2 removed, 1 referenced kept, 0 failed"), "{out}");
+    assert!(
+        out.contains(&format!("removed unreferenced object {}", rel(&old_orphan))),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 removed, 1 referenced kept, 0 failed"),
+        "{out}"
+    );
     assert_eq!(err.matches("orphan_object_removed").count(), 2, "{err}");
     assert!(!old_orphan.exists() && !partial.exists());
     assert!(referenced.exists(), "a referenced object was removed");
-    assert!(fresh_orphan.exists(), "an object younger than the grace period was removed");
-    assert!(foreign.exists(), "a file the vault did not name was removed");
-    assert_eq!(download(&owner, &org, &id).await, (StatusCode::OK, body.clone()));
+    assert!(
+        fresh_orphan.exists(),
+        "an object younger than the grace period was removed"
+    );
+    assert!(
+        foreign.exists(),
+        "a file the vault did not name was removed"
+    );
+    assert_eq!(
+        download(&owner, &org, &id).await,
+        (StatusCode::OK, body.clone())
+    );
 
     // A second sweep finds nothing; with no grace period the fresh orphan goes too, and still
     // never the referenced object.
@@ -133,7 +160,13 @@ async fn sweep_removes_old_orphans_and_keeps_referenced_and_fresh_objects() {
     assert!(ok && out.contains("0 removed, 1 referenced kept"), "{out}");
     let (ok, out, _) = sweep(&server, &["--older-than-hours", "0"], &[]);
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("removed unreferenced object {}", rel(&fresh_orphan))), "{out}");
+    assert!(
+        out.contains(&format!(
+            "removed unreferenced object {}",
+            rel(&fresh_orphan)
+        )),
+        "{out}"
+    );
     assert!(!fresh_orphan.exists());
     assert!(referenced.exists() && foreign.exists());
     assert_eq!(download(&owner, &org, &id).await, (StatusCode::OK, body));
@@ -175,7 +208,10 @@ async fn start_moto() -> Moto {
     let url = format!("http://127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("{url}/")).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "moto_server did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Moto { child, url }
@@ -183,7 +219,10 @@ async fn start_moto() -> Moto {
 
 async fn bucket_keys(http: &reqwest::Client, moto: &Moto, org: &str) -> Vec<String> {
     let listing = http
-        .get(format!("{}/evidence?list-type=2&prefix=vault/{org}/", moto.url))
+        .get(format!(
+            "{}/evidence?list-type=2&prefix=vault/{org}/",
+            moto.url
+        ))
         .send()
         .await
         .unwrap()
@@ -214,7 +253,12 @@ async fn sweep_works_on_the_s3_backend() {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "us-east-1"),
     ];
-    let store = ["--object-store", "s3://evidence/vault", "--s3-endpoint", &moto.url];
+    let store = [
+        "--object-store",
+        "s3://evidence/vault",
+        "--s3-endpoint",
+        &moto.url,
+    ];
     let server = common::spawn_on_env(
         tempfile::tempdir().unwrap(),
         common::fresh_database().await,
@@ -238,7 +282,10 @@ async fn sweep_works_on_the_s3_backend() {
 
     // Fresh: kept by the default grace period.
     let (ok, out, err) = sweep(&server, &store, &aws);
-    assert!(ok && out.contains("0 removed, 0 referenced kept"), "{out}\n{err}");
+    assert!(
+        ok && out.contains("0 removed, 0 referenced kept"),
+        "{out}\n{err}"
+    );
     assert_eq!(bucket_keys(&http, &moto, &org).await.len(), 2);
     // Without a grace period the orphan goes and the referenced object stays.
     let mut args = store.to_vec();
@@ -246,8 +293,14 @@ async fn sweep_works_on_the_s3_backend() {
     let (ok, out, err) = sweep(&server, &args, &aws);
     assert!(ok, "{out}\n{err}");
     let orphan_path = orphan.strip_prefix("vault/").unwrap();
-    assert!(out.contains(&format!("removed unreferenced object {orphan_path}")), "{out}");
-    assert!(out.contains("1 removed, 1 referenced kept, 0 failed"), "{out}");
+    assert!(
+        out.contains(&format!("removed unreferenced object {orphan_path}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 removed, 1 referenced kept, 0 failed"),
+        "{out}"
+    );
     assert_eq!(bucket_keys(&http, &moto, &org).await, kept);
     let id = file["id"].as_str().unwrap();
     assert_eq!(download(&owner, &org, id).await, (StatusCode::OK, body));

@@ -449,7 +449,11 @@ impl Vault {
                 _ => Ok(()),
             };
         }
-        match self.store.delete(&Path::from(candidate.path.as_str())).await {
+        match self
+            .store
+            .delete(&Path::from(candidate.path.as_str()))
+            .await
+        {
             Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -491,7 +495,13 @@ impl Vault {
             ));
         }
         let (dec, cipher_range, skip, take, last) = match range {
-            None => (Decryptor::unhashed(&data_key)?, 0..total, 0, object.size, true),
+            None => (
+                Decryptor::unhashed(&data_key)?,
+                0..total,
+                0,
+                object.size,
+                true,
+            ),
             Some((first, last_byte)) => {
                 if first > last_byte || last_byte >= object.size {
                     return Err(ObjectError::Integrity("range outside the object"));
@@ -575,8 +585,7 @@ fn partial_uploads(
                 continue;
             };
             let path = format!("{org_name}/{object}");
-            if !is_object_path(&path) || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit())
-            {
+            if !is_object_path(&path) || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
             let meta = entry.metadata().map_err(io)?;
