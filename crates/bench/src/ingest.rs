@@ -153,6 +153,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     let (org, _) = vault.new_org_key("bench-org")?;
     let (mut t_openssl, mut t_ingest, mut t_download) = (Vec::new(), Vec::new(), Vec::new());
     let (mut hwm_ingest, mut hwm_download) = (Vec::new(), Vec::new());
+    let mut ratios = Vec::new();
     let base_rss = rss_kib();
     for run in 0..runs {
         let (secs, openssl_hex) = openssl_sha256(&input).await?;
@@ -191,11 +192,13 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
         }
         vault.delete(&stored.path).await?;
         let last = |v: &[f64]| v.last().copied().unwrap_or(f64::NAN);
+        ratios.push(last(&t_openssl) / last(&t_ingest));
         println!(
-            "  run {}: openssl {:.2} GiB/s, ingest {:.2} GiB/s, download {:.2} GiB/s",
+            "  run {}: openssl {:.2} GiB/s, ingest {:.2} GiB/s ({:.0} % of this run's openssl), download {:.2} GiB/s",
             run + 1,
             gib_s(last(&t_openssl)),
             gib_s(last(&t_ingest)),
+            100.0 * last(&ratios),
             gib_s(last(&t_download))
         );
     }
@@ -205,6 +208,10 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
         "ingest (hash + encrypt + write): {:.2} GiB/s ({i:.2} s) = {:.0} % of openssl",
         gib_s(i),
         100.0 * o / i
+    );
+    println!(
+        "median of the per-run ratios ingest ÷ openssl: {:.0} %",
+        100.0 * median(&ratios)
     );
     println!(
         "download (read + decrypt + verify): {:.2} GiB/s ({d:.2} s)",
