@@ -11,6 +11,7 @@
 //! `orphan_object_removed`), not org audit events: no org's data changes.
 
 use crate::security::{security_event, SecurityEvent};
+use futures::StreamExt;
 use labledger_store::Store;
 use labledger_vault::{SweepCandidate, Vault};
 use std::time::{Duration, SystemTime};
@@ -40,12 +41,10 @@ pub async fn sweep_orphans(
     let before = SystemTime::now()
         .checked_sub(grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let candidates = vault
-        .sweep_candidates(before)
-        .await
-        .map_err(|e| format!("listing the object store: {e}"))?;
+    let mut candidates = vault.sweep_candidates(before);
     let mut report = SweepReport::default();
-    for candidate in candidates {
+    while let Some(candidate) = candidates.next().await {
+        let candidate = candidate.map_err(|e| format!("listing the object store: {e}"))?;
         if !candidate.partial
             && store
                 .object_path_referenced(&candidate.path)

@@ -407,32 +407,43 @@ impl Vault {
     /// Nothing else in the store is ever listed. Whether a record refers to an object is for
     /// the caller to ask, right before removing it. (Incomplete S3 multipart uploads are not
     /// visible through `object_store`: a bucket lifecycle rule aborts them.)
-    pub async fn sweep_candidates(
+    /// Streamed: memory does not grow with the number of objects.
+    pub fn sweep_candidates(
         &self,
         before: std::time::SystemTime,
-    ) -> Result<Vec<SweepCandidate>, ObjectError> {
-        let mut found = Vec::new();
-        let mut listing = self.store.list(None);
-        while let Some(meta) = listing.next().await {
-            let meta = meta?;
-            let path = meta.location.to_string();
-            let modified = std::time::SystemTime::from(meta.last_modified);
-            if is_object_path(&path) && modified < before {
-                found.push(SweepCandidate {
-                    path,
-                    size: meta.size,
-                    last_modified: modified,
-                    partial: false,
-                });
+    ) -> BoxStream<'static, Result<SweepCandidate, ObjectError>> {
+        let listed = self.store.list(None).filter_map(move |meta| async move {
+            match meta {
+                Err(e) => Some(Err(ObjectError::from(e))),
+                Ok(meta) => {
+                    let path = meta.location.to_string();
+                    let modified = std::time::SystemTime::from(meta.last_modified);
+                    (is_object_path(&path) && modified < before).then_some(Ok(SweepCandidate {
+                        path,
+                        size: meta.size,
+                        last_modified: modified,
+                        partial: false,
+                    }))
+                }
             }
-        }
-        if let Some(root) = self.local_root.clone() {
-            let partial = tokio::task::spawn_blocking(move || partial_uploads(&root, before))
+        });
+        let root = self.local_root.clone();
+        let partial = futures::stream::once(async move {
+            let Some(root) = root else {
+                return Ok(Vec::new());
+            };
+            tokio::task::spawn_blocking(move || partial_uploads(&root, before))
                 .await
-                .map_err(|e| ObjectError::Storage(e.to_string()))??;
-            found.extend(partial);
-        }
-        Ok(found)
+                .map_err(|e| ObjectError::Storage(e.to_string()))?
+        })
+        .flat_map(|found: Result<Vec<SweepCandidate>, ObjectError>| {
+            let items: Vec<Result<SweepCandidate, ObjectError>> = match found {
+                Ok(v) => v.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(items)
+        });
+        listed.chain(partial).boxed()
     }
 
     /// Removes what [`Vault::sweep_candidates`] found (a missing one counts as removed).
@@ -794,6 +805,22 @@ mod tests {
         }
         let too_big = vault.put(&org, body(&[1u8; 5000], 100), 4999).await;
         assert!(matches!(too_big, Err(ObjectError::TooLarge)));
+    }
+
+    #[test]
+    fn the_sweep_only_considers_paths_the_vault_makes() {
+        let org = "0192f0c4-1b2a-7c3d-8e4f-0123456789ab";
+        assert!(is_object_path(&format!("{org}/{}", "a".repeat(32))));
+        for bad in [
+            format!("{org}/{}", "A".repeat(32)),
+            format!("{org}/{}", "a".repeat(31)),
+            format!("{org}/{}#1", "a".repeat(32)),
+            format!("{org}/x/{}", "a".repeat(32)),
+            format!("exports/{}", "a".repeat(32)),
+            "README".to_owned(),
+        ] {
+            assert!(!is_object_path(&bad), "{bad}");
+        }
     }
 
     #[test]
