@@ -81,18 +81,22 @@ fn file_stream(
             }
         };
         loop {
-            // Read into fresh capacity (not zeroed first), up to 1 MiB.
-            let mut buf = Vec::with_capacity(CHUNK);
-            let filled = match (&mut f).take(CHUNK as u64).read_to_end(&mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
+            let mut buf = vec![0u8; CHUNK];
+            let mut filled = 0;
+            while filled < CHUNK {
+                match f.read(buf.get_mut(filled..).unwrap_or_default()) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
                 }
-            };
+            }
             if filled == 0 {
                 return;
             }
+            buf.truncate(filled);
             if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                 return;
             }
