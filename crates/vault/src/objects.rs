@@ -27,12 +27,12 @@ use std::sync::Arc;
 /// Parts of a multipart upload: 8 MiB (S3 needs ≥ 5 MiB), at most two in flight.
 const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
-/// Reads fetch 64 segments (about 4 MiB) at a time, one block ahead.
-const READ_BLOCK_SEGMENTS: u64 = 64;
+/// Reads fetch 32 segments (about 2 MiB) at a time, one block ahead.
+const READ_BLOCK_SEGMENTS: u64 = 32;
 /// Sealed bytes are handed to the multipart writer in pieces of about 1 MiB.
 const FLUSH_AT: usize = 1024 * 1024;
 /// Body chunks queued for the hashing thread (bounds memory: the body is not read further
-/// ahead); a download queues its (4 MiB) blocks of plaintext.
+/// ahead); a download queues its (2 MiB) blocks of plaintext.
 const HASH_QUEUE: usize = 4;
 const HASH_QUEUE_READ: usize = 1;
 
@@ -367,7 +367,9 @@ impl Vault {
         // task seals them: the two are the costly parts and take about as long each.
         let (to_hasher, hasher) = spawn_hasher(HASH_QUEUE);
         let mut enc = Encryptor::unhashed(data_key, segment)?;
-        let capacity = 2 * FLUSH_AT;
+        // Each buffer is sized for what it will hold: about 1 MiB of ciphertext (a held-back
+        // segment and the tags on top), flushed before a chunk would overflow it.
+        let capacity = FLUSH_AT + segment + 1024;
         let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(&enc.header());
         let mut total: u64 = 0;
@@ -381,16 +383,17 @@ impl Vault {
                 .send(chunk.clone())
                 .await
                 .map_err(|_| ObjectError::Storage("the hashing task ended".into()))?;
-            // Sealed straight into `out` (one copy), which is handed to the multipart writer
-            // as it is (no further copy).
-            enc.update(&chunk, &mut out)?;
-            if out.len() >= FLUSH_AT {
+            let bound = chunk.len() + segment + (chunk.len() / segment + 2) * TAG_LEN;
+            if !out.is_empty() && out.len() + bound > capacity {
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 writer.put(Bytes::from(std::mem::replace(
                     &mut out,
                     Vec::with_capacity(capacity),
                 )));
             }
+            // Sealed straight into `out` (one copy), which is handed to the multipart writer
+            // as it is (no further copy).
+            enc.update(&chunk, &mut out)?;
         }
         drop(to_hasher);
         let size = enc.finish_unhashed(&mut out)?;
