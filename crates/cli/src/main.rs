@@ -6,6 +6,7 @@ mod config;
 mod export;
 mod keys;
 mod serve;
+mod vault;
 
 use clap::{Parser, Subcommand};
 use config::DatabaseArgs;
@@ -39,6 +40,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The evidence vault's object store: `sweep` removes orphaned objects.
+    Vault {
+        #[command(subcommand)]
+        command: vault::VaultCommand,
     },
     /// Signed project exports (`.eln`).
     Export {
@@ -116,6 +122,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit {
                 command: AuditCommand::Verify { db, org },
             } => admin::audit_verify(db, org).await,
+            Command::Vault { command } => vault::run(command).await,
             Command::Export { .. } => Ok(0),
         }
     });

@@ -54,14 +54,8 @@ pub struct ServeArgs {
     /// Defaults to `http://<listen address>`.
     #[arg(long, env = "LABLEDGER_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Where evidence objects are stored: unset for `DATA_DIR/objects` (local directory), or an
-    /// S3-compatible bucket `s3://bucket[/prefix]` (credentials and region from the standard
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` variables).
-    #[arg(long, env = "LABLEDGER_OBJECT_STORE")]
-    pub object_store: Option<String>,
-    /// The S3 endpoint for a non-AWS S3-compatible server (e.g. `http://127.0.0.1:9000`).
-    #[arg(long, env = "LABLEDGER_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
+    #[command(flatten)]
+    pub objects: crate::vault::ObjectStoreArgs,
     /// Largest accepted evidence file, e.g. `10GiB`, `512MiB` or a byte count.
     #[arg(long, env = "LABLEDGER_MAX_FILE_SIZE", default_value = "10GiB",
           value_parser = labledger_domain::file::parse_size)]
@@ -71,12 +65,16 @@ pub struct ServeArgs {
     #[arg(long, env = "LABLEDGER_EXPORT_APPROVAL_BYTES", default_value = "1GiB",
           value_parser = labledger_domain::file::parse_size)]
     pub export_approval_bytes: u64,
+    /// Remove orphaned objects (no record refers to them; left by a crash mid-upload) older
+    /// than this many hours, at start and then daily, in the background; 0 turns it off.
+    #[arg(long, env = "LABLEDGER_ORPHAN_SWEEP_HOURS", default_value_t = 24)]
+    pub orphan_sweep_hours: u64,
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
 }
 
-fn init_logging(format: &str) {
+pub(crate) fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LABLEDGER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
@@ -141,7 +139,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
         body_limit: args.body_limit_kib.max(1) * 1024,
         secret_box: labledger_auth::SecretBox::new(&user_secrets),
-        vault,
+        vault: vault.clone(),
         max_file_size: args.max_file_size,
         export_approval_bytes: args.export_approval_bytes,
         ..ServerConfig::default()
@@ -152,6 +150,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store.engine().name()
     );
     tracing::info!(%addr, engine = store.engine().name(), "listening");
+    if args.orphan_sweep_hours > 0 {
+        labledger_server::sweep::spawn_sweeper(
+            store.clone(),
+            vault,
+            std::time::Duration::from_secs(args.orphan_sweep_hours.saturating_mul(3600)),
+            std::time::Duration::from_secs(24 * 3600),
+        );
+    }
     spawn_session_purge(store);
     axum::serve(
         listener,
@@ -162,23 +168,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The evidence vault: `DATA_DIR/objects` unless an S3 bucket is configured.
 fn open_vault(args: &ServeArgs, master_key: [u8; 32]) -> anyhow::Result<labledger_vault::Vault> {
-    let vault = match &args.object_store {
-        Some(url) if url.starts_with("s3://") => {
-            labledger_vault::Vault::s3(url, args.s3_endpoint.as_deref(), master_key)
-                .with_context(|| format!("configuring the object store {url}"))?
-        }
-        Some(other) => bail!("--object-store: `{other}` is not an s3://bucket URL"),
-        None => {
-            let dir = args.db.data_dir.join("objects");
-            crate::config::ensure_private_dir(&args.db.data_dir)?;
-            labledger_vault::Vault::local(&dir, master_key)
-                .with_context(|| format!("opening the object directory {}", dir.display()))?
-        }
-    };
-    tracing::info!(store = vault.description(), "evidence vault");
-    Ok(vault)
+    crate::vault::open_vault(&args.db.data_dir, &args.objects, master_key)
 }
 
 /// On an empty database: the first organization and its Owner. The password comes from

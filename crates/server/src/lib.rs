@@ -15,6 +15,7 @@ pub mod reports;
 pub mod security;
 pub mod sensitive;
 pub mod state;
+pub mod sweep;
 pub mod ui;
 
 pub use state::{AppState, ServerConfig};

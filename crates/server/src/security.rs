@@ -31,6 +31,8 @@ pub enum SecurityEvent {
     TokenRejected,
     /// Stored evidence failed its integrity check on read (tampering or corruption).
     IntegrityFailure,
+    /// The orphan sweep removed an object no record refers to (or a partial upload).
+    OrphanObjectRemoved,
 }
 
 impl SecurityEvent {
@@ -55,6 +57,7 @@ impl SecurityEvent {
             SecurityEvent::PasswordChangeFailed => "password_change_failed",
             SecurityEvent::PasswordChanged => "password_changed",
             SecurityEvent::TokenRejected => "token_rejected",
+            SecurityEvent::OrphanObjectRemoved => "orphan_object_removed",
         }
     }
 }

@@ -420,3 +420,17 @@ impl Org<'_> {
         .await
     }
 }
+
+impl crate::Store {
+    /// Whether any record of any org refers to the object at `path` (the orphan sweep asks
+    /// this right before it removes an object, so it never removes one a record points at).
+    /// Every table that records object paths must be asked here.
+    pub async fn object_path_referenced(&self, path: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM file_objects WHERE path = $1")
+            .bind(path.to_owned())
+            .fetch_one(self.reader())
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(n > 0)
+    }
+}

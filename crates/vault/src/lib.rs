@@ -14,7 +14,7 @@ pub mod objects;
 pub mod platform;
 pub mod stream;
 
-pub use objects::{ObjectError, ObjectRef, OrgKey, Stored, Vault};
+pub use objects::{ObjectError, ObjectRef, OrgKey, Stored, SweepCandidate, Vault};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VaultError {

@@ -27,8 +27,33 @@ use std::sync::Arc;
 /// Parts of a multipart upload: 8 MiB (S3 needs ≥ 5 MiB), at most two in flight.
 const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
-/// Reads fetch 64 segments (about 4 MiB) at a time, one block ahead.
-const READ_BLOCK_SEGMENTS: u64 = 64;
+/// Reads fetch 32 segments (about 2 MiB) at a time, one block ahead.
+const READ_BLOCK_SEGMENTS: u64 = 32;
+/// Sealed bytes are handed to the multipart writer in pieces of about 1 MiB.
+const FLUSH_AT: usize = 1024 * 1024;
+/// Body chunks queued for the hashing thread (bounds memory: the body is not read further
+/// ahead); a download queues its (2 MiB) blocks of plaintext.
+const HASH_QUEUE: usize = 4;
+const HASH_QUEUE_READ: usize = 1;
+
+/// SHA-256 on its own thread (another core), fed shared chunks; the handle answers the digest
+/// once the sender is dropped.
+fn spawn_hasher(
+    queue: usize,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<[u8; 32]>,
+) {
+    let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(queue);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut sha = <Sha256 as sha2::Digest>::new();
+        while let Some(chunk) = chunks.blocking_recv() {
+            sha2::Digest::update(&mut sha, &chunk);
+        }
+        <[u8; 32]>::from(sha2::Digest::finalize(sha))
+    });
+    (to_hasher, hasher)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
@@ -120,6 +145,31 @@ pub struct Vault {
     master: Key,
     segment: usize,
     description: String,
+    /// The directory of a local store (where partial uploads are staged as `PATH#N` files).
+    local_root: Option<std::path::PathBuf>,
+}
+
+/// An object the orphan sweep may remove: written by [`Vault::put`] (`ORG/32 hex digits`) or
+/// a partial upload it left behind, last modified before the sweep's cut-off.
+#[derive(Clone, Debug)]
+pub struct SweepCandidate {
+    /// The object's path in the store (for a partial upload: the staging file's path).
+    pub path: String,
+    pub size: u64,
+    pub last_modified: std::time::SystemTime,
+    /// A partial upload (a local staging file, never referenced by any record).
+    pub partial: bool,
+}
+
+/// `ORG/NAME` as [`Vault::put`] names objects: a UUID, then 32 lowercase hex digits.
+fn is_object_path(path: &str) -> bool {
+    let Some((org, name)) = path.split_once('/') else {
+        return false;
+    };
+    org.len() == 36
+        && org.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && name.len() == 32
+        && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl std::fmt::Debug for Vault {
@@ -133,11 +183,10 @@ impl Vault {
     pub fn local(dir: &std::path::Path, master: [u8; 32]) -> Result<Self, ObjectError> {
         std::fs::create_dir_all(dir).map_err(|e| ObjectError::Storage(e.to_string()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
-        Ok(Self::with_store(
-            Arc::new(store),
-            master,
-            format!("local {}", dir.display()),
-        ))
+        Ok(Self {
+            local_root: Some(dir.to_path_buf()),
+            ..Self::with_store(Arc::new(store), master, format!("local {}", dir.display()))
+        })
     }
 
     /// Objects in an S3-compatible bucket: `s3://bucket` (credentials and region from the
@@ -192,6 +241,7 @@ impl Vault {
             master: Key::from_bytes(master),
             segment: stream::DEFAULT_SEGMENT,
             description,
+            local_root: None,
         }
     }
 
@@ -315,16 +365,12 @@ impl Vault {
     {
         // SHA-256 runs on another core, fed the same (shared, not copied) chunks, while this
         // task seals them: the two are the costly parts and take about as long each.
-        let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let hasher = tokio::task::spawn_blocking(move || {
-            let mut sha = <Sha256 as sha2::Digest>::new();
-            while let Some(chunk) = chunks.blocking_recv() {
-                sha2::Digest::update(&mut sha, &chunk);
-            }
-            <[u8; 32]>::from(sha2::Digest::finalize(sha))
-        });
-        let mut enc = Encryptor::unhashed(data_key, segment);
-        let mut out = Vec::with_capacity(segment * 4);
+        let (to_hasher, hasher) = spawn_hasher(HASH_QUEUE);
+        let mut enc = Encryptor::unhashed(data_key, segment)?;
+        // Each buffer is sized for what it will hold: about 1 MiB of ciphertext (a held-back
+        // segment and the tags on top), flushed before a chunk would overflow it.
+        let capacity = FLUSH_AT + segment + 1024;
+        let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(&enc.header());
         let mut total: u64 = 0;
         while let Some(chunk) = body.next().await {
@@ -333,25 +379,98 @@ impl Vault {
             if total > max {
                 return Err(ObjectError::TooLarge);
             }
-            enc.update(&chunk, &mut out)?;
             to_hasher
-                .send(chunk)
+                .send(chunk.clone())
                 .await
                 .map_err(|_| ObjectError::Storage("the hashing task ended".into()))?;
-            if out.len() >= segment {
+            let bound = chunk.len() + segment + (chunk.len() / segment + 2) * TAG_LEN;
+            if !out.is_empty() && out.len() + bound > capacity {
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(&out);
-                out.clear();
+                writer.put(Bytes::from(std::mem::replace(
+                    &mut out,
+                    Vec::with_capacity(capacity),
+                )));
             }
+            // Sealed straight into `out` (one copy), which is handed to the multipart writer
+            // as it is (no further copy).
+            enc.update(&chunk, &mut out)?;
         }
         drop(to_hasher);
         let size = enc.finish_unhashed(&mut out)?;
         writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-        writer.write(&out);
+        writer.put(Bytes::from(out));
         let sha = hasher
             .await
             .map_err(|e| ObjectError::Storage(format!("the hashing task failed: {e}")))?;
         Ok((sha, size))
+    }
+
+    /// What the orphan sweep may remove: objects named as [`Vault::put`] names them and partial
+    /// uploads (local directory: staging files `PATH#N`), last modified before `before`.
+    /// Nothing else in the store is ever listed. Whether a record refers to an object is for
+    /// the caller to ask, right before removing it. (Incomplete S3 multipart uploads are not
+    /// visible through `object_store`: a bucket lifecycle rule aborts them.)
+    /// Streamed: memory does not grow with the number of objects.
+    pub fn sweep_candidates(
+        &self,
+        before: std::time::SystemTime,
+    ) -> BoxStream<'static, Result<SweepCandidate, ObjectError>> {
+        let listed = self.store.list(None).filter_map(move |meta| async move {
+            match meta {
+                Err(e) => Some(Err(ObjectError::from(e))),
+                Ok(meta) => {
+                    let path = meta.location.to_string();
+                    let modified = std::time::SystemTime::from(meta.last_modified);
+                    (is_object_path(&path) && modified < before).then_some(Ok(SweepCandidate {
+                        path,
+                        size: meta.size,
+                        last_modified: modified,
+                        partial: false,
+                    }))
+                }
+            }
+        });
+        let root = self.local_root.clone();
+        let partial = futures::stream::once(async move {
+            let Some(root) = root else {
+                return Ok(Vec::new());
+            };
+            tokio::task::spawn_blocking(move || partial_uploads(&root, before))
+                .await
+                .map_err(|e| ObjectError::Storage(e.to_string()))?
+        })
+        .flat_map(|found: Result<Vec<SweepCandidate>, ObjectError>| {
+            let items: Vec<Result<SweepCandidate, ObjectError>> = match found {
+                Ok(v) => v.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(items)
+        });
+        listed.chain(partial).boxed()
+    }
+
+    /// Removes what [`Vault::sweep_candidates`] found (a missing one counts as removed).
+    pub async fn remove_candidate(&self, candidate: &SweepCandidate) -> Result<(), ObjectError> {
+        if candidate.partial {
+            let root = self
+                .local_root
+                .as_ref()
+                .ok_or_else(|| ObjectError::Storage("not a local store".into()))?;
+            return match std::fs::remove_file(root.join(&candidate.path)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(ObjectError::Storage(e.to_string()))
+                }
+                _ => Ok(()),
+            };
+        }
+        match self
+            .store
+            .delete(&Path::from(candidate.path.as_str()))
+            .await
+        {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Removes an object (a duplicate of stored content, or a failed upload).
@@ -390,7 +509,13 @@ impl Vault {
             ));
         }
         let (dec, cipher_range, skip, take, last) = match range {
-            None => (Decryptor::new(&data_key), 0..total, 0, object.size, true),
+            None => (
+                Decryptor::unhashed(&data_key)?,
+                0..total,
+                0,
+                object.size,
+                true,
+            ),
             Some((first, last_byte)) => {
                 if first > last_byte || last_byte >= object.size {
                     return Err(ObjectError::Integrity("range outside the object"));
@@ -436,6 +561,8 @@ impl Vault {
             .boxed();
         let reader = Reader {
             inner,
+            // A whole read re-checks the SHA-256 on another core while this one decrypts.
+            hasher: range.is_none().then(|| spawn_hasher(HASH_QUEUE_READ)),
             dec: Some(dec),
             skip,
             remaining: take,
@@ -445,6 +572,49 @@ impl Vault {
         };
         Ok(futures::stream::try_unfold(reader, Reader::next).boxed())
     }
+}
+
+/// Staging files of partial local uploads (`ORG/NAME#N`) last modified before `before`.
+fn partial_uploads(
+    root: &std::path::Path,
+    before: std::time::SystemTime,
+) -> Result<Vec<SweepCandidate>, ObjectError> {
+    let io = |e: std::io::Error| ObjectError::Storage(e.to_string());
+    let mut found = Vec::new();
+    let orgs = match std::fs::read_dir(root) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(io(e)),
+    };
+    for org in orgs {
+        let org = org.map_err(io)?;
+        if !org.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        let org_name = org.file_name().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir(org.path()).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((object, n)) = name.split_once('#') else {
+                continue;
+            };
+            let path = format!("{org_name}/{object}");
+            if !is_object_path(&path) || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let meta = entry.metadata().map_err(io)?;
+            let modified = meta.modified().map_err(io)?;
+            if meta.is_file() && modified < before {
+                found.push(SweepCandidate {
+                    path: format!("{org_name}/{name}"),
+                    size: meta.len(),
+                    last_modified: modified,
+                    partial: true,
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn read_error(e: object_store::Error) -> ObjectError {
@@ -459,6 +629,10 @@ fn read_error(e: object_store::Error) -> ObjectError {
 /// The state of a streaming read.
 struct Reader {
     inner: BoxStream<'static, object_store::Result<Bytes>>,
+    hasher: Option<(
+        tokio::sync::mpsc::Sender<Bytes>,
+        tokio::task::JoinHandle<[u8; 32]>,
+    )>,
     dec: Option<Decryptor>,
     /// Plaintext bytes still to drop before the range starts.
     skip: u64,
@@ -477,30 +651,53 @@ impl Reader {
             let Some(dec) = self.dec.as_mut() else {
                 return Ok(None);
             };
-            let mut out = Vec::new();
+            let mut out;
+            let mut end = false;
             match self.inner.next().await {
                 Some(chunk) => {
                     let chunk = chunk?;
+                    out = Vec::with_capacity(chunk.len());
                     dec.update(&chunk, &mut out)?;
                 }
                 None => {
+                    out = Vec::new();
+                    end = true;
                     let dec = self
                         .dec
                         .take()
                         .ok_or(ObjectError::Integrity("reader state"))?;
                     if self.whole {
-                        let sha = dec.finish(&mut out)?;
-                        if sha != self.expected {
-                            return Err(ObjectError::Integrity(
-                                "the content's SHA-256 differs from the recorded one",
-                            ));
-                        }
+                        dec.finish(&mut out)?;
                     } else {
                         dec.finish_range(&mut out, self.last)?;
                     }
                 }
             }
             let bytes = self.trim(out);
+            if let Some((to_hasher, _)) = &self.hasher {
+                if !bytes.is_empty() {
+                    to_hasher
+                        .send(bytes.clone())
+                        .await
+                        .map_err(|_| ObjectError::Storage("the hashing task ended".into()))?;
+                }
+            }
+            if end && self.whole {
+                // The last bytes are released only once the whole content's hash matches.
+                let (to_hasher, hasher) = self
+                    .hasher
+                    .take()
+                    .ok_or(ObjectError::Integrity("reader state"))?;
+                drop(to_hasher);
+                let sha = hasher
+                    .await
+                    .map_err(|e| ObjectError::Storage(format!("the hashing task failed: {e}")))?;
+                if sha != self.expected {
+                    return Err(ObjectError::Integrity(
+                        "the content's SHA-256 differs from the recorded one",
+                    ));
+                }
+            }
             if !bytes.is_empty() {
                 return Ok(Some((bytes, self)));
             }
@@ -611,6 +808,22 @@ mod tests {
         }
         let too_big = vault.put(&org, body(&[1u8; 5000], 100), 4999).await;
         assert!(matches!(too_big, Err(ObjectError::TooLarge)));
+    }
+
+    #[test]
+    fn the_sweep_only_considers_paths_the_vault_makes() {
+        let org = "0192f0c4-1b2a-7c3d-8e4f-0123456789ab";
+        assert!(is_object_path(&format!("{org}/{}", "a".repeat(32))));
+        for bad in [
+            format!("{org}/{}", "A".repeat(32)),
+            format!("{org}/{}", "a".repeat(31)),
+            format!("{org}/{}#1", "a".repeat(32)),
+            format!("{org}/x/{}", "a".repeat(32)),
+            format!("exports/{}", "a".repeat(32)),
+            "README".to_owned(),
+        ] {
+            assert!(!is_object_path(&bad), "{bad}");
+        }
     }
 
     #[test]
