@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod analyses;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod batches;
@@ -346,6 +347,18 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(exports::export_project))
         .routes(routes!(exports::project_report_pdf))
         .routes(routes!(exports::project_report_csv))
+        .routes(routes!(
+            attachments::list_sample_files,
+            attachments::attach_sample_file
+        ))
+        .routes(routes!(
+            attachments::list_batch_files,
+            attachments::attach_batch_file
+        ))
+        .routes(routes!(
+            attachments::list_run_files,
+            attachments::attach_run_file
+        ))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)
