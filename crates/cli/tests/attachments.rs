@@ -607,3 +607,95 @@ async fn who_may_attach_and_list() {
         "{mine}"
     );
 }
+
+#[tokio::test]
+async fn record_pages_show_their_evidence_and_offer_an_upload_only_where_it_is_taken() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let sample = fixtures::sample(&owner, &org).await;
+    let (batch, _) = fixtures::batch(&owner, &org).await;
+    let (run, _) = fixtures::workflow_run(&owner, &org, RunStage::Fresh).await;
+    let f = created(
+        upload_to(
+            &owner,
+            &org,
+            "<b>shown.csv",
+            &[
+                ("sample_id", &sample),
+                ("batch_id", &batch),
+                ("run_id", &run),
+            ],
+            "x",
+        )
+        .await,
+    )
+    .await;
+    let f_id = f["id"].as_str().unwrap();
+    let page = |path: String| {
+        let owner = &owner;
+        async move {
+            let res = owner.get(&path).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            res.text().await.unwrap()
+        }
+    };
+    for (path, attach) in [
+        (
+            format!("/orgs/{org}/samples/{sample}"),
+            format!("sample_id={sample}"),
+        ),
+        (
+            format!("/orgs/{org}/batches/{batch}"),
+            format!("batch_id={batch}"),
+        ),
+        (
+            format!("/orgs/{org}/workflow-runs/{run}"),
+            format!("run_id={run}"),
+        ),
+    ] {
+        let html = page(path.clone()).await;
+        assert!(html.contains("Evidence files"), "{path}");
+        assert!(
+            html.contains(&format!("/orgs/{org}/files/{f_id}")),
+            "{path}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;shown.csv"),
+            "{path}: the name is escaped"
+        );
+        assert!(
+            html.contains(&format!("data-attach=\"{attach}\"")),
+            "{path}"
+        );
+    }
+    // A finished run lists its evidence but offers no upload.
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/workflow-runs/{run}/abort"),
+            json!({"reason": "Power cut"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = page(format!("/orgs/{org}/workflow-runs/{run}")).await;
+    assert!(html.contains(&format!("/orgs/{org}/files/{f_id}")));
+    assert!(!html.contains("evidence-upload"));
+    assert!(html.contains("takes no new evidence"));
+    // The file's page links the three records.
+    let html = page(format!("/orgs/{org}/files/{f_id}")).await;
+    for path in [
+        format!("/orgs/{org}/samples/{sample}"),
+        format!("/orgs/{org}/batches/{batch}"),
+        format!("/orgs/{org}/workflow-runs/{run}"),
+    ] {
+        assert!(html.contains(&format!("href=\"{path}\"")), "{path}");
+    }
+    // A Viewer sees the list without the upload.
+    let viewer = owner
+        .add_member(&server, &org, "viewer@lab.example", &["Viewer"])
+        .await;
+    let res = viewer.get(&format!("/orgs/{org}/samples/{sample}")).await;
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("/orgs/{org}/files/{f_id}")));
+    assert!(!html.contains("evidence-upload"));
+}
