@@ -129,7 +129,7 @@ async fn files_attach_on_upload_and_later_and_are_listed_both_ways() {
     let list = owner
         .get_json(&format!("{base}/samples/{sample}/files"))
         .await;
-    assert_eq!(listed_ids(&list), [plate_id.clone()]);
+    assert_eq!(listed_ids(&list), [plate_id.as_str()]);
     assert_eq!(list["items"][0]["file"]["sha256"], plate["sha256"]);
     assert_eq!(list["items"][0]["added_by"], owner.user_id.as_str());
 
@@ -153,11 +153,11 @@ async fn files_attach_on_upload_and_later_and_are_listed_both_ways() {
     let list = owner
         .get_json(&format!("{base}/workflow-runs/{run}/files"))
         .await;
-    assert_eq!(listed_ids(&list), [trace_id.clone()]);
+    assert_eq!(listed_ids(&list), [trace_id.as_str()]);
     let list = owner
         .get_json(&format!("{base}/batches/{batch}/files"))
         .await;
-    assert_eq!(listed_ids(&list), [trace_id.clone()]);
+    assert_eq!(listed_ids(&list), [trace_id.as_str()]);
     let view = owner.get_json(&format!("{base}/files/{trace_id}")).await;
     assert_eq!(view["projects"][0]["id"], project.as_str());
     let kinds: Vec<&str> = view["attachments"]
@@ -512,7 +512,7 @@ async fn who_may_attach_and_list() {
     let list = viewer
         .get_json(&format!("{base}/samples/{sample}/files"))
         .await;
-    assert_eq!(listed_ids(&list), [f_id.clone()]);
+    assert_eq!(listed_ids(&list), [f_id.as_str()]);
     let res = viewer
         .post(
             &format!("{base}/samples/{sample}/files"),
