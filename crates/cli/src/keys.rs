@@ -1,14 +1,16 @@
 //! `labledger keys rotate`: re-wrap every org key under a new master key (`--master`), or
-//! replace one org's key and re-wrap its objects' data keys (`--org`). Objects are never
+//! replace one org's key and re-wrap its objects' data keys (`--org`) and the keys its org key
+//! wraps (export signing key, field key of sensitive custom values). Objects are never
 //! rewritten. Each org (and each object) is re-wrapped in its own transaction beside a record
 //! of which key wraps it, so a run that stops halfway leaves everything readable and running
 //! the command again finishes the job.
 
 use crate::config::{DatabaseArgs, MasterKeyArgs, MASTER_KEY_FILE};
 use anyhow::{anyhow, bail, Context};
+use labledger_auth::SecretBox;
 use labledger_domain::OrgId;
-use labledger_store::{Actor, StoreOptions};
-use labledger_vault::Vault;
+use labledger_store::{Actor, Store, StoreOptions};
+use labledger_vault::{platform, Vault};
 
 /// The next master key while a master rotation runs (data-dir key files only).
 pub const NEXT_MASTER_KEY_FILE: &str = "master.key.next";
@@ -103,10 +105,16 @@ fn new_master(args: &RotateArgs) -> anyhow::Result<[u8; 32]> {
 }
 
 async fn rotate_master(args: &RotateArgs) -> anyhow::Result<()> {
-    let old = Vault::keys_only(args.master_key.load(&args.db.data_dir)?);
-    let new = Vault::keys_only(new_master(args)?);
+    let old_bytes = args.master_key.load(&args.db.data_dir)?;
+    let new_bytes = new_master(args)?;
+    let old = Vault::keys_only(old_bytes);
+    let new = Vault::keys_only(new_bytes);
     let new_id = new.master_key_id();
     let store = args.db.open(StoreOptions::default()).await?;
+    // Users' TOTP secrets: one platform key to re-wrap (see `user_secrets_key`).
+    if rotate_platform_keys(&store, &old_bytes, &new_bytes).await? {
+        println!("Re-wrapped the platform key `{}`", platform::USER_SECRETS);
+    }
     let mut done = 0usize;
     for row in store.org_key_rows().await? {
         if row.master_key_id == new_id {
@@ -207,11 +215,97 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
             )
         }
     };
+    // And the key of sensitive custom field values.
+    let field_key = match store.wrapped_field_key(org).await? {
+        None => None,
+        Some(wrapped) => {
+            let purpose = labledger_vault::fields::FIELD_KEY_PURPOSE;
+            let key = old
+                .unwrap_secret(purpose, &wrapped)
+                .map_err(|e| anyhow!("the field key does not open: {e}"))?;
+            Some(
+                next.wrap_secret(purpose, key)
+                    .map_err(|e| anyhow!("re-wrapping the field key: {e}"))?,
+            )
+        }
+    };
     let version = store
-        .finish_org_rotation(org, operator(), export_secret)
+        .finish_org_rotation(org, operator(), export_secret, field_key)
         .await?;
     println!(
         "Rotated the key of organization {org} (version {version}); re-wrapped {done} object keys"
     );
     Ok(())
+}
+
+/// The platform key that seals users' TOTP secrets, unwrapped with `master`: made (wrapped by
+/// `master`) on first use. Secrets still sealed by the master key itself (written before
+/// platform keys existed) are re-sealed under it here, one row at a time, so a server start or
+/// a master rotation after an upgrade moves them and a crash halfway is harmless.
+pub async fn user_secrets_key(store: &Store, master: &[u8; 32]) -> anyhow::Result<[u8; 32]> {
+    let purpose = platform::USER_SECRETS;
+    let master_id = Vault::keys_only(*master).master_key_id();
+    let row = match store.platform_key(purpose).await? {
+        Some(row) => row,
+        None => {
+            let (_, wrapped) = platform::new_key(master, purpose).map_err(|e| anyhow!("{e}"))?;
+            store
+                .ensure_platform_key(purpose, wrapped, master_id)
+                .await?
+        }
+    };
+    let key = platform::unwrap_key(master, purpose, &row.wrapped_key).map_err(|e| {
+        anyhow!(
+            "the platform key `{purpose}` does not open with this master key (it is wrapped by \
+             master key {}; a `keys rotate --master` that stopped halfway finishes when run \
+             again): {e}",
+            row.master_key_id
+        )
+    })?;
+    let legacy = store.legacy_totp_secrets().await?;
+    if !legacy.is_empty() {
+        let old = SecretBox::new(master);
+        let new = SecretBox::new(key.as_bytes());
+        let mut moved = 0usize;
+        for secret in legacy {
+            let aad = secret.user_id.clone();
+            let Ok(plain) = old.open(aad.as_bytes(), &secret.secret_enc) else {
+                tracing::warn!(user = %aad, "a TOTP secret does not open with the master key; left as it is");
+                continue;
+            };
+            let sealed = new.seal(aad.as_bytes(), &plain)?;
+            store.reseal_totp_secret(secret, sealed).await?;
+            moved += 1;
+        }
+        tracing::info!(moved, "TOTP secrets re-sealed under the platform key");
+    }
+    Ok(*key.as_bytes())
+}
+
+/// Master rotation of the platform keys: legacy secrets are moved under the platform key first
+/// (with the old master key), then the platform key is re-wrapped by the new master key.
+/// Skipped when already done (a rotation run again).
+async fn rotate_platform_keys(
+    store: &Store,
+    old: &[u8; 32],
+    new: &[u8; 32],
+) -> anyhow::Result<bool> {
+    let purpose = platform::USER_SECRETS;
+    let new_id = Vault::keys_only(*new).master_key_id();
+    if let Some(row) = store.platform_key(purpose).await? {
+        if row.master_key_id == new_id {
+            return Ok(false);
+        }
+    }
+    user_secrets_key(store, old).await?;
+    let row = store
+        .platform_key(purpose)
+        .await?
+        .ok_or_else(|| anyhow!("the platform key `{purpose}` vanished"))?;
+    let wrapped = platform::rewrap_key(old, new, purpose, &row.wrapped_key)
+        .map_err(|e| anyhow!("the platform key `{purpose}` does not open: {e}"))?;
+    store
+        .rewrap_platform_key(purpose, row, wrapped, new_id)
+        .await?;
+    Ok(true)
 }

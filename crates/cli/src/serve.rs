@@ -66,6 +66,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LABLEDGER_MAX_FILE_SIZE", default_value = "10GiB",
           value_parser = labledger_domain::file::parse_size)]
     pub max_file_size: u64,
+    /// A project export whose files add up to more than this (e.g. `1GiB`, `500MiB` or a byte
+    /// count) waits for a second admin's approval; whole-org exports always do.
+    #[arg(long, env = "LABLEDGER_EXPORT_APPROVAL_BYTES", default_value = "1GiB",
+          value_parser = labledger_domain::file::parse_size)]
+    pub export_approval_bytes: u64,
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
@@ -105,6 +110,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let vault = open_vault(&args, master_key)?;
     let store = args.db.open(options).await?;
     first_start(&store).await?;
+    // TOTP secrets are sealed by the platform key the master key wraps (not the master key).
+    let user_secrets = crate::keys::user_secrets_key(&store, &master_key).await?;
     let throttle = labledger_domain::throttle::ThrottlePolicy {
         free_failures: args.login_free_failures,
         lockout_failures: args.login_max_failures.max(1),
@@ -133,9 +140,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         session_idle_secs: args.session_idle_minutes.max(1) * 60,
         session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
         body_limit: args.body_limit_kib.max(1) * 1024,
-        secret_box: labledger_auth::SecretBox::new(&master_key),
+        secret_box: labledger_auth::SecretBox::new(&user_secrets),
         vault,
         max_file_size: args.max_file_size,
+        export_approval_bytes: args.export_approval_bytes,
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;

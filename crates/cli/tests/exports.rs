@@ -333,3 +333,343 @@ fn pdftotext(pdf: &[u8]) -> String {
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A project with one file of `content`, filed under it. Returns (project id, file id).
+async fn project_with_file(owner: &Session, org: &str, content: &[u8]) -> (String, String) {
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/projects"),
+            json!({"name": format!("Project {}", uuid::Uuid::now_v7().simple())}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let project = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples"),
+            json!({"sample_type": "serum", "project_id": project}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = owner
+        .client
+        .post(format!("{}/api/v1/orgs/{org}/files", owner.base))
+        .query(&[("name", "raw.bin")])
+        .header("x-csrf-token", &owner.csrf)
+        .header("content-type", "application/octet-stream")
+        .body(content.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let file = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/projects/{project}/files"),
+            json!({"file_id": file}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    (project, file)
+}
+
+async fn action(s: &Session, org: &str, id: &str, what: &str) -> reqwest::Response {
+    s.post(
+        &format!("/api/v1/orgs/{org}/export-requests/{id}/{what}"),
+        json!({}),
+    )
+    .await
+}
+
+async fn problem_type(res: reqwest::Response) -> String {
+    let v: Value = res.json().await.unwrap();
+    v["type"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn large_project_and_whole_org_exports_wait_for_a_second_admin() {
+    let server = common::spawn_with_mail(&["--export-approval-bytes", "100"]).await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    // Under the threshold: the zip at once.
+    let (small, _) = project_with_file(&owner, &org, b"tiny").await;
+    let res = export(&owner, &org, &small).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Over it: a pending request, audited.
+    let (big, big_file) = project_with_file(&owner, &org, &[7u8; 4096]).await;
+    let before = common::audit_len(&owner, &org).await;
+    let res = export(&owner, &org, &big).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let req: Value = res.json().await.unwrap();
+    assert_eq!(req["state"], "pending");
+    assert_eq!(req["kind"], "project");
+    assert_eq!(req["project_id"], big.as_str());
+    assert!(req["estimated_bytes"].as_u64().unwrap() >= 4096);
+    let id = req["id"].as_str().unwrap().to_owned();
+    assert_eq!(common::audit_len(&owner, &org).await, before + 1);
+    // Not yet downloadable; nobody approves their own.
+    let res = action(&owner, &org, &id, "download").await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let res = action(&owner, &org, &id, "approve").await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(problem_type(res).await, "/problems/forbidden");
+    // A Scientist may neither decide nor ask for a whole-org export.
+    let scientist = owner
+        .add_member(&server, &org, "sci.export@lab.example", &["Scientist"])
+        .await;
+    assert_eq!(
+        action(&scientist, &org, &id, "approve").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        scientist
+            .post(&format!("/api/v1/orgs/{org}/export"), json!({}))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // A second admin approves; they cannot download it; the requester can, and it verifies.
+    let admin = owner
+        .add_member(&server, &org, "second.admin@lab.example", &["Admin"])
+        .await;
+    let listed = admin
+        .get_json(&format!("/api/v1/orgs/{org}/export-requests"))
+        .await;
+    assert!(listed.to_string().contains(&id), "{listed}");
+    let res = action(&admin, &org, &id, "approve").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["state"], "approved");
+    assert_eq!(v["decided_by"], admin.user_id.as_str());
+    assert_eq!(
+        action(&admin, &org, &id, "approve").await.status(),
+        StatusCode::CONFLICT,
+        "decided once"
+    );
+    assert_eq!(
+        action(&admin, &org, &id, "download").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = action(&owner, &org, &id, "download").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let sha = res.headers()["x-manifest-sha256"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let zip_bytes = res.bytes().await.unwrap().to_vec();
+    let (ok, out) = verify(&server, &zip_bytes, None);
+    assert!(ok, "{out}");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    assert!(zip
+        .file_names()
+        .any(|n| n.ends_with(&format!("files/{big_file}/raw.bin"))));
+    let mut manifest = String::new();
+    let name = zip
+        .file_names()
+        .find(|n| n.ends_with("/manifest.json"))
+        .unwrap()
+        .to_owned();
+    zip.by_name(&name)
+        .unwrap()
+        .read_to_string(&mut manifest)
+        .unwrap();
+    assert!(manifest.contains(&id), "the manifest names its request");
+    let events = owner
+        .get_json(&format!("/api/v1/orgs/{org}/audit?action=export.download"))
+        .await;
+    assert!(events.to_string().contains(&sha), "{events}");
+    let events = owner
+        .get_json(&format!("/api/v1/orgs/{org}/audit?action=export.approve"))
+        .await;
+    assert!(events.to_string().contains(&id), "{events}");
+
+    // A whole-org export always waits; a rejected one is never downloadable.
+    let res = owner
+        .post(&format!("/api/v1/orgs/{org}/export"), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let rejected = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = action(&admin, &org, &rejected, "reject").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["state"], "rejected");
+    assert_eq!(
+        action(&owner, &org, &rejected, "download").await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        action(&admin, &org, &rejected, "approve").await.status(),
+        StatusCode::CONFLICT
+    );
+    let events = owner
+        .get_json(&format!("/api/v1/orgs/{org}/audit?action=export.reject"))
+        .await;
+    assert!(events.to_string().contains(&rejected), "{events}");
+    // A file deleted after it was filed under a project leaves only a tombstone: exports skip it.
+    let (_, gone) = project_with_file(&owner, &org, b"deleted later").await;
+    let res = owner
+        .delete(&format!("/api/v1/orgs/{org}/files/{gone}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The admin asks for the whole org; the owner approves; the admin downloads everything.
+    let res = admin
+        .post(&format!("/api/v1/orgs/{org}/export"), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let whole = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        action(&owner, &org, &whole, "approve").await.status(),
+        StatusCode::OK
+    );
+    let res = action(&admin, &org, &whole, "download").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let zip_bytes = res.bytes().await.unwrap().to_vec();
+    let (ok, out) = verify(&server, &zip_bytes, None);
+    assert!(ok, "{out}");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+    let root = names[0].split('/').next().unwrap().to_owned();
+    assert!(root.starts_with(&format!("labledger-org-{org}")), "{root}");
+    for p in [
+        "records/projects.json",
+        "records/samples.csv",
+        "records/files.csv",
+        "records/project_files.csv",
+        "audit/events.json",
+        "ro-crate-metadata.json",
+    ] {
+        assert!(names.contains(&format!("{root}/{p}")), "{p} in {names:?}");
+    }
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with("/raw.bin")).count(),
+        2,
+        "both projects' live files: {names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(&gone)), "{names:?}");
+    let mut projects = String::new();
+    zip.by_name(&format!("{root}/records/projects.json"))
+        .unwrap()
+        .read_to_string(&mut projects)
+        .unwrap();
+    assert!(projects.contains(&small) && projects.contains(&big));
+    let mut audit = String::new();
+    zip.by_name(&format!("{root}/audit/events.json"))
+        .unwrap()
+        .read_to_string(&mut audit)
+        .unwrap();
+    assert!(
+        audit.contains("export.request") && audit.contains("export.reject"),
+        "the org's whole trail"
+    );
+    // Another org sees none of it.
+    server.create_org(
+        "Other Export Lab",
+        "other.exporter@lab.example",
+        common::MEMBER_PASSWORD,
+    );
+    let other = server
+        .login("other.exporter@lab.example", common::MEMBER_PASSWORD)
+        .await;
+    for what in ["approve", "download"] {
+        assert_eq!(
+            action(&other, &org, &whole, what).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+/// Every region of a small export (local headers, entry data, central directory, end record):
+/// a changed byte anywhere fails verification; so do a truncation and appended bytes.
+#[tokio::test]
+async fn export_verify_fails_after_any_changed_byte() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let (project, _) = project_with_file(&owner, &org, MARKER).await;
+    let res = export(&owner, &org, &project).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = res.bytes().await.unwrap().to_vec();
+    let (ok, out) = verify(&server, &bytes, None);
+    assert!(ok, "{out}");
+    // The regions, as a lenient reader sees them.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+    let mut positions = std::collections::BTreeSet::new();
+    let mut data_end_max = 0;
+    for i in 0..zip.len() {
+        let f = zip.by_index(i).unwrap();
+        let header = f.header_start() as usize;
+        let data = f.data_start() as usize;
+        let end = data + f.size() as usize;
+        positions.extend(header..data); // every byte of every local header
+        positions.extend((data..end).step_by(41)); // a dense sample of the content
+        if end > data {
+            positions.insert(end - 1);
+        }
+        data_end_max = data_end_max.max(end);
+    }
+    positions.extend(data_end_max..bytes.len()); // the central directory and end record
+    assert!(
+        positions.len() > 500,
+        "a dense sample: {} positions",
+        positions.len()
+    );
+    // Checked in parallel batches (each check is one run of the CLI).
+    let positions: Vec<usize> = positions.into_iter().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = server.cli().get_program().to_owned();
+    let accepted: Vec<usize> = std::thread::scope(|s| {
+        let chunks: Vec<&[usize]> = positions.chunks(positions.len().div_ceil(4)).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(t, chunk)| {
+                let (bytes, dir, bin) = (&bytes, dir.path(), &bin);
+                s.spawn(move || {
+                    let path = dir.join(format!("flip-{t}.eln"));
+                    let mut bad = Vec::new();
+                    for &at in chunk {
+                        let mut changed = bytes.clone();
+                        changed[at] ^= if at % 2 == 0 { 0x01 } else { 0x80 };
+                        std::fs::write(&path, &changed).unwrap();
+                        let ok = std::process::Command::new(bin)
+                            .args(["export", "verify"])
+                            .arg(&path)
+                            .output()
+                            .unwrap()
+                            .status
+                            .success();
+                        if ok {
+                            bad.push(at);
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(
+        accepted.is_empty(),
+        "changed bytes that still verify: {accepted:?}"
+    );
+    let (ok, _) = verify(&server, &bytes[..bytes.len() - 1], None);
+    assert!(!ok, "a truncated export must fail");
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(b"PK");
+    let (ok, _) = verify(&server, &longer, None);
+    assert!(!ok, "appended bytes must fail");
+}

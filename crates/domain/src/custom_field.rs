@@ -53,6 +53,9 @@ pub struct FieldDef {
     pub label: String,
     pub kind: FieldKind,
     pub required: bool,
+    /// Values are stored encrypted (under the org's field key) and cannot be searched.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 /// A field key: snake_case, a lower-case letter first, then letters, digits and `_`, 1–40 long.
@@ -98,6 +101,7 @@ pub struct RawDef {
     pub max: Option<f64>,
     pub options: Option<Vec<String>>,
     pub required: bool,
+    pub sensitive: bool,
 }
 
 /// Validates a definition, collecting an error per bad part (named `key`, `label`, `type`,
@@ -196,6 +200,7 @@ pub fn parse_def(raw: RawDef) -> Result<FieldDef, Vec<FieldError>> {
             label,
             kind,
             required: raw.required,
+            sensitive: raw.sensitive,
         }),
         _ => Err(errors),
     }
@@ -319,6 +324,27 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
+/// The member of a stored sensitive value that holds its ciphertext (base64).
+pub const SEALED: &str = "sealed";
+/// The member naming the sample the value was sealed for (its associated data); an aliquot
+/// carries its parent's sealed value, which names the parent.
+pub const SEALED_FOR: &str = "sample";
+
+/// How a sensitive value is stored in place of the value: `{"sealed": b64, "sample": id}`.
+pub fn sealed_value(ciphertext_b64: String, sample: &str) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(SEALED.to_owned(), Value::String(ciphertext_b64));
+    m.insert(SEALED_FOR.to_owned(), Value::String(sample.to_owned()));
+    Value::Object(m)
+}
+
+/// The ciphertext (base64) and the sample of a stored sensitive value; `None` for a plain one
+/// (a checked value is never an object).
+pub fn as_sealed(v: &Value) -> Option<(&str, &str)> {
+    let o = v.as_object()?;
+    Some((o.get(SEALED)?.as_str()?, o.get(SEALED_FOR)?.as_str()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +361,19 @@ mod tests {
 
     fn names(errors: &[FieldError]) -> Vec<&str> {
         errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn sealed_values_are_told_from_checked_ones() {
+        let v = sealed_value("AAAA".into(), "s-1");
+        assert_eq!(as_sealed(&v), Some(("AAAA", "s-1")));
+        assert_eq!(as_sealed(&json!("AAAA")), None);
+        assert_eq!(as_sealed(&json!(5)), None);
+        assert_eq!(as_sealed(&json!({"sealed": "x"})), None);
+        let mut r = raw("donor", "text");
+        r.sensitive = true;
+        assert!(parse_def(r).unwrap().sensitive);
+        assert!(!parse_def(raw("donor", "text")).unwrap().sensitive);
     }
 
     #[test]

@@ -145,3 +145,7 @@ id_type!(
     /// An analysis: an output derived from inputs (provenance).
     AnalysisId
 );
+id_type!(
+    /// A request to export (a large project or a whole org) that a second admin approves.
+    ExportRequestId
+);

@@ -9,6 +9,8 @@ pub mod audit;
 pub mod batch;
 pub mod compliance;
 pub mod custom_field;
+pub mod eln_zip;
+pub mod export;
 pub mod file;
 pub mod ids;
 pub mod jcs;
@@ -26,6 +28,7 @@ pub mod validate;
 pub mod workflow;
 
 pub use ids::AnalysisId;
+pub use ids::ExportRequestId;
 pub use ids::LocationId;
 pub use ids::WorkflowRunId;
 pub use ids::{

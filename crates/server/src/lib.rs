@@ -13,6 +13,7 @@ pub mod mail;
 pub mod middleware;
 pub mod reports;
 pub mod security;
+pub mod sensitive;
 pub mod state;
 pub mod ui;
 

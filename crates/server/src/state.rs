@@ -19,8 +19,8 @@ pub struct ServerConfig {
     /// Password hashes computed at once, at most. Default: one core fewer than the machine has
     /// (at least one), so a login storm can never take every core from the other requests.
     pub hash_permits: usize,
-    /// Seals secrets at rest (TOTP secrets) with the master key. `serve` loads the real key;
-    /// the default is an ephemeral one.
+    /// Seals users' secrets at rest (TOTP secrets) with the platform `user-secrets` key, which
+    /// the master key wraps. `serve` loads the real key; the default is an ephemeral one.
     pub secret_box: SecretBox,
     /// Sensitive actions need the password entered within this many seconds (step-up).
     pub step_up_window_secs: i64,
@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub vault: labledger_vault::Vault,
     /// Largest accepted evidence file (bytes).
     pub max_file_size: u64,
+    /// A project export whose files add up to more than this (bytes) waits for a second admin.
+    pub export_approval_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +59,7 @@ impl Default for ServerConfig {
             public_url: "http://127.0.0.1:8080".to_owned(),
             vault: labledger_vault::Vault::ephemeral(),
             max_file_size: 10 << 30,
+            export_approval_bytes: labledger_domain::export::DEFAULT_APPROVAL_BYTES,
         }
     }
 }

@@ -168,12 +168,15 @@ impl Org<'_> {
         .await
     }
 
-    /// The files filed under a project, oldest first, with their stored objects.
+    /// The live files filed under a project, oldest first, with their stored objects (a
+    /// deleted file, of which only a tombstone remains, is left out).
     pub async fn project_files(&self, project: ProjectId) -> Result<Vec<(FileRecord, FileObject)>> {
         self.project(project).await?;
         let rows = sqlx::query(
-            "SELECT file_id FROM project_files WHERE org_id = $1 AND project_id = $2 \
-             ORDER BY added_at, file_id",
+            "SELECT pf.file_id FROM project_files pf JOIN files f \
+             ON f.org_id = pf.org_id AND f.id = pf.file_id \
+             WHERE pf.org_id = $1 AND pf.project_id = $2 AND f.deleted_at IS NULL \
+             ORDER BY pf.added_at, pf.file_id",
         )
         .bind(self.org_text())
         .bind(project.to_string())

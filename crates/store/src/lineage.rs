@@ -82,6 +82,7 @@ impl Org<'_> {
                     project_id: p.project_id,
                     // And carry its custom values (same subject and origin).
                     custom: p.custom.clone(),
+                    id: None,
                 };
                 let children = vec![child; new.count as usize];
                 let ids = insert_samples(tx, children, "sample.create", &actor, &holder).await?;

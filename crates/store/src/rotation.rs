@@ -212,6 +212,7 @@ impl Store {
         org: OrgId,
         actor: Actor,
         export_secret: Option<Vec<u8>>,
+        field_key: Option<Vec<u8>>,
     ) -> Result<i64> {
         let engine = self.engine();
         self.write(Box::new(move |conn| {
@@ -253,6 +254,14 @@ impl Store {
                     sqlx::query("UPDATE export_keys SET wrapped_secret = $2 WHERE org_id = $1")
                         .bind(org.to_string())
                         .bind(secret)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                // So is the key of sensitive custom field values.
+                if let Some(key) = field_key {
+                    sqlx::query("UPDATE org_field_keys SET wrapped_key = $2 WHERE org_id = $1")
+                        .bind(org.to_string())
+                        .bind(key)
                         .execute(&mut *conn)
                         .await?;
                 }
@@ -304,6 +313,11 @@ impl Store {
                     .await?;
                 // The export signing key goes with the org key it was wrapped by.
                 sqlx::query("DELETE FROM export_keys WHERE org_id = $1")
+                    .bind(org.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                // And the key of its sensitive custom field values.
+                sqlx::query("DELETE FROM org_field_keys WHERE org_id = $1")
                     .bind(org.to_string())
                     .execute(&mut *conn)
                     .await?;

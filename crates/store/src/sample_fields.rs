@@ -18,11 +18,12 @@ fn decode(r: &AnyRow) -> Result<FieldDef> {
         label: r.try_get("label")?,
         kind,
         required: r.try_get::<i64, _>("required")? != 0,
+        sensitive: r.try_get::<i64, _>("sensitive")? != 0,
     })
 }
 
 const SELECT: &str =
-    "SELECT field_key, label, spec, required FROM sample_fields WHERE org_id = $1 ORDER BY created_at, field_key";
+    "SELECT field_key, label, spec, required, sensitive FROM sample_fields WHERE org_id = $1 ORDER BY created_at, field_key";
 
 pub(crate) async fn fields_in_tx(tx: &mut crate::tx::OrgTx<'_>) -> Result<Vec<FieldDef>> {
     let org = tx.org().to_owned();
@@ -66,15 +67,16 @@ impl Org<'_> {
                 let org = tx.org().to_owned();
                 tx.execute(
                     sqlx::query(
-                        "INSERT INTO sample_fields (org_id, field_key, label, spec, required, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO sample_fields (org_id, field_key, label, spec, required, created_at, sensitive) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(org)
                     .bind(def.key.clone())
                     .bind(def.label.clone())
                     .bind(spec.clone())
                     .bind(i64::from(def.required))
-                    .bind(Timestamp::now().micros()),
+                    .bind(Timestamp::now().micros())
+                    .bind(i64::from(def.sensitive)),
                 )
                 .await?;
                 let spec_value: serde_json::Value =
@@ -87,7 +89,8 @@ impl Org<'_> {
                         .created("key", &def.key)
                         .created("label", &def.label)
                         .created("spec", spec_value)
-                        .created("required", def.required),
+                        .created("required", def.required)
+                        .created("sensitive", def.sensitive),
                 );
                 Ok(def)
             })

@@ -8,7 +8,7 @@ use crate::scope::Actor;
 use crate::storage::{self, CustodyFacts};
 use crate::tx::OrgTx;
 use labledger_domain::audit::Changes;
-use labledger_domain::custom_field::value_text;
+use labledger_domain::custom_field::{as_sealed, value_text};
 use labledger_domain::sample::{sample_code, SampleStatus};
 use labledger_domain::storage::CustodyKind;
 use labledger_domain::{LocationId, Permission, ProjectId, SampleId, Timestamp};
@@ -29,8 +29,11 @@ pub struct NewSample {
     pub notes: Option<String>,
     /// The project it is filed under.
     pub project_id: Option<ProjectId>,
-    /// Custom field values, already checked against the org's definitions (canonical).
+    /// Custom field values, already checked against the org's definitions (canonical); the
+    /// values of sensitive fields sealed (`custom_field::sealed_value`), bound to `id`.
     pub custom: BTreeMap<String, serde_json::Value>,
+    /// The new sample's id, when the caller chose it (to seal sensitive values for it).
+    pub id: Option<SampleId>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -218,9 +221,23 @@ pub(crate) async fn insert_samples(
     let org = tx.org().to_owned();
     let now = Timestamp::now().micros();
     let mut ids = Vec::with_capacity(samples.len());
+    // A sensitive field's value is stored only sealed: a caller that did not seal it is refused.
+    let sensitive: Vec<String> = crate::sample_fields::fields_in_tx(tx)
+        .await?
+        .into_iter()
+        .filter(|d| d.sensitive)
+        .map(|d| d.key)
+        .collect();
     for (i, s) in samples.into_iter().enumerate() {
         let seq = first + i as i64;
-        let id = SampleId::new();
+        let id = s.id.unwrap_or_else(SampleId::new);
+        for key in &sensitive {
+            if s.custom.get(key).is_some_and(|v| as_sealed(v).is_none()) {
+                return Err(StoreError::Corrupt(format!(
+                    "the value of the sensitive field `{key}` arrived unsealed"
+                )));
+            }
+        }
         let code = sample_code(seq);
         let custom_text = if s.custom.is_empty() {
             None
@@ -255,7 +272,8 @@ pub(crate) async fn insert_samples(
             .bind(custom_text),
         )
         .await?;
-        for (key, value) in &s.custom {
+        // Sealed (sensitive) values are not indexed: they cannot be searched.
+        for (key, value) in s.custom.iter().filter(|(_, v)| as_sealed(v).is_none()) {
             tx.execute(
                 sqlx::query(
                     "INSERT INTO sample_custom_values (org_id, sample_id, field_key, value) \

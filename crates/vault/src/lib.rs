@@ -8,8 +8,10 @@
 //!   last-segment flag, so a flipped bit, a dropped or reordered segment and a cut-off end are
 //!   each detected on read, never returned as data. The plaintext's SHA-256 is computed on the way.
 
+pub mod fields;
 pub mod keys;
 pub mod objects;
+pub mod platform;
 pub mod stream;
 
 pub use objects::{ObjectError, ObjectRef, OrgKey, Stored, Vault};

@@ -700,6 +700,10 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     if path.contains("{token_id}") {
         path = path.replace("{token_id}", &api_token(owner, org).await);
     }
+    if path.contains("{export_request_id}") {
+        let id = export_request(owner, org, op.template.ends_with("/download")).await;
+        path = path.replace("{export_request_id}", &id);
+    }
     if path.contains("{request_id}") {
         let approved = op.template.ends_with("/revoke");
         path = path.replace("{request_id}", &access_request(owner, org, approved).await);
@@ -846,4 +850,71 @@ pub fn missing_records(org: &str, op: &Operation) -> String {
         path = path.replace(param, &uuid::Uuid::now_v7().to_string());
     }
     path
+}
+
+/// A second Owner/Admin-level member of `org` (an Admin), logged in.
+pub async fn second_admin(owner: &Session, org: &str) -> Session {
+    let email = format!("{}@lab.example", unique("admin"));
+    let password = "second admins long password";
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/members"),
+            json!({"email": email, "name": "Second Admin", "roles": ["Admin"], "password": password}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let res = client
+        .post(format!("{}/api/v1/auth/login", owner.base))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    Session {
+        client,
+        base: owner.base.clone(),
+        csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        user_id: body["id"].as_str().unwrap().to_owned(),
+        me: body,
+    }
+}
+
+/// An export request of the whole `org`. For a download: the owner's own, approved by a second
+/// admin; otherwise a second admin's, pending (so the owner, or any other Owner/Admin, can
+/// decide it). Returns its id.
+pub async fn export_request(owner: &Session, org: &str, downloadable: bool) -> String {
+    let admin = second_admin(owner, org).await;
+    let (asker, decider) = if downloadable {
+        (owner, Some(&admin))
+    } else {
+        (&admin, None)
+    };
+    let res = asker
+        .post(&format!("/api/v1/orgs/{org}/export"), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let v: Value = res.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    if let Some(d) = decider {
+        let res = d
+            .post(
+                &format!("/api/v1/orgs/{org}/export-requests/{id}/approve"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    id
+}
+
+/// Routes only the person who made the record may use (an approved export's download): in the
+/// permission matrix every other caller, whatever their role, is refused.
+pub fn requester_only(method: &str, template: &str) -> bool {
+    method == "POST"
+        && template == "/api/v1/orgs/{org_id}/export-requests/{export_request_id}/download"
 }

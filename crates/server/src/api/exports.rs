@@ -16,17 +16,20 @@ use axum::Json;
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use futures::StreamExt;
-use labledger_domain::{FieldError, FileId, Permission, ProjectId, SampleId, Timestamp};
+use labledger_domain::eln_zip;
+use labledger_domain::export::{self, Decision, ExportKind};
+use labledger_domain::{
+    ExportRequestId, FieldError, FileId, Permission, ProjectId, SampleId, Timestamp,
+};
 use labledger_store::{
-    CustodyRecord, ExportKey, ExportRecord, FileObject, FileRecord, OrgScope, Project, Sample,
-    SampleFilter,
+    CustodyRecord, ExportKey, ExportRecord, ExportRequest, FileObject, FileRecord, OrgScope,
+    Project, Sample, SampleFilter,
 };
 use labledger_vault::ObjectRef;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
 
 /// The wrapping purpose of the export key's secret (AES-256-GCM under the org key).
@@ -207,7 +210,9 @@ async fn project_data(state: &AppState, scope: &OrgScope, id: ProjectId) -> ApiR
     }
     samples.sort_by_key(|s| s.seq);
     let ids: Vec<SampleId> = samples.iter().map(|s| s.id).collect();
-    let custody = org.custody_report(&ids).await?;
+    let mut custody = org.custody_report(&ids).await?;
+    // Sensitive custom values leave decrypted (the export is the reader's copy).
+    crate::sensitive::reveal_custody(state, scope, &mut custody).await?;
     let files = if scope.can(Permission::FILES_READ) {
         org.project_files(id).await?
     } else {
@@ -551,9 +556,10 @@ pub(crate) fn custody_pdf(org_name: &str, records: &[CustodyRecord]) -> Vec<u8> 
     text_pdf(&l, "LabLedger chain of custody")
 }
 
-/// Writes zip entries (stored, fixed time) and remembers each one's SHA-256 and size.
+/// Writes the canonical zip (see [`labledger_domain::eln_zip`]) and remembers each entry's
+/// SHA-256 and size for the manifest.
 struct Archive {
-    zip: zip::ZipWriter<std::fs::File>,
+    zip: eln_zip::Writer<std::fs::File>,
     root: String,
     entries: Vec<Entry>,
     bytes: u64,
@@ -567,8 +573,11 @@ struct Entry {
     media_type: String,
 }
 
-fn zip_error(e: zip::result::ZipError) -> ApiError {
-    ApiError::Internal(format!("zip: {e}"))
+fn zip_error(e: eln_zip::ZipError) -> ApiError {
+    match e {
+        eln_zip::ZipError::Io(e) => io_error(e),
+        eln_zip::ZipError::Format(m) => ApiError::Internal(format!("zip: {m}")),
+    }
 }
 
 fn io_error(e: std::io::Error) -> ApiError {
@@ -576,22 +585,24 @@ fn io_error(e: std::io::Error) -> ApiError {
 }
 
 impl Archive {
-    fn options() -> zip::write::SimpleFileOptions {
-        zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(true)
-            .unix_permissions(0o644)
+    fn new(root: String) -> ApiResult<Self> {
+        let tmp = tempfile::tempfile().map_err(io_error)?;
+        Ok(Self {
+            zip: eln_zip::Writer::new(tmp),
+            root,
+            entries: Vec::new(),
+            bytes: 0,
+        })
     }
 
-    fn start(&mut self, path: &str) -> ApiResult<()> {
+    fn add_raw(&mut self, path: &str, data: &[u8]) -> ApiResult<()> {
         self.zip
-            .start_file(format!("{}/{path}", self.root), Self::options())
+            .add(&format!("{}/{path}", self.root), data)
             .map_err(zip_error)
     }
 
     fn add(&mut self, path: &str, media_type: &str, data: &[u8]) -> ApiResult<()> {
-        self.start(path)?;
-        self.zip.write_all(data).map_err(io_error)?;
+        self.add_raw(path, data)?;
         self.entries.push(Entry {
             path: path.to_owned(),
             sha256: hex::encode(Sha256::digest(data)),
@@ -606,6 +617,159 @@ impl Archive {
         let data = serde_json::to_vec_pretty(value)
             .map_err(|e| ApiError::Internal(format!("json: {e}")))?;
         self.add(path, "application/json", &data)
+    }
+
+    /// An evidence file, decrypted from the vault and re-verified against its SHA-256.
+    async fn add_file(
+        &mut self,
+        state: &AppState,
+        key: &labledger_vault::OrgKey,
+        f: &FileRecord,
+        object: &FileObject,
+    ) -> ApiResult<String> {
+        let sha256: [u8; 32] = object
+            .sha256
+            .as_slice()
+            .try_into()
+            .map_err(|_| ApiError::Internal("stored sha256 has the wrong length".into()))?;
+        let size = u64::try_from(f.size).map_err(|_| ApiError::Internal("bad size".into()))?;
+        let reference = ObjectRef {
+            path: object.path.clone(),
+            wrapped_key: object.wrapped_key.clone(),
+            segment_size: usize::try_from(object.segment_size)
+                .map_err(|_| ApiError::Internal("bad segment size".into()))?,
+            sha256,
+            size,
+        };
+        let path = format!("files/{}/{}", f.id, safe_name(&f.name));
+        self.zip
+            .start(&format!("{}/{path}", self.root), size)
+            .map_err(zip_error)?;
+        let mut stream = state
+            .config()
+            .vault
+            .open(key, &reference, None)
+            .await
+            .map_err(object_error)?;
+        let mut hasher = Sha256::new();
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| match e {
+                labledger_vault::ObjectError::Integrity(m) => {
+                    ApiError::Integrity(format!("file {}: {m}", f.id))
+                }
+                e => object_error(e),
+            })?;
+            hasher.update(&chunk);
+            written += chunk.len() as u64;
+            if written > size {
+                break;
+            }
+            self.zip.write(&chunk).map_err(zip_error)?;
+        }
+        let got = hasher.finalize();
+        if got.as_slice() != f.sha256.as_slice() || written != size {
+            return Err(ApiError::Integrity(format!(
+                "file {}: its content does not match its SHA-256",
+                f.id
+            )));
+        }
+        self.zip.finish_entry().map_err(zip_error)?;
+        self.bytes += written;
+        self.entries.push(Entry {
+            path: path.clone(),
+            sha256: hex::encode(got),
+            size: written,
+            media_type: f.media_type.clone(),
+        });
+        Ok(path)
+    }
+
+    /// Adds `ro-crate-metadata.json`, then the signed manifest (`manifest.json`,
+    /// `manifest.sig`, `manifest.pub`) and ends the zip.
+    fn seal(
+        mut self,
+        info: &CrateInfo,
+        files: &[(String, FileRecord)],
+        signing: &SigningKey,
+        public: &[u8],
+        manifest_head: Value,
+    ) -> ApiResult<Built> {
+        let crate_json = ro_crate(info, &self.entries, files);
+        self.add_json("ro-crate-metadata.json", &crate_json)?;
+        let mut manifest = manifest_head;
+        if let Some(m) = manifest.as_object_mut() {
+            m.insert("format".into(), json!("labledger-export-manifest/1"));
+            m.insert("root".into(), json!(self.root));
+            m.insert(
+                "signature".into(),
+                json!({
+                    "algorithm": "Ed25519",
+                    "public_key": hex::encode(public),
+                    "file": "manifest.sig",
+                }),
+            );
+            m.insert(
+                "entries".into(),
+                Value::Array(
+                    self.entries
+                        .iter()
+                        .map(|e| json!({"path": e.path, "sha256": e.sha256, "size": e.size}))
+                        .collect(),
+                ),
+            );
+        }
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ApiError::Internal(format!("json: {e}")))?;
+        let manifest_sha256: [u8; 32] = Sha256::digest(&manifest_bytes).into();
+        let signature = signing.sign(&manifest_bytes).to_bytes();
+        self.add_raw("manifest.json", &manifest_bytes)?;
+        self.add_raw("manifest.sig", &signature)?;
+        self.add_raw("manifest.pub", hex::encode(public).as_bytes())?;
+        let entries = self.entries.len();
+        let (mut file, total) = self.zip.finish().map_err(zip_error)?;
+        std::io::Seek::rewind(&mut file).map_err(io_error)?;
+        Ok(Built {
+            file,
+            total,
+            root: self.root,
+            manifest_sha256,
+            entries,
+            bytes: self.bytes,
+        })
+    }
+}
+
+/// A finished export: the zip (a temporary file, rewound) and what its audit event names.
+struct Built {
+    file: std::fs::File,
+    total: u64,
+    root: String,
+    manifest_sha256: [u8; 32],
+    entries: usize,
+    bytes: u64,
+}
+
+impl Built {
+    fn response(self) -> Response {
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+            tokio::fs::File::from_std(self.file),
+        ));
+        let mut res = Response::new(body);
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.eln+zip"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(self.total));
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.eln\"", self.root))
+        {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&hex::encode(self.manifest_sha256)) {
+            h.insert("x-manifest-sha256", v);
+        }
+        res
     }
 }
 
@@ -632,72 +796,53 @@ fn safe_name(name: &str) -> String {
     }
 }
 
-/// Export a project as a signed `.eln` archive (a zip following the ELN Consortium format:
-/// one top folder holding `ro-crate-metadata.json`, RO-Crate 1.1). It holds the project, its
-/// samples with their custody and its files' metadata as JSON and CSV, the project's files
-/// (decrypted and re-verified against their SHA-256), the audit events about all of them, and
-/// `manifest.json` listing every entry's SHA-256, signed with the org's Ed25519 export key
-/// (`manifest.sig`, raw 64 bytes; `manifest.pub`, the public key in hex). Needs a person who
-/// entered their password recently (step-up). An `export.create` audit event names the
-/// manifest's SHA-256.
-#[utoipa::path(
-    post, path = "/api/v1/orgs/{org_id}/projects/{project_id}/export", tag = "exports",
-    params(("org_id" = String, Path, description = "Organization id"), ("project_id" = String, Path, description = "Project id")),
-    responses(
-        (status = 200, description = "The .eln archive", content_type = "application/vnd.eln+zip", body = String),
-        CommonErrors,
-        (status = 500, description = "A stored file failed its integrity check", body = crate::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("session" = ["exports:create"]))
-)]
-pub async fn export_project(
-    State(state): State<AppState>,
-    OrgAccess(scope): OrgAccess,
-    caller: AuthUser,
-    RecordId(id): RecordId<ProjectId>,
-) -> ApiResult<Response> {
-    scope.require(Permission::EXPORTS_CREATE)?;
-    scope.require(Permission::FILES_READ)?;
-    caller.require_fresh(&state)?;
-    let d = project_data(&state, &scope, id).await?;
-    let (signing, public) = signing_key(&state, &scope).await?;
+fn day(now: Timestamp) -> String {
+    now.to_rfc3339().get(0..10).unwrap_or("export").to_owned()
+}
+
+fn project_csv(projects: &[&Project]) -> ApiResult<Vec<u8>> {
+    csv_bytes(
+        &[
+            "id",
+            "name",
+            "description",
+            "status",
+            "created_by",
+            "created_at",
+        ],
+        projects
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.to_string(),
+                    p.name.clone(),
+                    opt(&p.description),
+                    p.status.as_str().to_owned(),
+                    p.created_by.clone(),
+                    p.created_at.to_rfc3339(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// Builds a project's export (the caller checked the permissions and step-up).
+async fn build_project(
+    state: &AppState,
+    scope: &OrgScope,
+    id: ProjectId,
+    request: Option<ExportRequestId>,
+) -> ApiResult<(Built, ProjectData)> {
+    let d = project_data(state, scope, id).await?;
+    let (signing, public) = signing_key(state, scope).await?;
     let now = Timestamp::now();
-    let root = format!(
-        "labledger-project-{}-{}",
-        d.project.id,
-        now.to_rfc3339().get(0..10).unwrap_or("export")
-    );
-    let tmp = tempfile::tempfile().map_err(io_error)?;
-    let mut ar = Archive {
-        zip: zip::ZipWriter::new(tmp),
-        root: root.clone(),
-        entries: Vec::new(),
-        bytes: 0,
-    };
+    let mut ar = Archive::new(format!("labledger-project-{}-{}", d.project.id, day(now)))?;
     // Records.
-    let project_json = json_of(&d.project)?;
-    ar.add_json("records/project.json", &project_json)?;
+    ar.add_json("records/project.json", &json_of(&d.project)?)?;
     ar.add(
         "records/project.csv",
         "text/csv",
-        &csv_bytes(
-            &[
-                "id",
-                "name",
-                "description",
-                "status",
-                "created_by",
-                "created_at",
-            ],
-            vec![vec![
-                d.project.id.to_string(),
-                d.project.name.clone(),
-                opt(&d.project.description),
-                d.project.status.as_str().to_owned(),
-                d.project.created_by.clone(),
-                d.project.created_at.to_rfc3339(),
-            ]],
-        )?,
+        &project_csv(&[&d.project])?,
     )?;
     ar.add_json("records/samples.json", &json_of(&d.custody)?)?;
     ar.add("records/samples.csv", "text/csv", &samples_csv(&d.samples)?)?;
@@ -719,151 +864,473 @@ pub async fn export_project(
         &signatures_csv(&d.signatures)?,
     )?;
     // The files, decrypted and verified.
-    let vault = &state.config().vault;
-    let org_key = if d.files.is_empty() {
-        None
-    } else {
-        org_key(&state, &scope, false).await?
-    };
     let mut file_entries = Vec::new();
-    for (f, object) in &d.files {
-        let key = org_key
-            .as_ref()
+    if !d.files.is_empty() {
+        let key = org_key(state, scope, false)
+            .await?
             .ok_or_else(|| ApiError::Integrity("the org has no key".into()))?;
-        let sha256: [u8; 32] = object
-            .sha256
-            .as_slice()
-            .try_into()
-            .map_err(|_| ApiError::Internal("stored sha256 has the wrong length".into()))?;
-        let size = u64::try_from(f.size).map_err(|_| ApiError::Internal("bad size".into()))?;
-        let reference = ObjectRef {
-            path: object.path.clone(),
-            wrapped_key: object.wrapped_key.clone(),
-            segment_size: usize::try_from(object.segment_size)
-                .map_err(|_| ApiError::Internal("bad segment size".into()))?,
-            sha256,
-            size,
-        };
-        let path = format!("files/{}/{}", f.id, safe_name(&f.name));
-        ar.start(&path)?;
-        let mut stream = vault
-            .open(key, &reference, None)
-            .await
-            .map_err(object_error)?;
-        let mut hasher = Sha256::new();
-        let mut written = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| match e {
-                labledger_vault::ObjectError::Integrity(m) => {
-                    ApiError::Integrity(format!("file {}: {m}", f.id))
-                }
-                e => object_error(e),
-            })?;
-            hasher.update(&chunk);
-            written += chunk.len() as u64;
-            ar.zip.write_all(&chunk).map_err(io_error)?;
+        for (f, object) in &d.files {
+            let path = ar.add_file(state, &key, f, object).await?;
+            file_entries.push((path, f.clone()));
         }
-        let got = hasher.finalize();
-        if got.as_slice() != f.sha256.as_slice() || written != size {
-            return Err(ApiError::Integrity(format!(
-                "file {}: its content does not match its SHA-256",
-                f.id
-            )));
-        }
-        ar.bytes += written;
-        ar.entries.push(Entry {
-            path: path.clone(),
-            sha256: hex::encode(got),
-            size: written,
-            media_type: f.media_type.clone(),
-        });
-        file_entries.push((path, f.clone()));
     }
     // Audit events about the project, its samples and its files.
     let mut targets: Vec<(&str, String)> = vec![("project", d.project.id.to_string())];
     targets.extend(d.samples.iter().map(|s| ("sample", s.id.to_string())));
     targets.extend(d.files.iter().map(|(f, _)| ("file", f.id.to_string())));
-    let events = state.store().org(&scope).events_about(&targets).await?;
+    let events = state.store().org(scope).events_about(&targets).await?;
     let events: Vec<Value> = events
         .into_iter()
         .map(|e| json_of(&super::audit::AuditEventView::from(e)))
         .collect::<ApiResult<_>>()?;
     ar.add_json("audit/events.json", &Value::Array(events))?;
-    // The RO-Crate description of every entry so far.
-    let crate_json = ro_crate(&d, &ar.entries, &file_entries, scope.org_name(), now);
-    ar.add_json("ro-crate-metadata.json", &crate_json)?;
-    // The signed manifest.
-    let manifest = json!({
-        "format": "labledger-export-manifest/1",
+    let info = CrateInfo {
+        name: d.project.name.clone(),
+        description: d.project.description.clone().unwrap_or_default(),
+        identifier: d.project.id.to_string(),
+        created_at: d.project.created_at,
+        keywords: d
+            .samples
+            .iter()
+            .map(|s| s.code.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        org_name: scope.org_name().to_owned(),
+        now,
+    };
+    let mut head = json!({
+        "kind": "project",
         "org_id": scope.org_id().to_string(),
         "project_id": d.project.id.to_string(),
         "created_at": now.to_rfc3339(),
-        "root": root,
-        "signature": {
-            "algorithm": "Ed25519",
-            "public_key": hex::encode(&public),
-            "file": "manifest.sig",
-        },
-        "entries": ar.entries.iter().map(|e| json!({
-            "path": e.path, "sha256": e.sha256, "size": e.size,
-        })).collect::<Vec<_>>(),
     });
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| ApiError::Internal(format!("json: {e}")))?;
-    let manifest_sha256: [u8; 32] = Sha256::digest(&manifest_bytes).into();
-    let signature = signing.sign(&manifest_bytes).to_bytes();
-    let entries = ar.entries.len();
-    let bytes = ar.bytes;
-    for (path, data) in [
-        ("manifest.json", manifest_bytes.clone()),
-        ("manifest.sig", signature.to_vec()),
-        ("manifest.pub", hex::encode(&public).into_bytes()),
-    ] {
-        ar.start(path)?;
-        ar.zip.write_all(&data).map_err(io_error)?;
+    if let (Some(r), Some(m)) = (request, head.as_object_mut()) {
+        m.insert("export_request_id".into(), json!(r.to_string()));
     }
-    let mut file = ar.zip.finish().map_err(zip_error)?;
-    let total = std::io::Seek::stream_position(&mut file).map_err(io_error)?;
-    std::io::Seek::rewind(&mut file).map_err(io_error)?;
+    let built = ar.seal(&info, &file_entries, &signing, &public, head)?;
+    Ok((built, d))
+}
+
+/// Builds a whole org's export: every project, sample (with custody), file and audit event.
+async fn build_org(
+    state: &AppState,
+    scope: &OrgScope,
+    request: ExportRequestId,
+) -> ApiResult<Built> {
+    let org = state.store().org(scope);
+    org.require_export_of(ExportKind::Org)?;
+    let (signing, public) = signing_key(state, scope).await?;
+    let now = Timestamp::now();
+    let mut ar = Archive::new(format!("labledger-org-{}-{}", scope.org_id(), day(now)))?;
+    ar.add_json(
+        "records/org.json",
+        &json!({"id": scope.org_id().to_string(), "name": scope.org_name()}),
+    )?;
+    let projects = org.projects().await?;
+    ar.add_json("records/projects.json", &json_of(&projects)?)?;
+    ar.add(
+        "records/projects.csv",
+        "text/csv",
+        &project_csv(&projects.iter().collect::<Vec<_>>())?,
+    )?;
+    let mut samples = Vec::new();
+    let mut before = None;
+    loop {
+        let filter = SampleFilter {
+            before_seq: before,
+            ..SampleFilter::default()
+        };
+        let (page, next) = org.samples_page(filter, 1000).await?;
+        samples.extend(page);
+        match next {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    samples.sort_by_key(|s| s.seq);
+    let ids: Vec<SampleId> = samples.iter().map(|s| s.id).collect();
+    let mut custody = org.custody_report(&ids).await?;
+    crate::sensitive::reveal_custody(state, scope, &mut custody).await?;
+    ar.add_json("records/samples.json", &json_of(&custody)?)?;
+    ar.add("records/samples.csv", "text/csv", &samples_csv(&samples)?)?;
+    ar.add(
+        "records/custody.csv",
+        "text/csv",
+        &crate::api::storage::report_csv(&custody)?,
+    )?;
+    let mut files = Vec::new();
+    for id in org.all_file_ids().await? {
+        files.push(org.file_with_object(id).await?);
+    }
+    let file_meta: Vec<Value> = files
+        .iter()
+        .map(|(f, _)| json_of(f))
+        .collect::<ApiResult<_>>()?;
+    ar.add_json("records/files.json", &Value::Array(file_meta))?;
+    ar.add("records/files.csv", "text/csv", &files_csv(&files)?)?;
+    let mut links = Vec::new();
+    for p in &projects {
+        for (f, _) in org.project_files(p.id).await? {
+            links.push(vec![p.id.to_string(), f.id.to_string()]);
+        }
+    }
+    ar.add(
+        "records/project_files.csv",
+        "text/csv",
+        &csv_bytes(&["project_id", "file_id"], links)?,
+    )?;
+    let mut file_entries = Vec::new();
+    if !files.is_empty() {
+        let key = org_key(state, scope, false)
+            .await?
+            .ok_or_else(|| ApiError::Integrity("the org has no key".into()))?;
+        for (f, object) in &files {
+            let path = ar.add_file(state, &key, f, object).await?;
+            file_entries.push((path, f.clone()));
+        }
+    }
+    let events: Vec<Value> = org
+        .all_events()
+        .await?
+        .into_iter()
+        .map(|e| json_of(&super::audit::AuditEventView::from(e)))
+        .collect::<ApiResult<_>>()?;
+    ar.add_json("audit/events.json", &Value::Array(events))?;
+    let info = CrateInfo {
+        name: format!("{} (whole organization)", scope.org_name()),
+        description: format!(
+            "Every project, sample, file and audit event of {}",
+            scope.org_name()
+        ),
+        identifier: scope.org_id().to_string(),
+        created_at: now,
+        keywords: projects
+            .iter()
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        org_name: scope.org_name().to_owned(),
+        now,
+    };
+    let head = json!({
+        "kind": "org",
+        "org_id": scope.org_id().to_string(),
+        "export_request_id": request.to_string(),
+        "created_at": now.to_rfc3339(),
+    });
+    ar.seal(&info, &file_entries, &signing, &public, head)
+}
+
+/// Export a project as a signed `.eln` archive (a zip following the ELN Consortium format:
+/// one top folder holding `ro-crate-metadata.json`, RO-Crate 1.1). It holds the project, its
+/// samples with their custody and its files' metadata as JSON and CSV, the project's files
+/// (decrypted and re-verified against their SHA-256), the audit events about all of them, and
+/// `manifest.json` listing every entry's SHA-256, signed with the org's Ed25519 export key
+/// (`manifest.sig`, raw 64 bytes; `manifest.pub`, the public key in hex). The zip is canonical
+/// (one byte layout per content), so `labledger export verify` covers every byte. Needs a
+/// person who entered their password recently (step-up). An `export.create` audit event names
+/// the manifest's SHA-256. A project whose files add up to more than the server's
+/// `--export-approval-bytes` is not exported at once: the answer is 202 with an export request
+/// that another Owner/Admin approves (see `/export-requests`).
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/projects/{project_id}/export", tag = "exports",
+    params(("org_id" = String, Path, description = "Organization id"), ("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The .eln archive", content_type = "application/vnd.eln+zip", body = String),
+        (status = 202, description = "Over the size threshold: an export request waits for a second admin", body = ExportRequestView),
+        CommonErrors,
+        (status = 500, description = "A stored file failed its integrity check", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("session" = ["exports:create"]))
+)]
+pub async fn export_project(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
+    RecordId(id): RecordId<ProjectId>,
+) -> ApiResult<Response> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    scope.require(Permission::FILES_READ)?;
+    caller.require_fresh(&state)?;
+    Ok(match project_export(&state, &scope, id).await? {
+        ProjectExport::Ready(res) => res,
+        ProjectExport::Waiting(request) => {
+            (StatusCode::ACCEPTED, Json(ExportRequestView::from(request))).into_response()
+        }
+    })
+}
+
+/// What asking to export a project gives: the archive at once, or a request to approve.
+pub(crate) enum ProjectExport {
+    Ready(Response),
+    Waiting(ExportRequest),
+}
+
+/// Exports a project now, or files a request when it is over the approval threshold (the
+/// caller checked step-up).
+pub(crate) async fn project_export(
+    state: &AppState,
+    scope: &OrgScope,
+    id: ProjectId,
+) -> ApiResult<ProjectExport> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    scope.require(Permission::FILES_READ)?;
+    let org = state.store().org(scope);
+    org.project(id).await?;
+    let estimate = org.project_files_bytes(id).await?;
+    if export::needs_approval(
+        ExportKind::Project,
+        estimate,
+        state.config().export_approval_bytes,
+    ) {
+        let request = org
+            .request_export(ExportKind::Project, Some(id), estimate)
+            .await?;
+        return Ok(ProjectExport::Waiting(request));
+    }
+    let (built, d) = build_project(state, scope, id, None).await?;
+    org.record_export(ExportRecord {
+        project_id: d.project.id,
+        manifest_sha256: built.manifest_sha256,
+        entries: built.entries,
+        bytes: built.bytes,
+        files: d.files.len(),
+        samples: d.samples.len(),
+    })
+    .await?;
+    Ok(ProjectExport::Ready(built.response()))
+}
+
+/// Files a whole-org export request (the caller checked step-up).
+pub(crate) async fn request_org_export(
+    state: &AppState,
+    scope: &OrgScope,
+) -> ApiResult<ExportRequest> {
+    let org = state.store().org(scope);
+    org.require_export_of(ExportKind::Org)?;
+    let estimate = org.org_files_bytes().await?;
+    Ok(org.request_export(ExportKind::Org, None, estimate).await?)
+}
+
+/// Builds the export of an approved request for its requester and records the download (the
+/// caller checked step-up).
+pub(crate) async fn download_export(
+    state: &AppState,
+    scope: &OrgScope,
+    id: ExportRequestId,
+) -> ApiResult<Response> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    scope.require(Permission::FILES_READ)?;
+    let org = state.store().org(scope);
+    let request = org.export_request_for_download(id).await?;
+    let built = match (request.kind, request.project_id) {
+        (ExportKind::Project, Some(p)) => build_project(state, scope, p, Some(id)).await?.0,
+        (ExportKind::Project, None) => {
+            return Err(ApiError::Internal(
+                "a project export request without a project".into(),
+            ))
+        }
+        (ExportKind::Org, _) => build_org(state, scope, id).await?,
+    };
+    org.record_export_download(id, built.manifest_sha256, built.entries, built.bytes)
+        .await?;
+    Ok(built.response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportRequestView {
+    #[schema(value_type = String, format = Uuid)]
+    id: String,
+    /// `project` or `org`.
+    kind: String,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    project_id: Option<String>,
+    project_name: Option<String>,
+    /// The files' bytes at the time of the request.
+    estimated_bytes: u64,
+    /// `pending`, `approved`, `rejected` or `expired`.
+    state: String,
+    #[schema(value_type = String, format = Uuid)]
+    requested_by: String,
+    requested_by_email: String,
+    requested_at: String,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    decided_by: Option<String>,
+    decided_at: Option<String>,
+    /// A pending request lapses 24 hours after it was made; an approval 24 hours after it.
+    expires_at: String,
+    /// How often the requester downloaded it (`POST …/export-requests/{id}/download`).
+    downloads: u64,
+}
+
+impl From<ExportRequest> for ExportRequestView {
+    fn from(r: ExportRequest) -> Self {
+        Self {
+            id: r.id.to_string(),
+            kind: r.kind.as_str().to_owned(),
+            project_id: r.project_id.map(|p| p.to_string()),
+            project_name: r.project_name,
+            estimated_bytes: r.estimated_bytes,
+            state: r.state.as_str().to_owned(),
+            requested_by: r.requested_by.to_string(),
+            requested_by_email: r.requested_by_email,
+            requested_at: r.requested_at.to_rfc3339(),
+            decided_by: r.decided_by.map(|u| u.to_string()),
+            decided_at: r.decided_at.map(Timestamp::to_rfc3339),
+            expires_at: r.expires_at.to_rfc3339(),
+            downloads: r.downloads,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportRequestList {
+    items: Vec<ExportRequestView>,
+}
+
+/// Ask for an export of the whole organization: every project, sample, file and audit event
+/// as one signed `.eln`. Always waits for a second Owner/Admin: the answer is 202 with the
+/// pending request (`export.request`). Needs step-up.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/export", tag = "exports",
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses((status = 202, body = ExportRequestView), CommonErrors),
+    security(("session" = ["exports:create", "audit:read"]))
+)]
+pub async fn export_org(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
+) -> ApiResult<(StatusCode, Json<ExportRequestView>)> {
     state
         .store()
         .org(&scope)
-        .record_export(ExportRecord {
-            project_id: d.project.id,
-            manifest_sha256,
-            entries,
-            bytes,
-            files: d.files.len(),
-            samples: d.samples.len(),
-        })
+        .require_export_of(ExportKind::Org)?;
+    caller.require_fresh(&state)?;
+    let request = request_org_export(&state, &scope).await?;
+    Ok((StatusCode::ACCEPTED, Json(request.into())))
+}
+
+/// Export requests, newest first: all with `exports:read`, else the caller's own.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org_id}/export-requests", tag = "exports",
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = ExportRequestList), CommonErrors),
+    security(("session" = ["exports:read"]))
+)]
+pub async fn list_export_requests(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+) -> ApiResult<Json<ExportRequestList>> {
+    let items = state.store().org(&scope).export_requests().await?;
+    Ok(Json(ExportRequestList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One export request: one's own, or any with `exports:read`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org_id}/export-requests/{export_request_id}", tag = "exports",
+    params(("org_id" = String, Path, description = "Organization id"), ("export_request_id" = String, Path, description = "Export request id")),
+    responses((status = 200, body = ExportRequestView), CommonErrors),
+    security(("session" = ["exports:read"]))
+)]
+pub async fn get_export_request(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    RecordId(id): RecordId<ExportRequestId>,
+) -> ApiResult<Json<ExportRequestView>> {
+    Ok(Json(
+        state.store().org(&scope).export_request(id).await?.into(),
+    ))
+}
+
+/// Approve a pending export request (`export.approve`): the requester may then download it for
+/// 24 hours. Only an Owner/Admin other than the requester, with step-up.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/export-requests/{export_request_id}/approve", tag = "exports",
+    params(("org_id" = String, Path, description = "Organization id"), ("export_request_id" = String, Path, description = "Export request id")),
+    responses((status = 200, body = ExportRequestView), CommonErrors, (status = 409, description = "Not pending", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("session" = ["members:write", "exports:create"]))
+)]
+pub async fn approve_export_request(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
+    RecordId(id): RecordId<ExportRequestId>,
+) -> ApiResult<Json<ExportRequestView>> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    caller.require_fresh(&state)?;
+    let r = state
+        .store()
+        .org(&scope)
+        .decide_export(id, Decision::Approve, None)
         .await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(
-        tokio::fs::File::from_std(file),
-    ));
-    let mut res = Response::new(body);
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.eln+zip"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{root}.eln\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&hex::encode(manifest_sha256)) {
-        h.insert("x-manifest-sha256", v);
-    }
-    Ok(res)
+    Ok(Json(r.into()))
+}
+
+/// Reject a pending export request (`export.reject`); same rules as approving.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/export-requests/{export_request_id}/reject", tag = "exports",
+    params(("org_id" = String, Path, description = "Organization id"), ("export_request_id" = String, Path, description = "Export request id")),
+    responses((status = 200, body = ExportRequestView), CommonErrors, (status = 409, description = "Not pending", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("session" = ["members:write", "exports:create"]))
+)]
+pub async fn reject_export_request(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
+    RecordId(id): RecordId<ExportRequestId>,
+) -> ApiResult<Json<ExportRequestView>> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    caller.require_fresh(&state)?;
+    let r = state
+        .store()
+        .org(&scope)
+        .decide_export(id, Decision::Reject, None)
+        .await?;
+    Ok(Json(r.into()))
+}
+
+/// Download the export of an approved request: only its requester, until the approval
+/// expires (24 h), with step-up. The archive is built now, from the data as it is now, and
+/// every download is an `export.download` audit event naming the manifest's SHA-256.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/export-requests/{export_request_id}/download", tag = "exports",
+    params(("org_id" = String, Path, description = "Organization id"), ("export_request_id" = String, Path, description = "Export request id")),
+    responses(
+        (status = 200, description = "The .eln archive", content_type = "application/vnd.eln+zip", body = String),
+        CommonErrors,
+        (status = 409, description = "Not approved (pending, rejected or expired)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("session" = ["exports:create", "files:read"]))
+)]
+pub async fn download_export_request(
+    State(state): State<AppState>,
+    OrgAccess(scope): OrgAccess,
+    caller: AuthUser,
+    RecordId(id): RecordId<ExportRequestId>,
+) -> ApiResult<Response> {
+    scope.require(Permission::EXPORTS_CREATE)?;
+    scope.require(Permission::FILES_READ)?;
+    caller.require_fresh(&state)?;
+    download_export(&state, &scope, id).await
+}
+
+/// What the RO-Crate's root Dataset says.
+struct CrateInfo {
+    name: String,
+    description: String,
+    identifier: String,
+    created_at: Timestamp,
+    keywords: String,
+    org_name: String,
+    now: Timestamp,
 }
 
 /// `ro-crate-metadata.json`: RO-Crate 1.1 with the root Dataset listing every entry.
-fn ro_crate(
-    d: &ProjectData,
-    entries: &[Entry],
-    files: &[(String, FileRecord)],
-    org_name: &str,
-    now: Timestamp,
-) -> Value {
+fn ro_crate(info: &CrateInfo, entries: &[Entry], files: &[(String, FileRecord)]) -> Value {
+    let now = info.now;
     let mut graph = vec![
         json!({
             "@id": "ro-crate-metadata.json",
@@ -882,7 +1349,7 @@ fn ro_crate(
         json!({
             "@id": "#org",
             "@type": "Organization",
-            "name": org_name,
+            "name": info.org_name,
         }),
     ];
     let has_part: Vec<Value> = entries
@@ -892,20 +1359,21 @@ fn ro_crate(
     graph.push(json!({
         "@id": "./",
         "@type": "Dataset",
-        "name": d.project.name,
-        "description": d.project.description.clone().unwrap_or_default(),
-        "identifier": d.project.id.to_string(),
-        "dateCreated": d.project.created_at.to_rfc3339(),
+        "name": info.name,
+        "description": info.description,
+        "identifier": info.identifier,
+        "dateCreated": info.created_at.to_rfc3339(),
         "datePublished": now.to_rfc3339(),
         "publisher": {"@id": "#org"},
-        "keywords": d.samples.iter().map(|s| s.code.clone()).collect::<Vec<_>>().join(", "),
+        "keywords": info.keywords,
         "hasPart": has_part,
     }));
+    let by_path: std::collections::HashMap<&str, &FileRecord> =
+        files.iter().map(|(p, f)| (p.as_str(), f)).collect();
     for e in entries {
-        let name = files
-            .iter()
-            .find(|(p, _)| *p == e.path)
-            .map(|(_, f)| f.name.clone())
+        let name = by_path
+            .get(e.path.as_str())
+            .map(|f| f.name.clone())
             .unwrap_or_else(|| e.path.rsplit('/').next().unwrap_or(&e.path).to_owned());
         let mut entity = json!({
             "@id": format!("./{}", e.path),
@@ -915,7 +1383,7 @@ fn ro_crate(
             "contentSize": e.size.to_string(),
             "sha256": e.sha256,
         });
-        if let Some((_, f)) = files.iter().find(|(p, _)| *p == e.path) {
+        if let Some(f) = by_path.get(e.path.as_str()) {
             if let Some(obj) = entity.as_object_mut() {
                 obj.insert("identifier".into(), json!(f.id.to_string()));
                 obj.insert("version".into(), json!(f.version));

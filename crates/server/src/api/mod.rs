@@ -347,6 +347,12 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(exports::export_project))
         .routes(routes!(exports::project_report_pdf))
         .routes(routes!(exports::project_report_csv))
+        .routes(routes!(exports::export_org))
+        .routes(routes!(exports::list_export_requests))
+        .routes(routes!(exports::get_export_request))
+        .routes(routes!(exports::approve_export_request))
+        .routes(routes!(exports::reject_export_request))
+        .routes(routes!(exports::download_export_request))
         .routes(routes!(
             attachments::list_sample_files,
             attachments::attach_sample_file

@@ -179,6 +179,7 @@ pub(crate) fn validate(
         notes: optional_text(errors, &name("notes"), req.notes, 2000),
         project_id: optional_project(errors, &name("project_id"), req.project_id),
         custom,
+        id: None,
     };
     Some(sample)
 }
@@ -202,15 +203,18 @@ pub async fn create_sample(
     let sample = validate(req, "", &mut errors, &defs);
     errors.into_result()?;
     let sample = sample.ok_or_else(|| ApiError::Internal("validated sample missing".into()))?;
+    let mut samples = vec![sample];
+    crate::sensitive::seal_new_samples(&state, &scope, &defs, &mut samples).await?;
     let created = state
         .store()
         .org(&scope)
-        .register_samples(vec![sample], "sample.create")
+        .register_samples(samples, "sample.create")
         .await?;
     let one = created
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::Internal("registered sample missing".into()))?;
+    let one = crate::sensitive::reveal_one(&state, &scope, one).await?;
     Ok((StatusCode::CREATED, Json(one.into())))
 }
 
@@ -257,7 +261,8 @@ pub async fn import_samples(
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
     let defs = state.store().org(&scope).sample_fields().await?;
-    let samples = parse_csv(&bytes, &defs)?;
+    let mut samples = parse_csv(&bytes, &defs)?;
+    crate::sensitive::seal_new_samples(&state, &scope, &defs, &mut samples).await?;
     let imported = samples.len();
     state
         .store()
@@ -471,6 +476,12 @@ pub(crate) fn parse_search(raw: &str, defs: &[FieldDef]) -> Result<Search, ApiEr
                     "no such custom field in this organization",
                 ))
             })?;
+            if def.sensitive {
+                return Err(bad(FieldError::new(
+                    &name,
+                    "is a sensitive field: its values are stored encrypted and cannot be searched",
+                )));
+            }
             if let Some(value) = def
                 .check(&name, &serde_json::Value::String(v.to_string()))
                 .map_err(bad)?
@@ -564,11 +575,12 @@ pub async fn list_samples(
     scope.require(Permission::SAMPLES_READ)?;
     let defs = state.store().org(&scope).sample_fields().await?;
     let search = parse_search(raw.as_deref().unwrap_or(""), &defs)?;
-    let (items, next) = state
+    let (mut items, next) = state
         .store()
         .org(&scope)
         .samples_page(search.filter, search.limit)
         .await?;
+    crate::sensitive::reveal(&state, &scope, &mut items).await?;
     Ok(Json(SamplePage {
         items: items.into_iter().map(Into::into).collect(),
         next_cursor: next.map(|n| n.to_string()),
@@ -627,7 +639,8 @@ pub async fn export_samples(
     let mut rows = 0usize;
     let mut truncated = false;
     loop {
-        let (items, next) = org.samples_page(filter.clone(), 1000).await?;
+        let (mut items, next) = org.samples_page(filter.clone(), 1000).await?;
+        crate::sensitive::reveal(&state, &scope, &mut items).await?;
         for s in items {
             if rows >= MAX_EXPORT_ROWS {
                 truncated = true;
@@ -702,6 +715,10 @@ pub struct NewFieldRequest {
     /// Every new sample must carry a value.
     #[serde(default)]
     required: bool,
+    /// Values are stored encrypted under the org's key (shown to readers of samples) and cannot
+    /// be searched.
+    #[serde(default)]
+    sensitive: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -716,6 +733,8 @@ pub struct FieldView {
     max: Option<f64>,
     options: Option<Vec<String>>,
     required: bool,
+    /// Values are stored encrypted and cannot be searched.
+    sensitive: bool,
 }
 
 impl From<FieldDef> for FieldView {
@@ -735,6 +754,7 @@ impl From<FieldDef> for FieldView {
             max,
             options,
             required: d.required,
+            sensitive: d.sensitive,
         }
     }
 }
@@ -785,6 +805,7 @@ pub async fn create_sample_field(
         max: req.max,
         options: req.options,
         required: req.required,
+        sensitive: req.sensitive,
     })
     .map_err(ApiError::Invalid)?;
     let def = state.store().org(&scope).create_sample_field(def).await?;
@@ -803,7 +824,12 @@ pub async fn get_sample(
     OrgAccess(scope): OrgAccess,
     RecordId(id): RecordId<SampleId>,
 ) -> ApiResult<Json<SampleView>> {
-    Ok(Json(state.store().org(&scope).sample(id).await?.into()))
+    let sample = state.store().org(&scope).sample(id).await?;
+    Ok(Json(
+        crate::sensitive::reveal_one(&state, &scope, sample)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -835,11 +861,13 @@ pub async fn transition_sample(
     let reason = optional_text(&mut errors, "reason", req.reason, 2000);
     errors.into_result()?;
     let to = to.ok_or_else(|| ApiError::Internal("validated status missing".into()))?;
+    let sample = state
+        .store()
+        .org(&scope)
+        .transition_sample(id, to, reason)
+        .await?;
     Ok(Json(
-        state
-            .store()
-            .org(&scope)
-            .transition_sample(id, to, reason)
+        crate::sensitive::reveal_one(&state, &scope, sample)
             .await?
             .into(),
     ))

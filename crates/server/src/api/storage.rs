@@ -845,7 +845,8 @@ pub async fn derive_samples(
 ) -> ApiResult<(StatusCode, Json<DerivedSamples>)> {
     scope.require(Permission::SAMPLES_WRITE)?;
     let new = validate_derive(req)?;
-    let children = state.store().org(&scope).derive_samples(id, new).await?;
+    let mut children = state.store().org(&scope).derive_samples(id, new).await?;
+    crate::sensitive::reveal(&state, &scope, &mut children).await?;
     Ok((
         StatusCode::CREATED,
         Json(DerivedSamples {

@@ -46,12 +46,27 @@ pub async fn dashboard(State(state): State<AppState>, org: UiOrg) -> Result<Mark
         .unwrap_or_default();
     let permissions = scope.permissions();
     let base = org.base();
+    // Export requests another person filed that this Owner/Admin may approve.
+    let exports_waiting = state
+        .store()
+        .org(&org.scope)
+        .export_requests_to_decide()
+        .await
+        .unwrap_or_default();
     let body = html! {
         div.page-head {
             h1 { (scope.org_name()) }
             p.muted { "Signed in as " (org.user.email) }
         }
         (overview(&board, &base))
+        @if !exports_waiting.is_empty() {
+            div.cards {
+                a.card.card-link #exports-waiting href={ (base) "/exports" } {
+                    h2 { "Export requests" }
+                    p { (exports_waiting.len()) " waiting for your approval" }
+                }
+            }
+        }
         div.cards {
             @if scope.can(Permission::MEMBERS_READ) {
                 a.card.card-link href={ (base) "/members" } {

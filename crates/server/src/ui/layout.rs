@@ -26,6 +26,7 @@ pub enum Nav {
     Files,
     Workflows,
     Retention,
+    Exports,
 }
 
 impl Nav {
@@ -47,6 +48,7 @@ impl Nav {
             Nav::Files => "/files",
             Nav::Workflows => "/workflow-runs",
             Nav::Retention => "/retention",
+            Nav::Exports => "/exports",
         }
     }
 
@@ -66,6 +68,7 @@ impl Nav {
             "files" => Nav::Files,
             "workflow-runs" => Nav::Workflows,
             "retention" => Nav::Retention,
+            "exports" => Nav::Exports,
             _ => Nav::Dashboard,
         }
     }
@@ -87,6 +90,7 @@ impl Nav {
             Nav::Files => "files",
             Nav::Workflows => "workflow-runs",
             Nav::Retention => "retention",
+            Nav::Exports => "exports",
         }
     }
 }
@@ -242,6 +246,7 @@ pub fn page(chrome: &Chrome, title: &str, flash: Option<&Flash>, body: Markup) -
                                     @if org.files_read {
                                         (nav_link(org, Nav::Files, "Files", chrome.active))
                                         (nav_link(org, Nav::Retention, "Retention", chrome.active))
+                                        (nav_link(org, Nav::Exports, "Exports", chrome.active))
                                     }
                                     @if org.members_read {
                                         (nav_link(org, Nav::Members, "Members", chrome.active))

@@ -17,6 +17,7 @@ mod credentials;
 mod dashboard;
 mod error;
 mod evidence;
+mod exports;
 mod extract;
 mod files;
 mod flash;
@@ -147,6 +148,24 @@ pub fn router() -> Router<AppState> {
             get(storage::label_page),
         )
         .route("/orgs/{org_id}/files", get(files::list))
+        .route("/orgs/{org_id}/exports", get(exports::page))
+        .route(
+            "/orgs/{org_id}/exports/projects/{project_id}",
+            post(exports::export_project),
+        )
+        .route("/orgs/{org_id}/exports/org", post(exports::export_org))
+        .route(
+            "/orgs/{org_id}/exports/requests/{export_request_id}/approve",
+            post(exports::approve),
+        )
+        .route(
+            "/orgs/{org_id}/exports/requests/{export_request_id}/reject",
+            post(exports::reject),
+        )
+        .route(
+            "/orgs/{org_id}/exports/requests/{export_request_id}/download",
+            post(exports::download),
+        )
         .route("/orgs/{org_id}/access-review", get(review::page))
         .route(
             "/orgs/{org_id}/protocols",

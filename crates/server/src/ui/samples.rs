@@ -84,6 +84,7 @@ pub async fn define_field(
         max,
         options: opt("options").map(|o| o.split(',').map(|s| s.trim().to_owned()).collect()),
         required: form.text("required") == "true",
+        sensitive: form.text("sensitive") == "true",
         field_type,
     };
     let result = match (parse_def(raw), errors.is_empty()) {
@@ -272,7 +273,8 @@ async fn render_list(
                     label { (label) " " input type="date" name=(name) value=(value(name)); }
                 }
                 label { "Location " input type="text" name="location_id" value=(value("location_id")) placeholder="location id" maxlength="40"; }
-                @for d in &defs {
+                // Sensitive fields are stored encrypted: they cannot be searched.
+                @for d in defs.iter().filter(|d| !d.sensitive) {
                     @let name = format!("custom.{}", d.key);
                     label { (d.label) " " input type="text" name=(name) value=(value(&name)) maxlength="500"; }
                 }
@@ -341,10 +343,10 @@ async fn render_list(
                 p.empty { "No custom fields are defined." }
             } @else {
                 table.table {
-                    thead { tr { th { "Key" } th { "Label" } th { "Type" } th { "Required" } } }
+                    thead { tr { th { "Key" } th { "Label" } th { "Type" } th { "Required" } th { "Sensitive" } } }
                     tbody {
                         @for d in &defs {
-                            tr { td { code { (d.key) } } td { (d.label) } td { (describe_kind(&d.kind)) } td { @if d.required { "yes" } @else { "no" } } }
+                            tr { td { code { (d.key) } } td { (d.label) } td { (describe_kind(&d.kind)) } td { @if d.required { "yes" } @else { "no" } } td { @if d.sensitive { "yes (encrypted, not searchable)" } @else { "no" } } }
                         }
                     }
                 }
@@ -366,6 +368,7 @@ async fn render_list(
                         (text_input("max", "Max (number)", "", &forms.errors, false))
                         (text_input("options", "Options (choice, comma-separated)", "", &forms.errors, false))
                         div.field { label { input type="checkbox" name="required" value="true"; " Required" } }
+                        div.field { label { input type="checkbox" name="sensitive" value="true"; " Sensitive (stored encrypted, not searchable)" } }
                     }
                     button.btn type="submit" { "Define field" }
                 }
@@ -450,12 +453,18 @@ pub async fn register(
         .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
     let sample = validate(request, "", &mut errors, &defs);
     let result = match (sample, errors.0.is_empty()) {
-        (Some(s), true) => state
-            .store()
-            .org(&org.scope)
-            .register_samples(vec![s], "sample.create")
-            .await
-            .map_err(ApiError::from),
+        (Some(s), true) => {
+            let mut rows = vec![s];
+            match crate::sensitive::seal_new_samples(&state, &org.scope, &defs, &mut rows).await {
+                Ok(()) => state
+                    .store()
+                    .org(&org.scope)
+                    .register_samples(rows, "sample.create")
+                    .await
+                    .map_err(ApiError::from),
+                Err(e) => Err(e),
+            }
+        }
         _ => Err(ApiError::Invalid(errors.0)),
     };
     match result {
@@ -503,12 +512,17 @@ pub async fn import(
         .await
         .map_err(|e| org.error(ApiError::from(e), Nav::Samples))?;
     let result = match parse_csv(csv.as_bytes(), &defs) {
-        Ok(rows) => state
-            .store()
-            .org(&org.scope)
-            .register_samples(rows, "sample.import")
-            .await
-            .map_err(ApiError::from),
+        Ok(mut rows) => {
+            match crate::sensitive::seal_new_samples(&state, &org.scope, &defs, &mut rows).await {
+                Ok(()) => state
+                    .store()
+                    .org(&org.scope)
+                    .register_samples(rows, "sample.import")
+                    .await
+                    .map_err(ApiError::from),
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     };
     match result {
