@@ -4,6 +4,7 @@
 //! identifiers, permissions and roles, validation of every input field, and the canonical
 //! encoding and hash chaining of audit events.
 
+pub mod attachment;
 pub mod audit;
 pub mod batch;
 pub mod compliance;

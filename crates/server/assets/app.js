@@ -63,68 +63,75 @@
   });
 })();
 
-// Evidence upload (files page): the chosen file's bytes go to the API as the request body, with
-// the session's CSRF token in the header and a progress bar; the page reloads when it is stored.
+// Evidence upload (files page, and the "Evidence files" section of sample, batch and workflow-run
+// pages): the chosen file's bytes go to the API as the request body, with the session's CSRF
+// token in the header and a progress bar; `data-attach` (e.g. `sample_id=…`) attaches the new
+// file to the page's record in the same request. The page reloads when it is stored.
 (function () {
   "use strict";
-  var form = document.getElementById("upload-file");
-  if (!form) return;
-  var input = document.getElementById("upload-input");
-  var bar = document.getElementById("upload-progress");
-  var status = document.getElementById("upload-status");
-  var button = form.querySelector("button[type=submit]");
-  function done(message, ok) {
-    status.textContent = message;
-    status.className = ok ? "" : "field-error";
-    button.disabled = false;
-    button.removeAttribute("aria-busy");
-  }
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    event.stopPropagation();
-    var file = input.files && input.files[0];
-    if (!file) {
-      done("Choose a file first.", false);
-      return;
+  function wire(form) {
+    var input = form.querySelector("input[type=file]");
+    var bar = form.querySelector("progress");
+    var status = form.querySelector("[role=status]");
+    var button = form.querySelector("button[type=submit]");
+    if (!input || !bar || !status || !button) return;
+    function done(message, ok) {
+      status.textContent = message;
+      status.className = ok ? "" : "field-error";
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
     }
-    var max = Number(form.dataset.maxBytes || "0");
-    if (max && file.size > max) {
-      done("This file is larger than the server accepts.", false);
-      return;
-    }
-    var xhr = new XMLHttpRequest();
-    xhr.open("POST", form.dataset.uploadUrl + "?name=" + encodeURIComponent(file.name));
-    xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
-    xhr.setRequestHeader("Content-Type", "application/octet-stream");
-    bar.hidden = false;
-    bar.value = 0;
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
-    status.textContent = "Uploading " + file.name + "…";
-    xhr.upload.addEventListener("progress", function (e) {
-      if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
-    });
-    xhr.addEventListener("load", function () {
-      if (xhr.status === 201) {
-        bar.value = 100;
-        var v = JSON.parse(xhr.responseText);
-        done("Stored " + v.name + " (version " + v.version + ", SHA-256 " + v.sha256 + ").", true);
-        window.location.reload();
-      } else {
-        var detail = "The upload failed (" + xhr.status + ").";
-        try {
-          var p = JSON.parse(xhr.responseText);
-          detail = p.title + ": " + (p.detail || "") +
-            (p.errors ? " " + p.errors.map(function (e) { return e.field + " " + e.message; }).join("; ") : "");
-        } catch (ignored) { /* not problem+json */ }
-        done(detail, false);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      event.stopPropagation();
+      var file = input.files && input.files[0];
+      if (!file) {
+        done("Choose a file first.", false);
+        return;
       }
+      var max = Number(form.dataset.maxBytes || "0");
+      if (max && file.size > max) {
+        done("This file is larger than the server accepts.", false);
+        return;
+      }
+      var url = form.dataset.uploadUrl + "?name=" + encodeURIComponent(file.name);
+      if (form.dataset.attach) url += "&" + form.dataset.attach;
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", url);
+      xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      bar.hidden = false;
+      bar.value = 0;
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      status.textContent = "Uploading " + file.name + "…";
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+      });
+      xhr.addEventListener("load", function () {
+        if (xhr.status === 201) {
+          bar.value = 100;
+          var v = JSON.parse(xhr.responseText);
+          done("Stored " + v.name + " (version " + v.version + ", SHA-256 " + v.sha256 + ").", true);
+          window.location.reload();
+        } else {
+          var detail = "The upload failed (" + xhr.status + ").";
+          try {
+            var p = JSON.parse(xhr.responseText);
+            detail = p.title + ": " + (p.detail || "") +
+              (p.errors ? " " + p.errors.map(function (e) { return e.field + " " + e.message; }).join("; ") : "");
+          } catch (ignored) { /* not problem+json */ }
+          done(detail, false);
+        }
+      });
+      xhr.addEventListener("error", function () {
+        done("The upload was interrupted.", false);
+      });
+      xhr.send(file);
     });
-    xhr.addEventListener("error", function () {
-      done("The upload was interrupted.", false);
-    });
-    xhr.send(file);
-  });
+  }
+  var forms = document.querySelectorAll("form#upload-file, form.js-upload");
+  for (var i = 0; i < forms.length; i++) wire(forms[i]);
 })();
 
 // Registering an analysis: an output file chosen in the form is first uploaded through the files

@@ -61,6 +61,13 @@ pub struct NewFile {
     pub object: FileObject,
 }
 
+/// Work done in an upload's transaction once its file row is written.
+pub(crate) type AfterUpload = Box<
+    dyn for<'t, 'c> FnOnce(&'t mut OrgTx<'c>, FileId) -> futures::future::BoxFuture<'t, Result<()>>
+        + Send
+        + 'static,
+>;
+
 /// What recording an upload did.
 #[derive(Clone, Debug)]
 pub struct CreatedFile {
@@ -197,6 +204,15 @@ impl Org<'_> {
     /// Records an upload as the next version of its name, pointing at the org's existing object
     /// of the same content if there is one (then the new object is reported as a duplicate).
     pub async fn create_file(&self, new: NewFile) -> Result<CreatedFile> {
+        self.create_file_then(new, None).await
+    }
+
+    /// [`Self::create_file`], then `then` in the same transaction (attaching the new file).
+    pub(crate) async fn create_file_then(
+        &self,
+        new: NewFile,
+        then: Option<AfterUpload>,
+    ) -> Result<CreatedFile> {
         self.scope().require(Permission::FILES_WRITE)?;
         let created_by = self.scope().actor().id.clone();
         self.write(Box::new(move |tx| {
@@ -286,6 +302,9 @@ impl Org<'_> {
                         .created("media_type", &new.media_type)
                         .created("category", &new.category),
                 );
+                if let Some(then) = then {
+                    then(tx, id).await?;
+                }
                 Ok(CreatedFile {
                     file: FileRecord {
                         id,

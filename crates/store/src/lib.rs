@@ -7,6 +7,7 @@
 
 mod access;
 mod analyses;
+mod attachments;
 mod batches;
 mod chain;
 mod compliance;
@@ -49,6 +50,7 @@ pub use access::{
     check_duration, requestable_role, AccessRequest, NewAccessRequest, MAX_GRANT_MINUTES,
 };
 pub use analyses::{Analysis, AnalysisInput, NewAnalysis, Provenance};
+pub use attachments::{AttachTo, AttachedFile, FileAttachment};
 pub use batches::{Batch, BatchSample, SampleSelection};
 pub use chain::{StoredEvent, Verification};
 pub use compliance::{

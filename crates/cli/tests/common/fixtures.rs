@@ -603,6 +603,11 @@ pub fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/api/v1/orgs/{org_id}/projects/{project_id}/files") => {
             json!({"file_id": uuid::Uuid::now_v7().to_string()})
         }
+        ("POST", "/api/v1/orgs/{org_id}/samples/{sample_id}/files")
+        | ("POST", "/api/v1/orgs/{org_id}/batches/{batch_id}/files")
+        | ("POST", "/api/v1/orgs/{org_id}/workflow-runs/{run_id}/files") => {
+            json!({"file_id": uuid::Uuid::now_v7().to_string()})
+        }
         _ => return None,
     };
     Some(body)
@@ -788,7 +793,11 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         Some(
             json!({"token": invitation_token(owner, org).await, "name": "Joiner", "password": "joiner picks quiet violet harbours"}),
         )
-    } else if op.method == "POST" && op.template.ends_with("/projects/{project_id}/files") {
+    } else if op.method == "POST"
+        && op.template.ends_with("/files")
+        && op.template != "/api/v1/orgs/{org_id}/files"
+    {
+        // Filing / attaching an existing file (project, sample, batch, workflow run).
         Some(json!({ "file_id": file(owner, org).await }))
     } else if op.method == "POST" && op.template.ends_with("/projects/{project_id}/members") {
         Some(json!({ "user_id": project_member.clone().unwrap() }))

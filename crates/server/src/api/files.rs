@@ -13,7 +13,7 @@ use axum::Json;
 use futures::{StreamExt, TryStreamExt};
 use labledger_domain::file::{parse_file_name, parse_range, FileCategory, RangeRequest};
 use labledger_domain::{FieldError, FileId, Permission};
-use labledger_store::{FileObject, FileRecord, NewFile, OrgScope};
+use labledger_store::{AttachTo, FileObject, FileRecord, NewFile, OrgScope};
 use labledger_vault::{ObjectError, ObjectRef, OrgKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -71,6 +71,36 @@ pub struct UploadQuery {
     name: Option<String>,
     /// `raw` (default), `analysis`, `report` or `other`: decides the retention period.
     category: Option<String>,
+    /// Attach the new file to this sample (needs read access to it).
+    sample_id: Option<String>,
+    /// Attach the new file to this batch (open or closed).
+    batch_id: Option<String>,
+    /// Attach the new file to this workflow run (only while in progress; 409 once finished).
+    run_id: Option<String>,
+    /// File the new file under this project (needs `projects:write`; 409 when archived).
+    project_id: Option<String>,
+}
+
+impl UploadQuery {
+    /// The records to attach the upload to, each id checked for its form (422 naming it).
+    fn targets(&self) -> ApiResult<Vec<AttachTo>> {
+        fn id<T: std::str::FromStr>(field: &str, v: &Option<String>) -> ApiResult<Option<T>> {
+            match v {
+                None => Ok(None),
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| FieldError::new(field, "is not a record id").into()),
+            }
+        }
+        let mut out = Vec::new();
+        out.extend(id("sample_id", &self.sample_id)?.map(AttachTo::Sample));
+        out.extend(id("batch_id", &self.batch_id)?.map(AttachTo::Batch));
+        out.extend(id("run_id", &self.run_id)?.map(AttachTo::Run));
+        out.extend(id("project_id", &self.project_id)?.map(AttachTo::Project));
+        Ok(out)
+    }
 }
 
 /// The org's key: unwrapped from the database, or (`create`) made on first use.
@@ -109,7 +139,10 @@ pub(crate) fn object_error(e: ObjectError) -> ApiError {
     }
 }
 
-/// Streams an upload into the vault and records it. Shared by the API and the UI.
+/// Streams an upload into the vault and records it, attached to `targets` in the same
+/// transaction. The targets are checked before a byte is streamed (a bad one stores nothing)
+/// and again when the file is recorded. Shared by the API and the UI.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn store_upload(
     state: &AppState,
     scope: &OrgScope,
@@ -118,10 +151,14 @@ pub(crate) async fn store_upload(
     media_type: String,
     declared_len: Option<u64>,
     body: Body,
+    targets: Vec<AttachTo>,
 ) -> ApiResult<FileRecord> {
     let max = state.config().max_file_size;
     if declared_len.is_some_and(|n| n > max) {
         return Err(ApiError::PayloadTooLarge);
+    }
+    for t in &targets {
+        state.store().org(scope).check_attach_target(*t).await?;
     }
     let key = org_key(state, scope, true)
         .await?
@@ -146,7 +183,12 @@ pub(crate) async fn store_upload(
             key_version: 0,
         },
     };
-    match state.store().org(scope).create_file(new).await {
+    match state
+        .store()
+        .org(scope)
+        .create_file_attached(new, targets)
+        .await
+    {
         Ok(created) => {
             if let Some(dup) = created.duplicate_path {
                 if let Err(e) = vault.delete(&dup).await {
@@ -185,7 +227,9 @@ fn media_type_of(headers: &HeaderMap) -> ApiResult<String> {
 
 /// Upload a file: the raw bytes are the body (streamed, hashed and encrypted on the way, up to
 /// the server's size limit). Uploading under an existing name adds a new version; identical
-/// content is stored once per organization.
+/// content is stored once per organization. `sample_id`, `batch_id`, `run_id` and `project_id`
+/// attach the new file in the same transaction; they are checked before the body is read (an
+/// unknown or other org's id answers 404, a finished run 409, and nothing is stored).
 #[utoipa::path(
     post, path = "/api/v1/orgs/{org_id}/files", tag = "files",
     params(("org_id" = String, Path, description = "Organization id"), UploadQuery),
@@ -193,9 +237,10 @@ fn media_type_of(headers: &HeaderMap) -> ApiResult<String> {
     responses(
         (status = 201, body = FileView),
         CommonErrors,
+        (status = 409, description = "The run is finished or the project archived", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than the server's limit", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "A form instead of raw bytes", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A bad `name`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad `name` or record id", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("session" = ["files:write"]))
 )]
@@ -207,8 +252,8 @@ pub async fn upload_file(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<FileView>)> {
     scope.require(Permission::FILES_WRITE)?;
-    let name = match q.name {
-        Some(n) => parse_file_name("name", &n)?,
+    let name = match q.name.as_deref() {
+        Some(n) => parse_file_name("name", n)?,
         None => return Err(FieldError::new("name", "is required (`?name=…`)").into()),
     };
     let category = match q.category.as_deref() {
@@ -220,7 +265,11 @@ pub async fn upload_file(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let file = store_upload(&state, &scope, name, category, media_type, declared, body).await?;
+    let targets = q.targets()?;
+    let file = store_upload(
+        &state, &scope, name, category, media_type, declared, body, targets,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(file.into())))
 }
 
@@ -275,19 +324,53 @@ pub async fn list_files(
     }))
 }
 
-/// One file's metadata.
+/// A file's metadata with what it is attached to.
+#[derive(Serialize, ToSchema)]
+pub struct FileDetail {
+    #[serde(flatten)]
+    file: FileView,
+    /// The samples, batches and workflow runs it is attached to (those the caller may read).
+    attachments: Vec<super::attachments::AttachmentView>,
+    /// The projects it is filed under (those the caller may read).
+    projects: Vec<FileProjectView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FileProjectView {
+    #[schema(value_type = String, format = Uuid)]
+    id: String,
+    name: String,
+}
+
+/// One file's metadata, with the records it is attached to and the projects it is filed under.
 #[utoipa::path(
     get, path = "/api/v1/orgs/{org_id}/files/{file_id}", tag = "files",
     params(("org_id" = String, Path, description = "Organization id"), ("file_id" = String, Path, description = "File id")),
-    responses((status = 200, body = FileView), CommonErrors),
+    responses((status = 200, body = FileDetail), CommonErrors),
     security(("session" = ["files:read"]))
 )]
 pub async fn get_file(
     State(state): State<AppState>,
     OrgAccess(scope): OrgAccess,
     RecordId(id): RecordId<FileId>,
-) -> ApiResult<Json<FileView>> {
-    Ok(Json(state.store().org(&scope).file(id).await?.into()))
+) -> ApiResult<Json<FileDetail>> {
+    let org = state.store().org(&scope);
+    let file = org.file(id).await?;
+    let attachments = super::attachments::attachments_of(&state, &scope, id).await?;
+    let projects = org
+        .file_projects(id)
+        .await?
+        .into_iter()
+        .map(|p| FileProjectView {
+            id: p.id.to_string(),
+            name: p.name,
+        })
+        .collect();
+    Ok(Json(FileDetail {
+        file: file.into(),
+        attachments,
+        projects,
+    }))
 }
 
 /// Download a file's content, decrypted and verified segment by segment; a whole download is

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod analyses;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod batches;
@@ -352,6 +353,18 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(exports::approve_export_request))
         .routes(routes!(exports::reject_export_request))
         .routes(routes!(exports::download_export_request))
+        .routes(routes!(
+            attachments::list_sample_files,
+            attachments::attach_sample_file
+        ))
+        .routes(routes!(
+            attachments::list_batch_files,
+            attachments::attach_batch_file
+        ))
+        .routes(routes!(
+            attachments::list_run_files,
+            attachments::attach_run_file
+        ))
         .split_for_parts();
     add_bearer(&mut doc);
     (router, doc)

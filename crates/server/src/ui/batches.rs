@@ -237,6 +237,16 @@ async fn render_batch(
         (Err(e), _) | (_, Err(e)) => return Err(org.error(ApiError::from(e), Nav::Batches)),
     };
     let base = format!("{}/batches/{}", org.base(), batch.id);
+    // A closed batch takes evidence too: it is processed once closed.
+    let evidence = super::attachments::section(
+        state,
+        org,
+        labledger_store::AttachTo::Batch(batch.id),
+        true,
+        "",
+        Nav::Batches,
+    )
+    .await?;
     let can_change =
         org.scope.can(Permission::BATCHES_WRITE) && batch.status.accepts_changes().is_ok();
     let body = html! {
@@ -275,6 +285,7 @@ async fn render_batch(
                 }
             }
         }
+        (evidence)
         @if can_change {
             section.card {
                 h2 { "Add samples" }

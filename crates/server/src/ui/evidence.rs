@@ -67,6 +67,7 @@ async fn render(
         .await
         .map_err(fail)?;
     let projects = store.file_projects(id).await.map_err(fail)?;
+    let attachments = store.file_attachments(id).await.map_err(fail)?;
     let provenance = store
         .provenance(InputType::File, id.to_string())
         .await
@@ -79,7 +80,16 @@ async fn render(
         .find(|(c, _)| *c == file.category)
         .map(|(_, d)| d);
     let provenance = provenance_sections(state, org, &provenance, true).await?;
-    let body = page_body(org, &file, &versions, &projects, days, provenance, &errors);
+    let body = page_body(
+        org,
+        &file,
+        &versions,
+        &projects,
+        &attachments,
+        days,
+        provenance,
+        &errors,
+    );
     let title = format!("File {}", file.name);
     let page = layout::page(&org.chrome(Nav::Files), &title, flash.as_ref(), body);
     Ok((status, page).into_response())
@@ -115,11 +125,13 @@ fn deletion_state(file: &FileRecord, days: Option<i64>) -> (bool, String) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn page_body(
     org: &UiOrg,
     file: &FileRecord,
     versions: &[FileRecord],
     projects: &[labledger_store::Project],
+    attachments: &[labledger_store::FileAttachment],
     days: Option<i64>,
     provenance: Markup,
     errors: &[FieldError],
@@ -172,6 +184,8 @@ fn page_body(
                     @if projects.is_empty() { "No project" }
                     @for (i, p) in projects.iter().enumerate() { @if i > 0 { ", " } "project " strong { (p.name) } }
                 }
+                dt { "Attached to" }
+                dd #file-attachments { (super::attachments::attached_to(org, attachments)) }
             }
             @if live {
                 p { a.btn.btn-primary #file-download href=(content) download=(file.name) { "Download" } }

@@ -8,6 +8,7 @@
 mod access;
 mod analyses;
 mod assets;
+mod attachments;
 mod audit;
 mod auth;
 mod batches;

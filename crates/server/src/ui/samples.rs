@@ -577,6 +577,15 @@ pub(super) async fn render_sample(
     };
     let storage_sections = super::storage::sample_sections(state, org, &sample).await?;
     let provenance = super::analyses::sample_section(state, org, sample.id).await?;
+    let evidence = super::attachments::section(
+        state,
+        org,
+        labledger_store::AttachTo::Sample(sample.id),
+        true,
+        "",
+        Nav::Samples,
+    )
+    .await?;
     let base = format!("{}/samples/{}", org.base(), sample.id);
     let can_write = org.scope.can(Permission::SAMPLES_WRITE) && !sample.status.is_final();
     let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_else(|| "—".into());
@@ -625,6 +634,7 @@ pub(super) async fn render_sample(
         }
         (storage_sections)
         (provenance)
+        (evidence)
         p { a href=(format!("{}/samples", org.base())) { "← All samples" } }
     };
     let title = format!("Sample {}", sample.code);

@@ -299,6 +299,15 @@ async fn render_run(
         .map_err(|e| org.error(ApiError::from(e), Nav::Workflows))?;
     let base = format!("{}/workflow-runs/{id}", org.base());
     let open = d.run.status == RunStatus::InProgress;
+    let evidence = super::attachments::section(
+        state,
+        org,
+        labledger_store::AttachTo::Run(id),
+        open,
+        "This run is finished and takes no new evidence; attach files to its samples instead.",
+        Nav::Workflows,
+    )
+    .await?;
     let can_write = open && org.scope.can(Permission::WORKFLOWS_WRITE) && !org.scope.is_token();
     let recorded = d.recorded_steps();
     let next = recorded.len();
@@ -326,6 +335,7 @@ async fn render_run(
                 li { a href=(format!("{}/samples/{s}", org.base())) { code { (code) } } }
             } }
         }
+        (evidence)
         @for (i, step) in d.steps.iter().enumerate() {
             @let rec = d.recorded.iter().find(|r| r.index == i);
             section.card.run-step id=(format!("step-{i}")) {
