@@ -519,6 +519,24 @@ async fn large_project_and_whole_org_exports_wait_for_a_second_admin() {
         .delete(&format!("/api/v1/orgs/{org}/files/{gone}"))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
+    // Evidence attached to a sample travels with the whole org.
+    let sample = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples"),
+            json!({"sample_type": "serum"}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let sample_id = sample["id"].as_str().unwrap().to_owned();
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/samples/{sample_id}/files"),
+            json!({"file_id": big_file}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
     // The admin asks for the whole org; the owner approves; the admin downloads everything.
     let res = admin
         .post(&format!("/api/v1/orgs/{org}/export"), json!({}))
@@ -563,6 +581,18 @@ async fn large_project_and_whole_org_exports_wait_for_a_second_admin() {
         .read_to_string(&mut projects)
         .unwrap();
     assert!(projects.contains(&small) && projects.contains(&big));
+    let mut attached = String::new();
+    zip.by_name(&format!("{root}/records/file_attachments.csv"))
+        .unwrap()
+        .read_to_string(&mut attached)
+        .unwrap();
+    assert!(
+        attached.contains(&format!(
+            "{big_file},sample,{sample_id},{}",
+            sample["code"].as_str().unwrap()
+        )),
+        "{attached}"
+    );
     let mut audit = String::new();
     zip.by_name(&format!("{root}/audit/events.json"))
         .unwrap()

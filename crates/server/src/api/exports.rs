@@ -979,6 +979,32 @@ async fn build_org(
         "text/csv",
         &csv_bytes(&["project_id", "file_id"], links)?,
     )?;
+    let mut attached = Vec::new();
+    for (f, _) in &files {
+        for a in org.file_attachments(f.id).await? {
+            attached.push(vec![
+                f.id.to_string(),
+                a.target_type.as_str().to_owned(),
+                a.target_id,
+                a.label,
+                a.added_at.to_rfc3339(),
+            ]);
+        }
+    }
+    ar.add(
+        "records/file_attachments.csv",
+        "text/csv",
+        &csv_bytes(
+            &[
+                "file_id",
+                "target_type",
+                "target_id",
+                "target",
+                "attached_at",
+            ],
+            attached,
+        )?,
+    )?;
     let mut file_entries = Vec::new();
     if !files.is_empty() {
         let key = org_key(state, scope, false)
