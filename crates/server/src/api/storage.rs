@@ -628,7 +628,7 @@ pub async fn custody_report(
     }
     let records = state.store().org(&scope).custody_report(&ids).await?;
     if format == "pdf" {
-        let pdf = crate::api::exports::custody_pdf(scope.org_name(), &records);
+        let pdf = crate::api::exports::reports::custody_pdf(scope.org_name(), &records);
         return Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response());
     }
     if format == "html" {

@@ -8,7 +8,9 @@ use super::extract::{CsrfForm, UiOrg, UiRecord};
 use super::files::human_size;
 use super::flash::Flash;
 use super::layout::{self, csrf_field, Nav};
-use crate::api::exports::{download_export, project_export, request_org_export, ProjectExport};
+use crate::api::exports::requests::{
+    download_export, project_export, request_org_export, ProjectExport,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
