@@ -35,7 +35,7 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     assert!(b.text("#location-tree").await.contains("Box 1"));
     b.fill("#add-location #name", "West wing").await;
     b.click("#add-location button[type=submit]").await;
-    b.find("[role=status]").await;
+    b.find(".flash[role=status]").await;
     assert!(b.text("main h1").await.contains("West wing"));
 
     // Register a sample, place it in A1 of the box, then move it to B2.
@@ -54,7 +54,7 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     b.fill("#place-reason", "first storage").await;
     b.click("#place-sample button[type=submit]").await;
     // The page still shows "Sample registered." until the placement's answer arrives.
-    b.wait_text("[role=status]", "stored in the box").await;
+    b.wait_text(".flash[role=status]", "stored in the box").await;
     assert!(b.text("#placement").await.contains("A1"));
     // A bad position is refused on the page, naming it.
     b.fill("#position", "Z99").await;
@@ -63,7 +63,7 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     b.goto(&format!("{base}{sample_path}")).await;
     b.fill("#position", "b2").await;
     b.click("#place-sample button[type=submit]").await;
-    b.find("[role=status]").await;
+    b.find(".flash[role=status]").await;
     assert!(b.text("#placement").await.contains("B2"));
 
     // The box shows it in B2, and A1 free.
@@ -119,7 +119,8 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     // Two aliquots: listed under the parent, and each names its parent.
     b.fill("#derive-count", "2").await;
     b.click("#derive button[type=submit]").await;
-    b.find("[role=status]").await;
+    // The sample page has an upload status line too: wait for this click's notice.
+    b.wait_text(".flash[role=status]", "Child samples registered.").await;
     assert_eq!(b.count("#children tbody tr").await, 2);
     b.click("#children tbody tr a").await;
     assert!(b.text("#ancestors").await.contains("S-000001"));

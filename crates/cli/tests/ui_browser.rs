@@ -115,7 +115,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
         .await;
     b.click("tr[data-member='sam@lab.example'] form[action$='/roles'] button[type=submit]")
         .await;
-    assert!(b.text("[role=status]").await.contains("Roles changed."));
+    assert!(b.text(".flash[role=status]").await.contains("Roles changed."));
     let row = b
         .text("#members-table tr[data-member='sam@lab.example']")
         .await;
@@ -132,7 +132,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("#create-role input[value='samples:read']").await;
     b.click("#create-role input[value='samples:write']").await;
     b.click("#create-role button[type=submit]").await;
-    assert!(b.text("[role=status]").await.contains("Role created."));
+    assert!(b.text(".flash[role=status]").await.contains("Role created."));
     let roles = b.text("#roles-table").await;
     assert!(
         roles.contains("Sample clerk") && roles.contains("samples:write"),
@@ -145,7 +145,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.fill("#edit-role-name", "Sample registrar").await;
     b.click("input[value='samples:write']").await;
     b.click("form.form-grid button[type=submit]").await;
-    assert!(b.text("[role=status]").await.contains("Role saved."));
+    assert!(b.text(".flash[role=status]").await.contains("Role saved."));
     let row = b
         .client
         .find(Locator::XPath("//tr[.//a[text()='Sample registrar']]"))
@@ -167,7 +167,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
         .unwrap()
         .contains("Delete the role Sample registrar?"));
     b.client.accept_alert().await.unwrap();
-    assert!(b.text("[role=status]").await.contains("Role deleted."));
+    assert!(b.text(".flash[role=status]").await.contains("Role deleted."));
     assert!(!b.text("#roles-table").await.contains("Sample registrar"));
 
     // The audit trail shows the member.add event; filters narrow it down.
@@ -215,7 +215,7 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     // Log out: the session ends on the server too.
     b.click("form.logout-form button[type=submit]").await;
     b.wait_path("/login").await;
-    assert!(b.text("[role=status]").await.contains("logged out"));
+    assert!(b.text(".flash[role=status]").await.contains("logged out"));
     b.goto(&format!("{base}/orgs/{org}/members")).await;
     b.wait_path("/login").await;
 
@@ -660,12 +660,12 @@ async fn a_technician_registers_moves_and_imports_samples() {
     b.click("#register-sample button[type=submit]").await;
     b.find("dl.facts").await;
     assert!(b.text("main h1").await.contains("S-000001"));
-    assert!(b.text("[role=status]").await.contains("Sample registered."));
+    assert!(b.text(".flash[role=status]").await.contains("Sample registered."));
 
     // Move it: registered → received; the page shows the new status and the next choices.
     b.click("form[action$='/transitions'] button[type=submit]")
         .await;
-    b.wait_text("[role=status]", "Sample moved.").await;
+    b.wait_text(".flash[role=status]", "Sample moved.").await;
     assert!(b.text("dl.facts").await.contains("received"));
     let choices = b.text("#to").await;
     assert!(
@@ -683,7 +683,7 @@ async fn a_technician_registers_moves_and_imports_samples() {
     )
     .await;
     b.click("#import-samples button[type=submit]").await;
-    b.find("[role=status]").await;
+    b.find(".flash[role=status]").await;
     let table = b.text("table").await;
     assert!(
         table.contains("S-000003") && table.contains("urine") && table.contains("S-000002"),
