@@ -54,7 +54,8 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     b.fill("#place-reason", "first storage").await;
     b.click("#place-sample button[type=submit]").await;
     // The page still shows "Sample registered." until the placement's answer arrives.
-    b.wait_text(".flash[role=status]", "stored in the box").await;
+    b.wait_text(".flash[role=status]", "stored in the box")
+        .await;
     assert!(b.text("#placement").await.contains("A1"));
     // A bad position is refused on the page, naming it.
     b.fill("#position", "Z99").await;
@@ -120,7 +121,8 @@ async fn a_technician_stores_moves_and_labels_a_sample() {
     b.fill("#derive-count", "2").await;
     b.click("#derive button[type=submit]").await;
     // The sample page has an upload status line too: wait for this click's notice.
-    b.wait_text(".flash[role=status]", "Child samples registered.").await;
+    b.wait_text(".flash[role=status]", "Child samples registered.")
+        .await;
     assert_eq!(b.count("#children tbody tr").await, 2);
     b.click("#children tbody tr a").await;
     assert!(b.text("#ancestors").await.contains("S-000001"));

@@ -115,7 +115,10 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
         .await;
     b.click("tr[data-member='sam@lab.example'] form[action$='/roles'] button[type=submit]")
         .await;
-    assert!(b.text(".flash[role=status]").await.contains("Roles changed."));
+    assert!(b
+        .text(".flash[role=status]")
+        .await
+        .contains("Roles changed."));
     let row = b
         .text("#members-table tr[data-member='sam@lab.example']")
         .await;
@@ -132,7 +135,10 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
     b.click("#create-role input[value='samples:read']").await;
     b.click("#create-role input[value='samples:write']").await;
     b.click("#create-role button[type=submit]").await;
-    assert!(b.text(".flash[role=status]").await.contains("Role created."));
+    assert!(b
+        .text(".flash[role=status]")
+        .await
+        .contains("Role created."));
     let roles = b.text("#roles-table").await;
     assert!(
         roles.contains("Sample clerk") && roles.contains("samples:write"),
@@ -167,7 +173,10 @@ async fn owner_manages_members_and_verifies_the_audit_trail() {
         .unwrap()
         .contains("Delete the role Sample registrar?"));
     b.client.accept_alert().await.unwrap();
-    assert!(b.text(".flash[role=status]").await.contains("Role deleted."));
+    assert!(b
+        .text(".flash[role=status]")
+        .await
+        .contains("Role deleted."));
     assert!(!b.text("#roles-table").await.contains("Sample registrar"));
 
     // The audit trail shows the member.add event; filters narrow it down.
@@ -660,7 +669,10 @@ async fn a_technician_registers_moves_and_imports_samples() {
     b.click("#register-sample button[type=submit]").await;
     b.find("dl.facts").await;
     assert!(b.text("main h1").await.contains("S-000001"));
-    assert!(b.text(".flash[role=status]").await.contains("Sample registered."));
+    assert!(b
+        .text(".flash[role=status]")
+        .await
+        .contains("Sample registered."));
 
     // Move it: registered → received; the page shows the new status and the next choices.
     b.click("form[action$='/transitions'] button[type=submit]")

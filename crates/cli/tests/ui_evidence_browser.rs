@@ -84,7 +84,8 @@ async fn evidence_from_upload_to_hold_provenance_and_retention() {
     // A legal hold; deletion then refuses with the reason, after the confirmation.
     b.fill("#hold-reason", "Inspection 2026-11").await;
     b.click("#hold-place").await;
-    b.wait_text(".flash[role=status]", "Legal hold placed").await;
+    b.wait_text(".flash[role=status]", "Legal hold placed")
+        .await;
     assert_eq!(b.text("#file-hold").await, "Inspection 2026-11");
     b.click("#file-delete-button").await;
     assert!(b
@@ -125,7 +126,8 @@ async fn evidence_from_upload_to_hold_provenance_and_retention() {
         .unwrap();
     b.click("#analysis-form button[type=submit]").await;
     let analysis_page = wait_path_prefix(&b, &format!("/orgs/{org}/analyses/"), &new_form).await;
-    b.wait_text(".flash[role=status]", "Analysis registered.").await;
+    b.wait_text(".flash[role=status]", "Analysis registered.")
+        .await;
     assert!(b.text("#analysis-facts").await.contains("OpenChrom"));
     assert!(b
         .text("#analysis-parameters")
