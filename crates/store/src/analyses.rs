@@ -5,6 +5,7 @@
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
+use crate::visibility::{Kind, Viewer};
 use labledger_domain::audit::Changes;
 use labledger_domain::file::InputType;
 use labledger_domain::{AnalysisId, FieldError, FieldErrors, FileId, Permission, Timestamp};
@@ -81,6 +82,23 @@ fn table_of(t: InputType) -> &'static str {
     }
 }
 
+fn kind_of(t: InputType) -> Kind {
+    match t {
+        InputType::File => Kind::File,
+        InputType::Sample => Kind::Sample,
+        InputType::WorkflowRun => Kind::Run,
+    }
+}
+
+/// One record of type `t` by id (`$1` org, `$2` id, `$3` the viewer), if the viewer sees it.
+fn select_record(viewer: &Viewer, t: InputType) -> String {
+    let table = table_of(t);
+    format!(
+        "SELECT id FROM {table} WHERE org_id = $1 AND id = $2{}",
+        viewer.filter(kind_of(t), table, 3)
+    )
+}
+
 impl Org<'_> {
     pub async fn create_analysis(&self, new: NewAnalysis) -> Result<Analysis> {
         self.scope().require(Permission::FILES_WRITE)?;
@@ -88,18 +106,19 @@ impl Org<'_> {
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let org = tx.org().to_owned();
-                // Every named record must be this org's: another org's id is as unknown as a
-                // random one, and the answer names only the field.
+                let viewer = tx.viewer().clone();
+                // Every named record must be this org's and visible to the caller: another org's
+                // id, or another project's, is as unknown as a random one, and the answer names
+                // only the field.
                 let mut errors = FieldErrors::default();
                 if let Some(out) = new.output_file_id {
+                    let sql = format!(
+                        "SELECT id FROM files WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL{}",
+                        viewer.filter(Kind::File, "files", 3)
+                    );
                     let found = tx
                         .fetch_optional(
-                            sqlx::query(
-                                "SELECT id FROM files WHERE org_id = $1 AND id = $2 \
-                                 AND deleted_at IS NULL",
-                            )
-                            .bind(org.clone())
-                            .bind(out.to_string()),
+                            viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(out.to_string())),
                         )
                         .await?;
                     if found.is_none() {
@@ -107,12 +126,11 @@ impl Org<'_> {
                     }
                 }
                 for (i, (t, id)) in new.inputs.iter().enumerate() {
-                    let sql = format!(
-                        "SELECT id FROM {} WHERE org_id = $1 AND id = $2",
-                        table_of(*t)
-                    );
+                    let sql = select_record(&viewer, *t);
                     let found = tx
-                        .fetch_optional(sqlx::query(&sql).bind(org.clone()).bind(id.clone()))
+                        .fetch_optional(
+                            viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(id.clone())),
+                        )
                         .await?;
                     if found.is_none() {
                         errors.push(FieldError::new(
@@ -127,6 +145,7 @@ impl Org<'_> {
                 let seq = {
                     let row = tx
                         .fetch_optional(
+                            // unscoped: numbering counts every analysis of the org
                             sqlx::query("SELECT MAX(seq) FROM analyses WHERE org_id = $1")
                                 .bind(org.clone()),
                         )
@@ -211,15 +230,44 @@ impl Org<'_> {
         .await
     }
 
+    /// The analysis with the inputs the caller may see; its output only if they may see it.
     async fn with_inputs(&self, mut a: Analysis) -> Result<Analysis> {
-        let rows = sqlx::query(
-            "SELECT input_type, input_id FROM analysis_inputs WHERE org_id = $1 AND analysis_id = $2 \
-             ORDER BY input_type, input_id",
-        )
-        .bind(self.org_text())
-        .bind(a.id.to_string())
-        .fetch_all(self.reader())
-        .await?;
+        let viewer = self.viewer();
+        let seen = |t: InputType| {
+            format!(
+                "(i.input_type = '{}' AND {})",
+                t.as_str(),
+                viewer.sees(table_of(t), kind_of(t), "i", "i.input_id", 3)
+            )
+        };
+        let sql = format!(
+            "SELECT input_type, input_id FROM analysis_inputs i WHERE i.org_id = $1 AND i.analysis_id = $2 \
+             AND ({} OR {} OR {}) ORDER BY input_type, input_id",
+            seen(InputType::File),
+            seen(InputType::Sample),
+            seen(InputType::WorkflowRun)
+        );
+        let rows = viewer
+            .bind(
+                sqlx::query(&sql)
+                    .bind(self.org_text())
+                    .bind(a.id.to_string()),
+            )
+            .fetch_all(self.reader())
+            .await?;
+        if let (true, Some(out)) = (viewer.is_limited(), a.output_file_id.clone()) {
+            let found = viewer
+                .bind(
+                    sqlx::query(&select_record(&viewer, InputType::File))
+                        .bind(self.org_text())
+                        .bind(out),
+                )
+                .fetch_optional(self.reader())
+                .await?;
+            if found.is_none() {
+                a.output_file_id = None;
+            }
+        }
         a.inputs = rows
             .iter()
             .map(|r| {
@@ -234,10 +282,13 @@ impl Org<'_> {
 
     pub async fn analysis(&self, id: AnalysisId) -> Result<Analysis> {
         self.scope().require(Permission::FILES_READ)?;
-        let sql = format!("SELECT {COLUMNS} FROM analyses WHERE org_id = $1 AND id = $2");
-        let row = sqlx::query(&sql)
-            .bind(self.org_text())
-            .bind(id.to_string())
+        let viewer = self.viewer();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM analyses WHERE org_id = $1 AND id = $2{}",
+            viewer.filter(Kind::Analysis, "analyses", 3)
+        );
+        let row = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -247,40 +298,43 @@ impl Org<'_> {
     /// What produced a record and what was derived from it. The record must exist in the org.
     pub async fn provenance(&self, t: InputType, id: String) -> Result<Provenance> {
         self.scope().require(Permission::FILES_READ)?;
-        let exists = format!(
-            "SELECT id FROM {} WHERE org_id = $1 AND id = $2",
-            table_of(t)
-        );
-        sqlx::query(&exists)
-            .bind(self.org_text())
-            .bind(id.clone())
+        let viewer = self.viewer();
+        let exists = select_record(&viewer, t);
+        viewer
+            .bind(sqlx::query(&exists).bind(self.org_text()).bind(id.clone()))
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
         let mut out = Provenance::default();
         if t == InputType::File {
             let sql = format!(
-                "SELECT {COLUMNS} FROM analyses WHERE org_id = $1 AND output_file_id = $2 \
-                 ORDER BY seq"
+                "SELECT {COLUMNS} FROM analyses WHERE org_id = $1 AND output_file_id = $2{} \
+                 ORDER BY seq",
+                viewer.filter(Kind::Analysis, "analyses", 3)
             );
-            let rows = sqlx::query(&sql)
-                .bind(self.org_text())
-                .bind(id.clone())
+            let rows = viewer
+                .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.clone()))
                 .fetch_all(self.reader())
                 .await?;
             for r in &rows {
                 out.derived_from.push(self.with_inputs(decode(r)?).await?);
             }
         }
-        let sql = "SELECT a.id, a.output_file_id, a.result, a.method, a.software, \
-                   a.software_version, a.parameters, a.created_at, a.created_by \
-                   FROM analyses a JOIN analysis_inputs i \
-                   ON i.org_id = a.org_id AND i.analysis_id = a.id \
-                   WHERE a.org_id = $1 AND i.input_type = $2 AND i.input_id = $3 ORDER BY a.seq";
-        let rows = sqlx::query(sql)
-            .bind(self.org_text())
-            .bind(t.as_str())
-            .bind(id)
+        let sql = format!(
+            "SELECT a.id, a.output_file_id, a.result, a.method, a.software, \
+             a.software_version, a.parameters, a.created_at, a.created_by \
+             FROM analyses a JOIN analysis_inputs i \
+             ON i.org_id = a.org_id AND i.analysis_id = a.id \
+             WHERE a.org_id = $1 AND i.input_type = $2 AND i.input_id = $3{} ORDER BY a.seq",
+            viewer.filter(Kind::Analysis, "a", 4)
+        );
+        let rows = viewer
+            .bind(
+                sqlx::query(&sql)
+                    .bind(self.org_text())
+                    .bind(t.as_str())
+                    .bind(id),
+            )
             .fetch_all(self.reader())
             .await?;
         for r in &rows {

@@ -13,6 +13,7 @@ use crate::files::{AfterUpload, CreatedFile, FileRecord, NewFile};
 use crate::instance::parse_id;
 use crate::org::Org;
 use crate::tx::OrgTx;
+use crate::visibility::Kind;
 use labledger_domain::attachment::{run_accepts_evidence, AttachmentTarget};
 use labledger_domain::audit::Changes;
 use labledger_domain::project::ProjectStatus;
@@ -67,17 +68,19 @@ fn conflict(e: impl std::fmt::Display) -> StoreError {
     StoreError::Conflict(e.to_string())
 }
 
-/// Inside the transaction: the run is still in progress, the project still active.
+/// Inside the transaction: the target is one the caller may see, the run is still in progress,
+/// the project still active.
 async fn recheck(tx: &mut OrgTx<'_>, to: AttachTo) -> Result<()> {
     let org = tx.org().to_owned();
+    let viewer = tx.viewer().clone();
     match to {
         AttachTo::Run(id) => {
+            let sql = format!(
+                "SELECT status FROM workflow_runs WHERE org_id = $1 AND id = $2{}",
+                viewer.filter(Kind::Run, "workflow_runs", 3)
+            );
             let row = tx
-                .fetch_optional(
-                    sqlx::query("SELECT status FROM workflow_runs WHERE org_id = $1 AND id = $2")
-                        .bind(org)
-                        .bind(id.to_string()),
-                )
+                .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
                 .await?
                 .ok_or(StoreError::NotFound)?;
             let status: String = row.try_get("status")?;
@@ -86,12 +89,12 @@ async fn recheck(tx: &mut OrgTx<'_>, to: AttachTo) -> Result<()> {
             run_accepts_evidence(status).map_err(conflict)
         }
         AttachTo::Project(id) => {
+            let sql = format!(
+                "SELECT status FROM projects WHERE org_id = $1 AND id = $2{}",
+                viewer.filter(Kind::Project, "projects", 3)
+            );
             let row = tx
-                .fetch_optional(
-                    sqlx::query("SELECT status FROM projects WHERE org_id = $1 AND id = $2")
-                        .bind(org)
-                        .bind(id.to_string()),
-                )
+                .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
                 .await?
                 .ok_or(StoreError::NotFound)?;
             let status: String = row.try_get("status")?;
@@ -100,7 +103,8 @@ async fn recheck(tx: &mut OrgTx<'_>, to: AttachTo) -> Result<()> {
             }
             Ok(())
         }
-        AttachTo::Sample(_) | AttachTo::Batch(_) => Ok(()),
+        AttachTo::Sample(id) => crate::samples::sample_in_tx(tx, id).await.map(|_| ()),
+        AttachTo::Batch(id) => crate::batches::batch_in_tx(tx, id).await.map(|_| ()),
     }
 }
 
@@ -125,6 +129,7 @@ async fn insert(
         let exists = tx
             .fetch_optional(
                 sqlx::query(
+                    // unscoped: the project was loaded through its rule (`recheck`)
                     "SELECT file_id FROM project_files WHERE org_id = $1 AND project_id = $2 \
                      AND file_id = $3",
                 )
@@ -158,6 +163,7 @@ async fn insert(
     let exists = tx
         .fetch_optional(
             sqlx::query(
+                // unscoped: the target was loaded through its rule (`recheck`)
                 "SELECT file_id FROM file_attachments WHERE org_id = $1 AND target_type = $2 \
                  AND target_id = $3 AND file_id = $4",
             )
@@ -293,6 +299,7 @@ impl Org<'_> {
             return Ok(Vec::new());
         };
         let rows = sqlx::query(
+            // unscoped: the target was loaded through its rule above; each file is loaded through `file`
             "SELECT file_id, added_at, added_by FROM file_attachments WHERE org_id = $1 \
              AND target_type = $2 AND target_id = $3 ORDER BY added_at, file_id",
         )
@@ -316,7 +323,9 @@ impl Org<'_> {
     /// The samples, batches and runs a file is attached to that the caller may see.
     pub async fn file_attachments(&self, file: FileId) -> Result<Vec<FileAttachment>> {
         self.scope().require(Permission::FILES_READ)?;
+        self.file(file).await?;
         let rows = sqlx::query(
+            // unscoped: the file was loaded through its rule; each target through its own (`attachment_label`)
             "SELECT target_type, target_id, added_at, added_by FROM file_attachments \
              WHERE org_id = $1 AND file_id = $2 ORDER BY added_at, target_type, target_id",
         )

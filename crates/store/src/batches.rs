@@ -6,6 +6,7 @@ use crate::instance::parse_id;
 use crate::org::Org;
 use crate::samples::SampleFilter;
 use crate::tx::OrgTx;
+use crate::visibility::{Kind, Viewer};
 use labledger_domain::audit::Changes;
 use labledger_domain::batch::{batch_code, BatchStatus, MAX_BATCH_SAMPLES};
 use labledger_domain::{BatchId, FieldError, FieldErrors, Permission, SampleId, Timestamp};
@@ -47,9 +48,42 @@ pub struct BatchSample {
     pub added_at: Timestamp,
 }
 
-const COLUMNS: &str = "b.id, b.seq, b.code, b.name, b.status, b.notes, b.created_by, b.created_at, \
-    b.updated_at, b.closed_at, \
-    (SELECT COUNT(*) FROM batch_samples bs WHERE bs.org_id = b.org_id AND bs.batch_id = b.id) AS sample_count";
+/// A batch's columns as `viewer` sees them (`sample_count` counts only the samples they see),
+/// the viewer bound as `$n`.
+fn columns(viewer: &Viewer, n: usize) -> String {
+    format!(
+        "b.id, b.seq, b.code, b.name, b.status, b.notes, b.created_by, b.created_at, \
+         b.updated_at, b.closed_at, (SELECT COUNT(*) FROM batch_samples bs JOIN samples s \
+         ON s.org_id = bs.org_id AND s.id = bs.sample_id \
+         WHERE bs.org_id = b.org_id AND bs.batch_id = b.id{}) AS sample_count",
+        viewer.filter(Kind::Sample, "s", n)
+    )
+}
+
+/// One batch by id as `viewer` may see it (`$1` org, `$2` id, `$3` the viewer).
+fn select_one(viewer: &Viewer) -> String {
+    format!(
+        "SELECT {} FROM batches b WHERE b.org_id = $1 AND b.id = $2{}",
+        columns(viewer, 3),
+        viewer.filter(Kind::Batch, "b", 3)
+    )
+}
+
+/// How many samples a batch holds, seen or not (for its audit events).
+async fn member_count(tx: &mut OrgTx<'_>, id: BatchId) -> Result<i64> {
+    let org = tx.org().to_owned();
+    let row = tx
+        .fetch_optional(
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM batch_samples WHERE org_id = $1 AND batch_id = $2",
+            )
+            .bind(org)
+            .bind(id.to_string()),
+        )
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("count returned nothing".into()))?;
+    Ok(row.try_get("n")?)
+}
 
 fn decode(r: &AnyRow) -> Result<Batch> {
     let status: String = r.try_get("status")?;
@@ -71,11 +105,13 @@ fn decode(r: &AnyRow) -> Result<Batch> {
     })
 }
 
-async fn batch_in_tx(tx: &mut OrgTx<'_>, id: BatchId) -> Result<Batch> {
+/// Loads a batch the write's caller may see (else `NotFound`).
+pub(crate) async fn batch_in_tx(tx: &mut OrgTx<'_>, id: BatchId) -> Result<Batch> {
     let org = tx.org().to_owned();
-    let sql = format!("SELECT {COLUMNS} FROM batches b WHERE b.org_id = $1 AND b.id = $2");
+    let viewer = tx.viewer().clone();
+    let sql = select_one(&viewer);
     let row = tx
-        .fetch_optional(sqlx::query(&sql).bind(org).bind(id.to_string()))
+        .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
         .await?
         .ok_or(StoreError::NotFound)?;
     decode(&row)
@@ -85,21 +121,24 @@ async fn batch_in_tx(tx: &mut OrgTx<'_>, id: BatchId) -> Result<Batch> {
 const CODE_CHUNK: usize = 500;
 
 /// Resolves a selection to (id, code) pairs, in the order given; unknown codes are named
-/// `codes[i]` and refuse the whole change.
+/// `codes[i]` and refuse the whole change. Only samples the caller may see are found, by code or
+/// by search: another project's sample is as unknown as one that does not exist.
 async fn resolve(tx: &mut OrgTx<'_>, sel: SampleSelection) -> Result<Vec<(String, String)>> {
     let org = tx.org().to_owned();
+    let viewer = tx.viewer().clone();
     let mut found = std::collections::HashMap::new();
     for chunk in sel.codes.chunks(CODE_CHUNK) {
         let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT id, code FROM samples WHERE org_id = $1 AND code IN ({})",
-            marks.join(", ")
+            "SELECT id, code FROM samples WHERE org_id = $1 AND code IN ({}){}",
+            marks.join(", "),
+            viewer.filter(Kind::Sample, "samples", chunk.len() + 2)
         );
         let mut q = sqlx::query(&sql).bind(org.clone());
         for c in chunk {
             q = q.bind(c.clone());
         }
-        for r in tx.fetch_all(q).await? {
+        for r in tx.fetch_all(viewer.bind(q)).await? {
             found.insert(
                 r.try_get::<String, _>("code")?,
                 r.try_get::<String, _>("id")?,
@@ -129,6 +168,7 @@ async fn resolve(tx: &mut OrgTx<'_>, sel: SampleSelection) -> Result<Vec<(String
             n += 1;
             sql.push_str(&format!(" AND sample_type = ${n}"));
         }
+        sql.push_str(&viewer.filter(Kind::Sample, "samples", n + 1));
         sql.push_str(&format!(" ORDER BY seq LIMIT {}", MAX_BATCH_SAMPLES + 1));
         let mut q = sqlx::query(&sql).bind(org);
         if let Some(s) = filter.status {
@@ -137,7 +177,7 @@ async fn resolve(tx: &mut OrgTx<'_>, sel: SampleSelection) -> Result<Vec<(String
         if let Some(t) = filter.sample_type {
             q = q.bind(t);
         }
-        let rows = tx.fetch_all(q).await?;
+        let rows = tx.fetch_all(viewer.bind(q)).await?;
         if rows.len() > MAX_BATCH_SAMPLES {
             return Err(FieldError::new(
                 "search",
@@ -158,17 +198,18 @@ async fn resolve(tx: &mut OrgTx<'_>, sel: SampleSelection) -> Result<Vec<(String
     Ok(picked)
 }
 
-/// Adds the samples not yet in the batch; returns the codes added.
+/// Adds the samples not yet in the batch; returns the codes added and how many it then holds.
 async fn add_members(
     tx: &mut OrgTx<'_>,
     batch: BatchId,
     samples: Vec<(String, String)>,
     now: i64,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, i64)> {
     let org = tx.org().to_owned();
     let mut present = std::collections::HashSet::new();
     for r in tx
         .fetch_all(
+            // unscoped: the whole membership, to skip samples already in (nothing is shown)
             sqlx::query("SELECT sample_id FROM batch_samples WHERE org_id = $1 AND batch_id = $2")
                 .bind(org.clone())
                 .bind(batch.to_string()),
@@ -204,7 +245,7 @@ async fn add_members(
         present.insert(id);
         added.push(code);
     }
-    Ok(added)
+    Ok((added, present.len() as i64))
 }
 
 async fn touch(tx: &mut OrgTx<'_>, id: BatchId, now: i64) -> Result<()> {
@@ -235,6 +276,7 @@ impl Org<'_> {
                 let samples = resolve(tx, selection).await?;
                 let row = tx
                     .fetch_optional(
+                        // unscoped: numbering counts every batch of the org
                         sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM batches WHERE org_id = $1")
                             .bind(org.clone()),
                     )
@@ -260,7 +302,7 @@ impl Org<'_> {
                     .bind(now),
                 )
                 .await?;
-                let added = add_members(tx, id, samples, now).await?;
+                let (added, _) = add_members(tx, id, samples, now).await?;
                 tx.record(
                     "batch.create",
                     "batch",
@@ -280,29 +322,31 @@ impl Org<'_> {
 
     pub async fn batch(&self, id: BatchId) -> Result<Batch> {
         self.scope().require(Permission::BATCHES_READ)?;
-        let sql = format!("SELECT {COLUMNS} FROM batches b WHERE b.org_id = $1 AND b.id = $2");
-        let row = sqlx::query(&sql)
-            .bind(self.org_text())
-            .bind(id.to_string())
+        let viewer = self.viewer();
+        let sql = select_one(&viewer);
+        let row = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
         decode(&row)
     }
 
-    /// The batch's samples, by code.
+    /// The batch's samples the caller may see, by code.
     pub async fn batch_samples(&self, id: BatchId) -> Result<Vec<BatchSample>> {
         self.scope().require(Permission::BATCHES_READ)?;
         self.batch(id).await?;
-        let rows = sqlx::query(
+        let viewer = self.viewer();
+        let sql = format!(
             "SELECT s.id, s.code, s.sample_type, s.status, bs.added_at FROM batch_samples bs \
              JOIN samples s ON s.org_id = bs.org_id AND s.id = bs.sample_id \
-             WHERE bs.org_id = $1 AND bs.batch_id = $2 ORDER BY s.seq",
-        )
-        .bind(self.org_text())
-        .bind(id.to_string())
-        .fetch_all(self.reader())
-        .await?;
+             WHERE bs.org_id = $1 AND bs.batch_id = $2{} ORDER BY s.seq",
+            viewer.filter(Kind::Sample, "s", 3)
+        );
+        let rows = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
+            .fetch_all(self.reader())
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(BatchSample {
@@ -325,8 +369,14 @@ impl Org<'_> {
     ) -> Result<(Vec<Batch>, Option<i64>)> {
         self.scope().require(Permission::BATCHES_READ)?;
         let limit = limit.clamp(1, 1000);
-        let mut sql = format!("SELECT {COLUMNS} FROM batches b WHERE b.org_id = $1");
-        let mut n = 1;
+        // The viewer is `$2`, bound first after the org whether or not it is used.
+        let viewer = self.viewer();
+        let mut sql = format!(
+            "SELECT {} FROM batches b WHERE b.org_id = $1{}",
+            columns(&viewer, 2),
+            viewer.filter(Kind::Batch, "b", 2)
+        );
+        let mut n = if viewer.is_limited() { 2 } else { 1 };
         if status.is_some() {
             n += 1;
             sql.push_str(&format!(" AND b.status = ${n}"));
@@ -336,7 +386,7 @@ impl Org<'_> {
             sql.push_str(&format!(" AND b.seq < ${n}"));
         }
         sql.push_str(&format!(" ORDER BY b.seq DESC LIMIT {}", limit + 1));
-        let mut q = sqlx::query(&sql).bind(self.org_text());
+        let mut q = viewer.bind(sqlx::query(&sql).bind(self.org_text()));
         if let Some(s) = status {
             q = q.bind(s.as_str());
         }
@@ -370,7 +420,7 @@ impl Org<'_> {
                     .map_err(|e| StoreError::Refused(e.to_string()))?;
                 let samples = resolve(tx, selection).await?;
                 let now = Timestamp::now().micros();
-                let added = add_members(tx, id, samples, now).await?;
+                let (added, total) = add_members(tx, id, samples, now).await?;
                 touch(tx, id, now).await?;
                 tx.record(
                     "batch.add_samples",
@@ -378,8 +428,8 @@ impl Org<'_> {
                     Some(id.to_string()),
                     Changes::new().created("samples", &added).field(
                         "sample_count",
-                        batch.sample_count,
-                        batch.sample_count + added.len() as i64,
+                        total - added.len() as i64,
+                        total,
                     ),
                 );
                 batch_in_tx(tx, id).await
@@ -399,16 +449,20 @@ impl Org<'_> {
                     .accepts_changes()
                     .map_err(|e| StoreError::Refused(e.to_string()))?;
                 let org = tx.org().to_owned();
+                let viewer = tx.viewer().clone();
+                let sql = format!(
+                    "SELECT s.code FROM batch_samples bs JOIN samples s ON s.org_id = bs.org_id AND s.id = bs.sample_id \
+                     WHERE bs.org_id = $1 AND bs.batch_id = $2 AND bs.sample_id = $3{}",
+                    viewer.filter(Kind::Sample, "s", 4)
+                );
+                let total = member_count(tx, id).await?;
                 let code = tx
-                    .fetch_optional(
-                        sqlx::query(
-                            "SELECT s.code FROM batch_samples bs JOIN samples s ON s.org_id = bs.org_id AND s.id = bs.sample_id \
-                             WHERE bs.org_id = $1 AND bs.batch_id = $2 AND bs.sample_id = $3",
-                        )
-                        .bind(org.clone())
-                        .bind(id.to_string())
-                        .bind(sample.to_string()),
-                    )
+                    .fetch_optional(viewer.bind(
+                        sqlx::query(&sql)
+                            .bind(org.clone())
+                            .bind(id.to_string())
+                            .bind(sample.to_string()),
+                    ))
                     .await?
                     .ok_or(StoreError::NotFound)?
                     .try_get::<String, _>("code")?;
@@ -427,7 +481,7 @@ impl Org<'_> {
                     Some(id.to_string()),
                     Changes::new()
                         .removed("sample", code)
-                        .field("sample_count", batch.sample_count, batch.sample_count - 1),
+                        .field("sample_count", total, total - 1),
                 );
                 batch_in_tx(tx, id).await
             })

@@ -168,6 +168,7 @@ pub(crate) async fn verify(pool: &sqlx::AnyPool, org: OrgId) -> Result<Verificat
     let head_seq: i64 = head.try_get("seq")?;
     let head_hash: Vec<u8> = head.try_get("hash")?;
     let mut verifier = ChainVerifier::new();
+    // unscoped: verification answers integrity only (counts and the first broken link), no event
     let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
     let mut rows = sqlx::query(&sql).bind(&org_text).fetch(pool);
     while let Some(row) = rows.try_next().await? {

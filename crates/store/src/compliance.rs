@@ -6,6 +6,7 @@ use crate::instance::parse_id;
 use crate::org::Org;
 use crate::signatures::{self, CheckedSignature, Signature, Signer};
 use crate::tx::OrgTx;
+use crate::visibility::{Kind, Viewer};
 use labledger_domain::audit::Changes;
 use labledger_domain::compliance::{check_closable, ComplianceState, LinkTarget, RecordKind};
 use labledger_domain::signature::SignatureMeaning;
@@ -144,16 +145,34 @@ fn decode(r: &AnyRow) -> Result<ComplianceRecord> {
     })
 }
 
-const LINKS_SQL: &str = "SELECT l.to_type, l.to_id, l.created_at, s.code AS sample_code, \
-    pv.version AS pv_version, p.title AS pv_title, b.code AS batch_code, wr.seq AS run_seq \
-    FROM record_links l \
-    LEFT JOIN samples s ON l.to_type = 'sample' AND s.org_id = l.org_id AND s.id = l.to_id \
-    LEFT JOIN protocol_versions pv ON l.to_type = 'protocol_version' AND pv.org_id = l.org_id AND pv.id = l.to_id \
-    LEFT JOIN protocols p ON p.org_id = pv.org_id AND p.id = pv.protocol_id \
-    LEFT JOIN batches b ON l.to_type = 'batch' AND b.org_id = l.org_id AND b.id = l.to_id \
-    LEFT JOIN workflow_runs wr ON l.to_type = 'workflow_run' AND wr.org_id = l.org_id AND wr.id = l.to_id \
-    WHERE l.org_id = $1 AND l.from_type = 'compliance_record' AND l.from_id = $2 \
-    ORDER BY l.created_at, l.to_type, l.to_id";
+/// A record's links (`$1` org, `$2` record, `$3` the viewer): links to samples, batches and runs
+/// only when the viewer may see them.
+fn links_sql(viewer: &Viewer) -> String {
+    let hidden = if viewer.is_limited() {
+        format!(
+            " AND ((l.to_type = 'sample' AND {}) OR (l.to_type = 'batch' AND {}) \
+             OR (l.to_type = 'workflow_run' AND {}) \
+             OR l.to_type NOT IN ('sample', 'batch', 'workflow_run'))",
+            viewer.sees("samples", Kind::Sample, "l", "l.to_id", 3),
+            viewer.sees("batches", Kind::Batch, "l", "l.to_id", 3),
+            viewer.sees("workflow_runs", Kind::Run, "l", "l.to_id", 3),
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT l.to_type, l.to_id, l.created_at, s.code AS sample_code, \
+         pv.version AS pv_version, p.title AS pv_title, b.code AS batch_code, wr.seq AS run_seq \
+         FROM record_links l \
+         LEFT JOIN samples s ON l.to_type = 'sample' AND s.org_id = l.org_id AND s.id = l.to_id \
+         LEFT JOIN protocol_versions pv ON l.to_type = 'protocol_version' AND pv.org_id = l.org_id AND pv.id = l.to_id \
+         LEFT JOIN protocols p ON p.org_id = pv.org_id AND p.id = pv.protocol_id \
+         LEFT JOIN batches b ON l.to_type = 'batch' AND b.org_id = l.org_id AND b.id = l.to_id \
+         LEFT JOIN workflow_runs wr ON l.to_type = 'workflow_run' AND wr.org_id = l.org_id AND wr.id = l.to_id \
+         WHERE l.org_id = $1 AND l.from_type = 'compliance_record' AND l.from_id = $2{hidden} \
+         ORDER BY l.created_at, l.to_type, l.to_id"
+    )
+}
 
 fn decode_link(r: &AnyRow) -> Result<RecordLink> {
     let sample: Option<String> = r.try_get("sample_code")?;
@@ -181,8 +200,10 @@ async fn record_in_tx(tx: &mut OrgTx<'_>, id: ComplianceRecordId) -> Result<Comp
         .await?
         .ok_or(StoreError::NotFound)?;
     let mut rec = decode(&row)?;
+    let viewer = tx.viewer().clone();
+    let sql = links_sql(&viewer);
     let links = tx
-        .fetch_all(sqlx::query(LINKS_SQL).bind(org).bind(id.to_string()))
+        .fetch_all(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
         .await?;
     rec.links = links.iter().map(decode_link).collect::<Result<_>>()?;
     Ok(rec)
@@ -297,9 +318,13 @@ impl Org<'_> {
             .await?
             .ok_or(StoreError::NotFound)?;
         let mut rec = decode(&row)?;
-        let links = sqlx::query(LINKS_SQL)
-            .bind(self.org_text())
-            .bind(id.to_string())
+        let viewer = self.viewer();
+        let links = viewer
+            .bind(
+                sqlx::query(&links_sql(&viewer))
+                    .bind(self.org_text())
+                    .bind(id.to_string()),
+            )
             .fetch_all(self.reader())
             .await?;
         rec.links = links.iter().map(decode_link).collect::<Result<_>>()?;
@@ -482,22 +507,22 @@ impl Org<'_> {
     ) -> Result<ComplianceRecord> {
         self.scope().require(Permission::COMPLIANCE_WRITE)?;
         let actor = self.scope().user_id();
-        let table = match target {
+        let (table, kind) = match target {
             LinkTarget::Sample => {
                 self.scope().require(Permission::SAMPLES_READ)?;
-                "samples"
+                ("samples", Some(Kind::Sample))
             }
             LinkTarget::ProtocolVersion => {
                 self.scope().require(Permission::PROTOCOLS_READ)?;
-                "protocol_versions"
+                ("protocol_versions", None)
             }
             LinkTarget::Batch => {
                 self.scope().require(Permission::BATCHES_READ)?;
-                "batches"
+                ("batches", Some(Kind::Batch))
             }
             LinkTarget::WorkflowRun => {
                 self.scope().require(Permission::WORKFLOWS_READ)?;
-                "workflow_runs"
+                ("workflow_runs", Some(Kind::Run))
             }
         };
         self.write(Box::new(move |tx| {
@@ -505,13 +530,15 @@ impl Org<'_> {
                 let cur = record_in_tx(tx, id).await?;
                 editable(&cur)?;
                 let org = tx.org().to_owned();
-                let exists = tx
-                    .fetch_optional(
-                        sqlx::query(&format!("SELECT id FROM {table} WHERE org_id = $1 AND id = $2"))
-                            .bind(org.clone())
-                            .bind(target_id.clone()),
-                    )
-                    .await?;
+                // Only a record the caller may see can be linked; another project's is unknown.
+                let viewer = tx.viewer().clone();
+                let visible = kind.map(|k| viewer.filter(k, table, 3)).unwrap_or_default();
+                let sql = format!("SELECT id FROM {table} WHERE org_id = $1 AND id = $2{visible}");
+                let mut q = sqlx::query(&sql).bind(org.clone()).bind(target_id.clone());
+                if kind.is_some() {
+                    q = viewer.bind(q);
+                }
+                let exists = tx.fetch_optional(q).await?;
                 if exists.is_none() {
                     return Err(labledger_domain::FieldError::new(
                         "record_id",

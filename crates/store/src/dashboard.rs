@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::org::Org;
+use crate::visibility::Kind;
 use labledger_domain::{Permission, Timestamp};
 use serde::Serialize;
 use sqlx::Row;
@@ -68,20 +69,29 @@ impl Org<'_> {
                 Ok::<i64, crate::error::StoreError>(row.try_get::<i64, _>("n")?)
             }
         };
+        // Counts of what the caller may see (`$2` the viewer).
+        let viewer = self.viewer();
+        let visible_count = |table: &'static str, kind: Kind, condition: &'static str| {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE org_id = $1 AND {condition}{}",
+                viewer.filter(kind, table, 2)
+            );
+            let (org, viewer) = (org.clone(), viewer.clone());
+            async move {
+                let row = viewer
+                    .bind(sqlx::query(&sql).bind(org))
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok::<i64, crate::error::StoreError>(row.try_get::<i64, _>("n")?)
+            }
+        };
         let mut d = Dashboard::default();
         if scope.can(Permission::SAMPLES_READ) {
-            let limited = scope.is_project_limited();
-            let sql = if limited {
-                "SELECT status, COUNT(*) AS n FROM samples WHERE org_id = $1 AND project_id IN \
-                 (SELECT pm.project_id FROM project_members pm WHERE pm.org_id = $1 AND pm.user_id = $2) \
-                 GROUP BY status ORDER BY status"
-            } else {
-                "SELECT status, COUNT(*) AS n FROM samples WHERE org_id = $1 GROUP BY status ORDER BY status"
-            };
-            let mut q = sqlx::query(sql).bind(org.clone());
-            if limited {
-                q = q.bind(me.clone());
-            }
+            let sql = format!(
+                "SELECT status, COUNT(*) AS n FROM samples WHERE org_id = $1{} GROUP BY status ORDER BY status",
+                viewer.filter(Kind::Sample, "samples", 2)
+            );
+            let q = viewer.bind(sqlx::query(&sql).bind(org.clone()));
             let rows = q.fetch_all(self.reader()).await?;
             d.samples_by_status = Some(
                 rows.iter()
@@ -90,22 +100,11 @@ impl Org<'_> {
             );
         }
         if scope.can(Permission::BATCHES_READ) {
-            d.open_batches = Some(
-                count(
-                    "SELECT COUNT(*) AS n FROM batches WHERE org_id = $1 AND status = 'open'",
-                    None,
-                )
-                .await?,
-            );
+            d.open_batches = Some(visible_count("batches", Kind::Batch, "status = 'open'").await?);
         }
         if scope.can(Permission::WORKFLOWS_READ) {
-            d.runs_in_progress = Some(
-                count(
-                    "SELECT COUNT(*) AS n FROM workflow_runs WHERE org_id = $1 AND status = 'in_progress'",
-                    None,
-                )
-                .await?,
-            );
+            d.runs_in_progress =
+                Some(visible_count("workflow_runs", Kind::Run, "status = 'in_progress'").await?);
         }
         if scope.can(Permission::COMPLIANCE_READ) {
             d.open_compliance_records = Some(

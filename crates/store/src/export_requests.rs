@@ -8,6 +8,7 @@ use crate::chain::{decode_event, StoredEvent, EVENT_COLUMNS};
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
+use crate::visibility::{Kind, Viewer};
 use labledger_domain::audit::Changes;
 use labledger_domain::export::{self, Decision, ExportKind, RequestError, RequestState};
 use labledger_domain::{ExportRequestId, Permission, PermissionSet, ProjectId, Timestamp, UserId};
@@ -37,6 +38,12 @@ const SQL: &str = "SELECT r.id, r.kind, r.project_id, p.name AS project_name, r.
     r.state, r.requested_by, u.email, r.requested_at, r.decided_by, r.decided_at, r.reason, \
     r.expires_at, r.downloads FROM export_requests r JOIN users u ON u.id = r.requested_by \
     LEFT JOIN projects p ON p.org_id = r.org_id AND p.id = r.project_id WHERE r.org_id = $1";
+
+/// The export requests `viewer` may see (`$n` the viewer): a project-limited member sees only
+/// requests for their projects, never a whole-org one.
+fn select(viewer: &Viewer, n: usize) -> String {
+    format!("{SQL}{}", viewer.filter(Kind::Project, "p", n))
+}
 
 fn decode(r: &AnyRow, now: Timestamp) -> Result<ExportRequest> {
     let kind: String = r.try_get("kind")?;
@@ -152,9 +159,10 @@ impl Org<'_> {
                     Some(id.to_string()),
                     changes,
                 );
-                let sql = format!("{SQL} AND r.id = $2");
+                let viewer = tx.viewer().clone();
+                let sql = format!("{} AND r.id = $2", select(&viewer, 3));
                 let row = tx
-                    .fetch_optional(sqlx::query(&sql).bind(org).bind(id.to_string()))
+                    .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 decode(&row, now)
@@ -170,11 +178,19 @@ impl Org<'_> {
         if !all {
             scope.require(Permission::EXPORTS_CREATE)?;
         }
+        // The viewer is `$2` when the rule names one; the requester comes after it.
+        let viewer = self.viewer();
+        let mine = if viewer.is_limited() { 3 } else { 2 };
         let sql = format!(
-            "{SQL}{} ORDER BY r.requested_at DESC, r.id DESC LIMIT 500",
-            if all { "" } else { " AND r.requested_by = $2" }
+            "{}{} ORDER BY r.requested_at DESC, r.id DESC LIMIT 500",
+            select(&viewer, 2),
+            if all {
+                String::new()
+            } else {
+                format!(" AND r.requested_by = ${mine}")
+            }
         );
-        let mut q = sqlx::query(&sql).bind(self.org_text());
+        let mut q = viewer.bind(sqlx::query(&sql).bind(self.org_text()));
         if !all {
             q = q.bind(scope.user_id().to_string());
         }
@@ -188,10 +204,10 @@ impl Org<'_> {
 
     /// One export request: one's own, or any with `exports:read`.
     pub async fn export_request(&self, id: ExportRequestId) -> Result<ExportRequest> {
-        let sql = format!("{SQL} AND r.id = $2");
-        let row = sqlx::query(&sql)
-            .bind(self.org_text())
-            .bind(id.to_string())
+        let viewer = self.viewer();
+        let sql = format!("{} AND r.id = $2", select(&viewer, 3));
+        let row = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -238,9 +254,12 @@ impl Org<'_> {
             Box::pin(async move {
                 let org = tx.org().to_owned();
                 let now = Timestamp::now();
-                let sql = format!("{SQL} AND r.id = $2");
+                let viewer = tx.viewer().clone();
+                let sql = format!("{} AND r.id = $2", select(&viewer, 3));
                 let row = tx
-                    .fetch_optional(sqlx::query(&sql).bind(org.clone()).bind(id.to_string()))
+                    .fetch_optional(
+                        viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(id.to_string())),
+                    )
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 let request = decode(&row, now)?;
@@ -279,7 +298,7 @@ impl Org<'_> {
                 }
                 tx.record(action, "export_request", Some(id.to_string()), changes);
                 let row = tx
-                    .fetch_optional(sqlx::query(&sql).bind(org).bind(id.to_string()))
+                    .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 decode(&row, now)
@@ -312,9 +331,12 @@ impl Org<'_> {
             Box::pin(async move {
                 let org = tx.org().to_owned();
                 let now = Timestamp::now();
-                let sql = format!("{SQL} AND r.id = $2");
+                let viewer = tx.viewer().clone();
+                let sql = format!("{} AND r.id = $2", select(&viewer, 3));
                 let row = tx
-                    .fetch_optional(sqlx::query(&sql).bind(org.clone()).bind(id.to_string()))
+                    .fetch_optional(
+                        viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(id.to_string())),
+                    )
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 let request = decode(&row, now)?;
@@ -353,6 +375,7 @@ impl Org<'_> {
     pub async fn all_events(&self) -> Result<Vec<StoredEvent>> {
         self.require_export_of(ExportKind::Org)?;
         let sql =
+            // unscoped: whole-org exports are refused to project-limited members (`require_export_of`)
             format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
         sqlx::query(&sql)
             .bind(self.org_text())
@@ -365,7 +388,9 @@ impl Org<'_> {
 
     /// The sum of the sizes of the files filed under a project (an export's estimate).
     pub async fn project_files_bytes(&self, project: ProjectId) -> Result<u64> {
+        self.project(project).await?;
         let row = sqlx::query(
+            // unscoped: the project was loaded through its rule above
             "SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) AS total FROM project_files pf \
              JOIN files f ON f.org_id = pf.org_id AND f.id = pf.file_id \
              WHERE f.deleted_at IS NULL AND pf.org_id = $1 AND pf.project_id = $2",
@@ -380,6 +405,7 @@ impl Org<'_> {
     /// The sum of the sizes of the org's live files (a whole-org export's estimate).
     pub async fn org_files_bytes(&self) -> Result<u64> {
         let row = sqlx::query(
+            // unscoped: whole-org exports are refused to project-limited members (`require_export_of`)
             "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM files \
              WHERE org_id = $1 AND deleted_at IS NULL",
         )
@@ -393,6 +419,7 @@ impl Org<'_> {
     pub async fn all_file_ids(&self) -> Result<Vec<labledger_domain::FileId>> {
         self.require_export_of(ExportKind::Org)?;
         let rows = sqlx::query(
+            // unscoped: whole-org exports are refused to project-limited members (`require_export_of`)
             "SELECT id FROM files WHERE org_id = $1 AND deleted_at IS NULL ORDER BY seq",
         )
         .bind(self.org_text())

@@ -6,6 +6,7 @@ use crate::chain::{decode_event, StoredEvent, EVENT_COLUMNS};
 use crate::error::{Result, StoreError};
 use crate::files::{FileObject, FileRecord};
 use crate::org::Org;
+use crate::visibility::Kind;
 use labledger_domain::audit::Changes;
 use labledger_domain::{FileId, Permission, ProjectId, Timestamp};
 use sqlx::Row;
@@ -134,6 +135,7 @@ impl Org<'_> {
                 let exists = tx
                     .fetch_optional(
                         sqlx::query(
+                            // unscoped: project and file were loaded through their rules before the write
                             "SELECT file_id FROM project_files WHERE org_id = $1 \
                              AND project_id = $2 AND file_id = $3",
                         )
@@ -173,6 +175,7 @@ impl Org<'_> {
     pub async fn project_files(&self, project: ProjectId) -> Result<Vec<(FileRecord, FileObject)>> {
         self.project(project).await?;
         let rows = sqlx::query(
+            // unscoped: the project was loaded through its rule; each file is loaded through `file_with_object`
             "SELECT pf.file_id FROM project_files pf JOIN files f \
              ON f.org_id = pf.org_id AND f.id = pf.file_id \
              WHERE pf.org_id = $1 AND pf.project_id = $2 AND f.deleted_at IS NULL \
@@ -193,7 +196,9 @@ impl Org<'_> {
 
     /// The ids of the workflow runs that touched a project's samples, oldest first.
     pub async fn project_run_ids(&self, project: ProjectId) -> Result<Vec<String>> {
+        self.project(project).await?;
         let rows = sqlx::query(
+            // unscoped: the project was loaded through its rule: its samples are the caller's
             "SELECT DISTINCT rs.run_id FROM workflow_run_samples rs \
              JOIN samples s ON s.org_id = rs.org_id AND s.id = rs.sample_id \
              WHERE rs.org_id = $1 AND s.project_id = $2 ORDER BY rs.run_id",
@@ -211,16 +216,21 @@ impl Org<'_> {
     /// Only for exports (exports:create).
     pub async fn events_about(&self, targets: &[(&str, String)]) -> Result<Vec<StoredEvent>> {
         self.scope().require(Permission::EXPORTS_CREATE)?;
+        let viewer = self.viewer();
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 AND target_type = $2 \
-             AND target_id = $3 ORDER BY seq"
+             AND target_id = $3{} ORDER BY seq",
+            viewer.filter(Kind::Event, "audit_events", 4)
         );
         let mut events = Vec::new();
         for (kind, id) in targets {
-            let rows = sqlx::query(&sql)
-                .bind(self.org_text())
-                .bind((*kind).to_owned())
-                .bind(id.clone())
+            let rows = viewer
+                .bind(
+                    sqlx::query(&sql)
+                        .bind(self.org_text())
+                        .bind((*kind).to_owned())
+                        .bind(id.clone()),
+                )
                 .fetch_all(self.reader())
                 .await?;
             for r in &rows {

@@ -12,10 +12,12 @@ impl Org<'_> {
     /// `projects:read`; a project-limited caller sees only their projects).
     pub async fn file_projects(&self, file: FileId) -> Result<Vec<Project>> {
         self.scope().require(Permission::FILES_READ)?;
+        self.file(file).await?;
         if !self.scope().can(Permission::PROJECTS_READ) {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
+            // unscoped: the file was loaded through its rule; each project is loaded through `project`
             "SELECT project_id FROM project_files WHERE org_id = $1 AND file_id = $2 \
              ORDER BY added_at, project_id",
         )

@@ -7,6 +7,7 @@ use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
 use crate::tx::OrgTx;
+use crate::visibility::Kind;
 use labledger_domain::audit::Changes;
 use labledger_domain::{FileId, Permission, Timestamp};
 use serde::Serialize;
@@ -262,9 +263,11 @@ impl Org<'_> {
                     }
                 };
                 let seq =
+                    // unscoped: numbering counts every file of the org
                     next_number(tx, "SELECT MAX(seq) FROM files WHERE org_id = $1", None).await?;
                 let version = next_number(
                     tx,
+                    // unscoped: a name's versions are numbered across the org
                     "SELECT MAX(version) FROM files WHERE org_id = $1 AND name = $2",
                     Some(new.name.clone()),
                 )
@@ -330,10 +333,13 @@ impl Org<'_> {
 
     pub async fn file(&self, id: FileId) -> Result<FileRecord> {
         self.scope().require(Permission::FILES_READ)?;
-        let sql = format!("SELECT {COLUMNS} FROM files WHERE org_id = $1 AND id = $2");
-        let row = sqlx::query(&sql)
-            .bind(self.org_text())
-            .bind(id.to_string())
+        let viewer = self.viewer();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM files WHERE org_id = $1 AND id = $2{}",
+            viewer.filter(Kind::File, "files", 3)
+        );
+        let row = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -344,19 +350,21 @@ impl Org<'_> {
     /// A deleted file is `Gone` even when its object went with it (hence the LEFT JOIN).
     pub async fn file_with_object(&self, id: FileId) -> Result<(FileRecord, FileObject)> {
         self.scope().require(Permission::FILES_READ)?;
-        let row = sqlx::query(
+        let viewer = self.viewer();
+        let sql = format!(
             "SELECT f.id, f.seq, f.name, f.version, f.sha256, f.size, f.media_type, f.created_at, \
              f.created_by, f.category, f.hold_reason, f.deleted_at, f.deleted_by, \
              o.content_key, o.path, o.wrapped_key, o.segment_size, o.key_version \
              FROM files f LEFT JOIN file_objects o \
              ON o.org_id = f.org_id AND o.content_key = f.content_key \
-             WHERE f.org_id = $1 AND f.id = $2",
-        )
-        .bind(self.org_text())
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or(StoreError::NotFound)?;
+             WHERE f.org_id = $1 AND f.id = $2{}",
+            viewer.filter(Kind::File, "f", 3)
+        );
+        let row = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let file = decode(&row)?;
         if file.deleted_at.is_some() {
             return Err(StoreError::Gone(format!(
@@ -384,8 +392,13 @@ impl Org<'_> {
     ) -> Result<(Vec<FileRecord>, Option<i64>)> {
         self.scope().require(Permission::FILES_READ)?;
         let limit = limit.clamp(1, 1000);
-        let mut sql = format!("SELECT {COLUMNS} FROM files WHERE org_id = $1");
-        let mut n = 1;
+        // The viewer is `$2`, bound right after the org when the rule names it.
+        let viewer = self.viewer();
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM files WHERE org_id = $1{}",
+            viewer.filter(Kind::File, "files", 2)
+        );
+        let mut n = if viewer.is_limited() { 2 } else { 1 };
         if name.is_some() {
             n += 1;
             sql.push_str(&format!(" AND name = ${n}"));
@@ -395,7 +408,7 @@ impl Org<'_> {
             sql.push_str(&format!(" AND seq < ${n}"));
         }
         sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit + 1));
-        let mut q = sqlx::query(&sql).bind(self.org_text());
+        let mut q = viewer.bind(sqlx::query(&sql).bind(self.org_text()));
         if let Some(name) = name {
             q = q.bind(name);
         }

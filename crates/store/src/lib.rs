@@ -43,6 +43,7 @@ mod tests;
 mod tokens;
 mod trail;
 mod tx;
+mod visibility;
 mod workflows;
 mod writer;
 
@@ -83,7 +84,8 @@ pub use sensitive::{FieldKeyMaker, FieldKeyMaterial, LegacySecret, PlatformKeyRo
 pub use sessions::{Session, SessionInfo, SessionUser};
 pub use signatures::{CheckedSignature, Signature, Signer};
 pub use storage::{
-    CustodyEvent, CustodyRecord, Location, LocationDetail, NewLocation, Occupant, Placement,
+    CustodyEvent, CustodyRecord, Location, LocationDetail, NewLocation, Occupant, OccupantSample,
+    Placement,
 };
 pub use tokens::{ApiToken, NewApiToken, TokenResolution};
 pub use trail::{AuditFilter, AuditPage};

@@ -5,6 +5,7 @@ use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
 use crate::samples::{insert_samples, sample_in_tx, NewSample, Sample};
+use crate::visibility::Kind;
 use labledger_domain::audit::Changes;
 use labledger_domain::sample::{remaining_after, DerivationKind};
 use labledger_domain::{Permission, SampleId, Timestamp};
@@ -142,10 +143,14 @@ impl Org<'_> {
     pub async fn lineage(&self, sample: SampleId) -> Result<Lineage> {
         self.scope().require(Permission::SAMPLES_READ)?;
         self.sample(sample).await?;
-        let sql =
+        // Only relatives the caller may see: the walk up stops at the first one they may not.
+        let viewer = self.viewer();
+        let visible = viewer.filter(Kind::Sample, "s", 3);
+        let sql = format!(
             "SELECT s.id, s.code, s.sample_type, s.status, l.kind, l.quantity_taken, l.parent_id \
-                   FROM sample_lineage l JOIN samples s ON s.org_id = l.org_id AND s.id = {JOIN} \
-                   WHERE l.org_id = $1 AND {WHERE} = $2 ORDER BY s.seq";
+             FROM sample_lineage l JOIN samples s ON s.org_id = l.org_id AND s.id = {{JOIN}} \
+             WHERE l.org_id = $1 AND {{WHERE}} = $2{visible} ORDER BY s.seq"
+        );
         let relative = |r: &sqlx::any::AnyRow| -> Result<Relative> {
             Ok(Relative {
                 id: parse_id(&r.try_get::<String, _>("id")?)?,
@@ -159,9 +164,12 @@ impl Org<'_> {
         let children_sql = sql
             .replace("{JOIN}", "l.child_id")
             .replace("{WHERE}", "l.parent_id");
-        let children = sqlx::query(&children_sql)
-            .bind(self.org_text())
-            .bind(sample.to_string())
+        let children = viewer
+            .bind(
+                sqlx::query(&children_sql)
+                    .bind(self.org_text())
+                    .bind(sample.to_string()),
+            )
             .fetch_all(self.reader())
             .await?
             .iter()
@@ -169,15 +177,20 @@ impl Org<'_> {
             .collect::<Result<Vec<_>>>()?;
         // Up the tree: the parent row of each link (kind and amount are how the child came
         // from it).
-        let up_sql = "SELECT s.id, s.code, s.sample_type, s.status, l.kind, l.quantity_taken \
-                      FROM sample_lineage l JOIN samples s ON s.org_id = l.org_id AND s.id = l.parent_id \
-                      WHERE l.org_id = $1 AND l.child_id = $2";
+        let up_sql = format!(
+            "SELECT s.id, s.code, s.sample_type, s.status, l.kind, l.quantity_taken \
+             FROM sample_lineage l JOIN samples s ON s.org_id = l.org_id AND s.id = l.parent_id \
+             WHERE l.org_id = $1 AND l.child_id = $2{visible}"
+        );
         let mut ancestors = Vec::new();
         let mut at = sample;
         for _ in 0..32 {
-            let row = sqlx::query(up_sql)
-                .bind(self.org_text())
-                .bind(at.to_string())
+            let row = viewer
+                .bind(
+                    sqlx::query(&up_sql)
+                        .bind(self.org_text())
+                        .bind(at.to_string()),
+                )
                 .fetch_optional(self.reader())
                 .await?;
             let Some(r) = row else { break };

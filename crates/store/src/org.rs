@@ -4,6 +4,7 @@ use crate::chain::{self, Verification};
 use crate::error::Result;
 use crate::scope::OrgScope;
 use crate::tx::{self, OrgWriteFn};
+use crate::visibility::Viewer;
 use crate::Store;
 use labledger_domain::Permission;
 
@@ -25,6 +26,11 @@ impl<'a> Org<'a> {
 
     pub(crate) fn org_text(&self) -> String {
         self.scope.org_id().to_string()
+    }
+
+    /// The visibility rules of this scope (`crate::visibility`).
+    pub(crate) fn viewer(&self) -> Viewer {
+        Viewer::of(self.scope)
     }
 
     pub(crate) fn reader(&self) -> &sqlx::AnyPool {

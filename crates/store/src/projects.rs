@@ -6,6 +6,7 @@ use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
 use crate::tx::OrgTx;
+use crate::visibility::{Kind, Viewer};
 use labledger_domain::audit::Changes;
 use labledger_domain::project::ProjectStatus;
 use labledger_domain::{Permission, ProjectId, Timestamp, UserId};
@@ -46,9 +47,13 @@ const COLUMNS: &str = "p.id, p.name, p.description, p.status, p.created_by, p.cr
     (SELECT COUNT(*) FROM project_members pm WHERE pm.org_id = p.org_id AND pm.project_id = p.id) AS member_count, \
     (SELECT COUNT(*) FROM samples s WHERE s.org_id = p.org_id AND s.project_id = p.id) AS sample_count";
 
-/// The clause (on `p`) that keeps a project-limited caller to their projects; `$2` is the caller.
-const MINE: &str = " AND EXISTS (SELECT 1 FROM project_members me WHERE me.org_id = p.org_id \
-    AND me.project_id = p.id AND me.user_id = $2)";
+/// One project by id as `viewer` may see it (`$1` org, `$2` id, `$3` the viewer).
+fn select_one(viewer: &Viewer) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM projects p WHERE p.org_id = $1 AND p.id = $2{}",
+        viewer.filter(Kind::Project, "p", 3)
+    )
+}
 
 fn decode(r: &AnyRow) -> Result<Project> {
     let status: String = r.try_get("status")?;
@@ -66,11 +71,13 @@ fn decode(r: &AnyRow) -> Result<Project> {
     })
 }
 
+/// Loads a project the write's caller may see (else `NotFound`).
 async fn project_in_tx(tx: &mut OrgTx<'_>, id: ProjectId) -> Result<Project> {
     let org = tx.org().to_owned();
-    let sql = format!("SELECT {COLUMNS} FROM projects p WHERE p.org_id = $1 AND p.id = $2");
+    let viewer = tx.viewer().clone();
+    let sql = select_one(&viewer);
     let row = tx
-        .fetch_optional(sqlx::query(&sql).bind(org).bind(id.to_string()))
+        .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
         .await?
         .ok_or(StoreError::NotFound)?;
     decode(&row)
@@ -89,6 +96,7 @@ pub(crate) async fn check_filing(
     let row = tx
         .fetch_optional(
             sqlx::query(
+                // unscoped: the filing rule checks the caller's membership itself (`mine`)
                 "SELECT p.status, EXISTS (SELECT 1 FROM project_members pm WHERE pm.org_id = p.org_id \
                  AND pm.project_id = p.id AND pm.user_id = $3) AS mine \
                  FROM projects p WHERE p.org_id = $1 AND p.id = $2",
@@ -204,18 +212,14 @@ impl Org<'_> {
     /// The org's projects by name; a project-limited caller sees only theirs.
     pub async fn projects(&self) -> Result<Vec<Project>> {
         self.scope().require(Permission::PROJECTS_READ)?;
-        let mine = if self.scope().is_project_limited() {
-            MINE
-        } else {
-            ""
-        };
-        let sql =
-            format!("SELECT {COLUMNS} FROM projects p WHERE p.org_id = $1{mine} ORDER BY p.name");
-        let mut q = sqlx::query(&sql).bind(self.org_text());
-        if self.scope().is_project_limited() {
-            q = q.bind(self.scope().user_id().to_string());
-        }
-        q.fetch_all(self.reader())
+        let viewer = self.viewer();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM projects p WHERE p.org_id = $1{} ORDER BY p.name",
+            viewer.filter(Kind::Project, "p", 2)
+        );
+        viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()))
+            .fetch_all(self.reader())
             .await?
             .iter()
             .map(decode)
@@ -225,19 +229,10 @@ impl Org<'_> {
     /// One project; a project-limited caller outside it gets `NotFound`.
     pub async fn project(&self, id: ProjectId) -> Result<Project> {
         self.scope().require(Permission::PROJECTS_READ)?;
-        let limited = self.scope().is_project_limited();
-        let mine = if limited {
-            MINE.replace("$2", "$3")
-        } else {
-            String::new()
-        };
-        let sql =
-            format!("SELECT {COLUMNS} FROM projects p WHERE p.org_id = $1 AND p.id = $2{mine}");
-        let mut q = sqlx::query(&sql).bind(self.org_text()).bind(id.to_string());
-        if limited {
-            q = q.bind(self.scope().user_id().to_string());
-        }
-        let row = q
+        let viewer = self.viewer();
+        let sql = select_one(&viewer);
+        let row = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;

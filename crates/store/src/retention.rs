@@ -4,6 +4,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::org::Org;
+use crate::visibility::Kind;
 use labledger_domain::audit::Changes;
 use labledger_domain::file::{check_deletion, DeletionRefused, FileCategory};
 use labledger_domain::{FileId, Permission, Timestamp};
@@ -88,13 +89,14 @@ impl Org<'_> {
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let org = tx.org().to_owned();
+                let viewer = tx.viewer().clone();
+                let sql = format!(
+                    "SELECT hold_reason, deleted_at FROM files WHERE org_id = $1 AND id = $2{}",
+                    viewer.filter(Kind::File, "files", 3)
+                );
                 let row = tx
                     .fetch_optional(
-                        sqlx::query(
-                            "SELECT hold_reason, deleted_at FROM files WHERE org_id = $1 AND id = $2",
-                        )
-                        .bind(org.clone())
-                        .bind(id.to_string()),
+                        viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(id.to_string())),
                     )
                     .await?
                     .ok_or(StoreError::NotFound)?;
@@ -104,7 +106,9 @@ impl Org<'_> {
                     return Err(StoreError::Gone(format!("File {id} was deleted.")));
                 }
                 if before.is_none() && reason.is_none() {
-                    return Err(StoreError::Refused(format!("File {id} is not on legal hold.")));
+                    return Err(StoreError::Refused(format!(
+                        "File {id} is not on legal hold."
+                    )));
                 }
                 let now = Timestamp::now().micros();
                 tx.execute(
@@ -119,7 +123,11 @@ impl Org<'_> {
                     .bind(reason.as_ref().map(|_| actor.clone())),
                 )
                 .await?;
-                let action = if reason.is_some() { "file.hold" } else { "file.release" };
+                let action = if reason.is_some() {
+                    "file.hold"
+                } else {
+                    "file.release"
+                };
                 tx.record(
                     action,
                     "file",
@@ -140,17 +148,18 @@ impl Org<'_> {
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let org = tx.org().to_owned();
+                let viewer = tx.viewer().clone();
+                let sql = format!(
+                    "SELECT f.name, f.version, f.sha256, f.size, f.category, f.created_at, \
+                     f.hold_reason, f.deleted_at, f.content_key, r.days \
+                     FROM files f LEFT JOIN retention_policies r \
+                     ON r.org_id = f.org_id AND r.category = f.category \
+                     WHERE f.org_id = $1 AND f.id = $2{}",
+                    viewer.filter(Kind::File, "f", 3)
+                );
                 let row = tx
                     .fetch_optional(
-                        sqlx::query(
-                            "SELECT f.name, f.version, f.sha256, f.size, f.category, f.created_at, \
-                             f.hold_reason, f.deleted_at, f.content_key, r.days \
-                             FROM files f LEFT JOIN retention_policies r \
-                             ON r.org_id = f.org_id AND r.category = f.category \
-                             WHERE f.org_id = $1 AND f.id = $2",
-                        )
-                        .bind(org.clone())
-                        .bind(id.to_string()),
+                        viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(id.to_string())),
                     )
                     .await?
                     .ok_or(StoreError::NotFound)?;
@@ -192,6 +201,7 @@ impl Org<'_> {
                 let live = tx
                     .fetch_optional(
                         sqlx::query(
+                            // unscoped: whether other live files share the object (nothing is shown)
                             "SELECT COUNT(*) FROM files WHERE org_id = $1 AND content_key = $2 \
                              AND deleted_at IS NULL",
                         )

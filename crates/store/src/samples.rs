@@ -7,6 +7,7 @@ use crate::org::Org;
 use crate::scope::Actor;
 use crate::storage::{self, CustodyFacts};
 use crate::tx::OrgTx;
+use crate::visibility::{Kind, Viewer};
 use labledger_domain::audit::Changes;
 use labledger_domain::custom_field::{as_sealed, value_text};
 use labledger_domain::sample::{sample_code, SampleStatus};
@@ -78,15 +79,6 @@ pub struct SampleFilter {
 const COLUMNS: &str =
     "id, seq, code, sample_type, status, source_ref, collected_at, received_at, quantity, unit, \
     notes, project_id, custom, created_at, updated_at";
-
-/// The clause that keeps a project-limited caller to the samples of their projects; `{n}` is
-/// the caller's bind number.
-fn mine(n: usize) -> String {
-    format!(
-        " AND project_id IN (SELECT pm.project_id FROM project_members pm \
-         WHERE pm.org_id = samples.org_id AND pm.user_id = ${n})"
-    )
-}
 
 fn decode(r: &AnyRow) -> Result<Sample> {
     let status: String = r.try_get("status")?;
@@ -178,14 +170,25 @@ async fn reserve_numbers(tx: &mut OrgTx<'_>, n: i64) -> Result<i64> {
     Ok(last - n + 1)
 }
 
+/// Loads a sample the write's caller may see (else `NotFound`): every write about a sample
+/// starts here.
 pub(crate) async fn sample_in_tx(tx: &mut OrgTx<'_>, id: SampleId) -> Result<Sample> {
     let org = tx.org().to_owned();
-    let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2");
+    let viewer = tx.viewer().clone();
+    let sql = select_one(&viewer);
     let row = tx
-        .fetch_optional(sqlx::query(&sql).bind(org).bind(id.to_string()))
+        .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
         .await?
         .ok_or(StoreError::NotFound)?;
     decode(&row)
+}
+
+/// One sample by id, as `viewer` may see it (`$1` org, `$2` id, `$3` the viewer).
+fn select_one(viewer: &Viewer) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2{}",
+        viewer.filter(Kind::Sample, "samples", 3)
+    )
 }
 
 fn created(s: &NewSample, code: &str) -> Changes {
@@ -339,13 +342,9 @@ impl Org<'_> {
 
     pub async fn sample(&self, id: SampleId) -> Result<Sample> {
         self.scope().require(Permission::SAMPLES_READ)?;
-        let limited = self.scope().is_project_limited();
-        let clause = if limited { mine(3) } else { String::new() };
-        let sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1 AND id = $2{clause}");
-        let mut q = sqlx::query(&sql).bind(self.org_text()).bind(id.to_string());
-        if limited {
-            q = q.bind(self.scope().user_id().to_string());
-        }
+        let viewer = self.viewer();
+        let sql = select_one(&viewer);
+        let q = viewer.bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()));
         let row = q
             .fetch_optional(self.reader())
             .await?
@@ -361,6 +360,8 @@ impl Org<'_> {
     ) -> Result<(Vec<Sample>, Option<i64>)> {
         self.scope().require(Permission::SAMPLES_READ)?;
         let limit = limit.clamp(1, 1000);
+        // The viewer's rule is appended last (after the filters' parameters).
+        let viewer = self.viewer();
         let mut sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1");
         let mut n = 1;
         let mut next = |clause: &str| {
@@ -389,6 +390,7 @@ impl Org<'_> {
             }
         }
         if filter.location_id.is_some() {
+            // unscoped: narrows the samples the viewer's rule keeps (appended below)
             n += 1;
             sql.push_str(&format!(
                 " AND id IN (SELECT sp.sample_id FROM sample_positions sp WHERE sp.org_id = samples.org_id \
@@ -412,10 +414,7 @@ impl Org<'_> {
         if filter.before_seq.is_some() {
             sql.push_str(&next("seq <"));
         }
-        let limited = self.scope().is_project_limited();
-        if limited {
-            sql.push_str(&mine(n + 1));
-        }
+        sql.push_str(&viewer.filter(Kind::Sample, "samples", n + 1));
         sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit + 1));
         let mut q = sqlx::query(&sql).bind(self.org_text());
         if let Some(s) = filter.status {
@@ -444,9 +443,7 @@ impl Org<'_> {
         if let Some(b) = filter.before_seq {
             q = q.bind(b);
         }
-        if limited {
-            q = q.bind(self.scope().user_id().to_string());
-        }
+        let q = viewer.bind(q);
         let rows = q.fetch_all(self.reader()).await?;
         let mut items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
         let next_cursor = if items.len() > limit as usize {

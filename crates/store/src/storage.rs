@@ -11,6 +11,7 @@ use crate::org::Org;
 use crate::samples::{sample_in_tx, Sample};
 use crate::scope::Actor;
 use crate::tx::OrgTx;
+use crate::visibility::Kind;
 use labledger_domain::audit::{ActorKind, Changes};
 use labledger_domain::sample::SampleStatus;
 use labledger_domain::storage::{CustodyKind, Grid, LocationKind, Position};
@@ -44,7 +45,14 @@ pub struct Location {
 #[derive(Clone, Debug, Serialize)]
 pub struct Occupant {
     pub position: String,
-    pub sample_id: SampleId,
+    /// The sample there; none when it is one the caller may not see (the position shows only
+    /// as occupied).
+    pub sample: Option<OccupantSample>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OccupantSample {
+    pub id: SampleId,
     pub code: String,
     pub status: SampleStatus,
     pub sample_type: String,
@@ -98,6 +106,7 @@ pub struct CustodyRecord {
 }
 
 const LOC_COLUMNS: &str = "l.id, l.parent_id, l.kind, l.name, l.grid_rows, l.grid_columns, l.created_at, \
+     // unscoped: a count of taken positions: hidden occupants show as occupied
      (SELECT COUNT(*) FROM sample_positions p WHERE p.org_id = l.org_id AND p.location_id = l.id) AS occupied";
 
 fn decode_location(r: &AnyRow) -> Result<Location> {
@@ -206,6 +215,7 @@ pub(crate) async fn append_custody(
             "INSERT INTO custody_events (org_id, sample_id, seq, kind, at, actor_type, actor_id, actor_name, \
              custodian_id, from_value, to_value, reason) \
              SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             // unscoped: numbering of a sample loaded through `sample_in_tx`
              FROM custody_events WHERE org_id = $1 AND sample_id = $2",
         )
         .bind(org)
@@ -233,6 +243,7 @@ pub(crate) async fn custodian_in_tx(
     let row = tx
         .fetch_optional(
             sqlx::query(
+                // unscoped: a sample loaded through `sample_in_tx`
                 "SELECT custodian_id FROM custody_events WHERE org_id = $1 AND sample_id = $2 \
                  ORDER BY seq DESC LIMIT 1",
             )
@@ -281,6 +292,7 @@ async fn placement_in_tx(
     let org = tx.org().to_owned();
     let row = tx
         .fetch_optional(
+            // unscoped: a sample loaded through `sample_in_tx`
             sqlx::query("SELECT location_id, position FROM sample_positions WHERE org_id = $1 AND sample_id = $2")
                 .bind(org)
                 .bind(sample.to_string()),
@@ -311,6 +323,7 @@ pub(crate) async fn vacate_in_tx(
     let from = format!("{} / {pos}", path_text_in_tx(tx, loc).await?);
     let org = tx.org().to_owned();
     tx.execute(
+        // unscoped: a sample loaded through `sample_in_tx`
         sqlx::query("DELETE FROM sample_positions WHERE org_id = $1 AND sample_id = $2")
             .bind(org)
             .bind(sample.to_string()),
@@ -474,25 +487,36 @@ impl Org<'_> {
             .iter()
             .map(decode_location)
             .collect::<Result<Vec<_>>>()?;
-        let rows = sqlx::query(
-            "SELECT p.position, p.sample_id, s.code, s.status, s.sample_type FROM sample_positions p \
+        let viewer = self.viewer();
+        let sql = format!(
+            "SELECT p.position, p.sample_id, s.code, s.status, s.sample_type, \
+             CAST(CASE WHEN {} THEN 1 ELSE 0 END AS BIGINT) AS visible FROM sample_positions p \
              JOIN samples s ON s.org_id = p.org_id AND s.id = p.sample_id \
              WHERE p.org_id = $1 AND p.location_id = $2 ORDER BY p.position",
-        )
-        .bind(self.org_text())
-        .bind(id.to_string())
-        .fetch_all(self.reader())
-        .await?;
+            viewer.condition(Kind::Sample, "s", 3)
+        );
+        let rows = viewer
+            .bind(sqlx::query(&sql).bind(self.org_text()).bind(id.to_string()))
+            .fetch_all(self.reader())
+            .await?;
         let mut occupants = Vec::with_capacity(rows.len());
         for r in &rows {
-            let status: String = r.try_get("status")?;
+            let visible = r.try_get::<i64, _>("visible")? != 0;
+            let sample = if visible {
+                let status: String = r.try_get("status")?;
+                Some(OccupantSample {
+                    id: parse_id(&r.try_get::<String, _>("sample_id")?)?,
+                    code: r.try_get("code")?,
+                    status: SampleStatus::parse("status", &status)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    sample_type: r.try_get("sample_type")?,
+                })
+            } else {
+                None
+            };
             occupants.push(Occupant {
                 position: r.try_get("position")?,
-                sample_id: parse_id(&r.try_get::<String, _>("sample_id")?)?,
-                code: r.try_get("code")?,
-                status: SampleStatus::parse("status", &status)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                sample_type: r.try_get("sample_type")?,
+                sample,
             });
         }
         Ok(LocationDetail {
@@ -506,7 +530,9 @@ impl Org<'_> {
     /// Where a sample sits, if anywhere.
     pub async fn placement(&self, sample: SampleId) -> Result<Option<Placement>> {
         self.scope().require(Permission::SAMPLES_READ)?;
+        self.sample(sample).await?;
         let row = sqlx::query(
+            // unscoped: the sample was loaded through its rule above
             "SELECT location_id, position, placed_at FROM sample_positions WHERE org_id = $1 AND sample_id = $2",
         )
         .bind(self.org_text())
@@ -576,21 +602,29 @@ impl Org<'_> {
                     )));
                 }
                 let org = tx.org().to_owned();
+                let viewer = tx.viewer().clone();
+                let sql = format!(
+                    "SELECT CASE WHEN {} THEN s.code END AS code FROM sample_positions p \
+                     JOIN samples s ON s.org_id = p.org_id AND s.id = p.sample_id \
+                     WHERE p.org_id = $1 AND p.location_id = $2 AND p.position = $3",
+                    viewer.condition(Kind::Sample, "s", 4)
+                );
                 let taken = tx
-                    .fetch_optional(
-                        sqlx::query(
-                            "SELECT s.code FROM sample_positions p JOIN samples s ON s.org_id = p.org_id AND s.id = p.sample_id \
-                             WHERE p.org_id = $1 AND p.location_id = $2 AND p.position = $3",
-                        )
-                        .bind(org.clone())
-                        .bind(location.to_string())
-                        .bind(pos_text.clone()),
-                    )
+                    .fetch_optional(viewer.bind(
+                        sqlx::query(&sql)
+                            .bind(org.clone())
+                            .bind(location.to_string())
+                            .bind(pos_text.clone()),
+                    ))
                     .await?;
                 if let Some(r) = taken {
-                    let code: String = r.try_get("code")?;
+                    // A sample the caller may not see is named by nothing but its presence.
+                    let by = match r.try_get::<Option<String>, _>("code")? {
+                        Some(code) => format!("by {code}"),
+                        None => "by a sample outside your projects".to_owned(),
+                    };
                     return Err(StoreError::Conflict(format!(
-                        "Position {pos_text} of {} is taken by {code}; one sample per position.",
+                        "Position {pos_text} of {} is taken {by}; one sample per position.",
                         target.name
                     )));
                 }
@@ -767,6 +801,7 @@ impl Org<'_> {
                 );
                 let org = tx.org().to_owned();
                 let sql = format!(
+                    // unscoped: the hand-over loaded its sample through `sample_in_tx`
                     "SELECT {CUSTODY_COLUMNS} FROM custody_events WHERE org_id = $1 AND sample_id = $2 ORDER BY seq DESC LIMIT 1"
                 );
                 let row = tx
@@ -785,6 +820,7 @@ impl Org<'_> {
         // The sample must exist in this org: a timeline of another org's sample is a 404.
         self.sample(sample).await?;
         let sql = format!(
+            // unscoped: the sample was loaded through its rule above
             "SELECT {CUSTODY_COLUMNS} FROM custody_events WHERE org_id = $1 AND sample_id = $2 ORDER BY seq"
         );
         let rows = sqlx::query(&sql)
@@ -815,9 +851,17 @@ impl Org<'_> {
     /// Samples by exact code (`S-000123`, case-insensitive), for scanning a label.
     pub async fn sample_by_code(&self, code: &str) -> Result<Option<SampleId>> {
         self.scope().require(Permission::SAMPLES_READ)?;
-        let row = sqlx::query("SELECT id FROM samples WHERE org_id = $1 AND code = $2")
-            .bind(self.org_text())
-            .bind(code.trim().to_uppercase())
+        let viewer = self.viewer();
+        let sql = format!(
+            "SELECT id FROM samples WHERE org_id = $1 AND code = $2{}",
+            viewer.filter(Kind::Sample, "samples", 3)
+        );
+        let row = viewer
+            .bind(
+                sqlx::query(&sql)
+                    .bind(self.org_text())
+                    .bind(code.trim().to_uppercase()),
+            )
             .fetch_optional(self.reader())
             .await?;
         row.map(|r| parse_id(&r.try_get::<String, _>("id")?))

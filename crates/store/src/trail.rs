@@ -3,6 +3,7 @@
 use crate::chain::{decode_event, StoredEvent, EVENT_COLUMNS};
 use crate::error::Result;
 use crate::org::Org;
+use crate::visibility::Kind;
 use labledger_domain::{Permission, Timestamp};
 
 /// Filters of the trail; all optional, combined with AND.
@@ -34,6 +35,8 @@ enum Arg {
 impl Org<'_> {
     pub async fn audit_page(&self, filter: AuditFilter, limit: u32) -> Result<AuditPage> {
         self.scope().require(Permission::AUDIT_READ)?;
+        // The viewer's rule is appended last (after the filters' parameters).
+        let viewer = self.viewer();
         let mut sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1");
         let mut args: Vec<Arg> = Vec::new();
         let mut cond = |clause: &str, arg: Arg| {
@@ -70,6 +73,8 @@ impl Org<'_> {
         if let Some(v) = filter.before_seq {
             cond(" AND seq < ?", Arg::Int(v));
         }
+        // A project-limited reader sees only events about records they may see.
+        sql.push_str(&viewer.filter(Kind::Event, "audit_events", args.len() + 2));
         let limit = limit.clamp(1, 1000);
         sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit + 1));
         let mut q = sqlx::query(&sql).bind(self.org_text());
@@ -79,7 +84,7 @@ impl Org<'_> {
                 Arg::Int(i) => q.bind(i),
             };
         }
-        let rows = q.fetch_all(self.reader()).await?;
+        let rows = viewer.bind(q).fetch_all(self.reader()).await?;
         let mut items = rows.iter().map(decode_event).collect::<Result<Vec<_>>>()?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);

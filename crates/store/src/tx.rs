@@ -4,6 +4,7 @@
 use crate::chain::{self, PendingEvent};
 use crate::error::{Result, StoreError};
 use crate::scope::OrgScope;
+use crate::visibility::Viewer;
 use crate::Store;
 use futures::future::BoxFuture;
 use labledger_domain::audit::Changes;
@@ -15,6 +16,7 @@ use sqlx::{Any, AnyConnection};
 pub(crate) struct OrgTx<'c> {
     conn: &'c mut AnyConnection,
     org: String,
+    viewer: Viewer,
     events: Vec<PendingEvent>,
     wrote: bool,
 }
@@ -25,6 +27,11 @@ impl<'c> OrgTx<'c> {
     /// The org id every statement must bind (as `$1` by convention).
     pub(crate) fn org(&self) -> &str {
         &self.org
+    }
+
+    /// Whose visibility the records this write loads are checked against.
+    pub(crate) fn viewer(&self) -> &Viewer {
+        &self.viewer
     }
 
     /// Runs a statement that changes data.
@@ -76,6 +83,7 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
     let org: OrgId = scope.org_id();
     let actor = scope.actor().clone();
     let meta = scope.meta().clone();
+    let viewer = Viewer::of(scope);
     let engine = store.engine();
     let (value, appended) = store
         .write(Box::new(move |conn| {
@@ -92,6 +100,7 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
                 let mut tx = OrgTx {
                     conn,
                     org: org.to_string(),
+                    viewer,
                     events: Vec::new(),
                     wrote: false,
                 };

@@ -9,6 +9,7 @@ use crate::instance::parse_id;
 use crate::org::Org;
 use crate::signatures::{self, CheckedSignature, Signature, Signer};
 use crate::tx::OrgTx;
+use crate::visibility::{Kind, Viewer};
 use labledger_domain::audit::Changes;
 use labledger_domain::batch::BatchStatus;
 use labledger_domain::protocol::{Step, VersionState};
@@ -108,8 +109,10 @@ pub struct RunDetail {
     /// The protocol version's steps (what is to be recorded).
     pub steps: Vec<Step>,
     pub recorded: Vec<WorkflowStep>,
-    /// (id, code) of the samples the run covers.
+    /// (id, code) of the samples the run covers that the caller may see.
     pub samples: Vec<(SampleId, String)>,
+    /// Every sample the run covers, seen or not: what its completion signature signs.
+    covered: Vec<SampleId>,
 }
 
 impl RunDetail {
@@ -122,7 +125,7 @@ impl RunDetail {
 
     /// What the completion signature signs: the run and every step, not its status.
     pub fn canonical_content(&self) -> Value {
-        let mut samples: Vec<String> = self.samples.iter().map(|(s, _)| s.to_string()).collect();
+        let mut samples: Vec<String> = self.covered.iter().map(|s| s.to_string()).collect();
         samples.sort();
         json!({
             "record_type": WORKFLOW_RUN,
@@ -159,16 +162,25 @@ pub struct RunFilter {
     pub before_seq: Option<i64>,
 }
 
-const RUN_SELECT: &str = "SELECT r.id, r.seq, r.protocol_version_id, r.target_type, r.sample_id, \
-    r.batch_id, r.status, r.abort_reason, r.started_by, r.started_at, r.updated_at, r.ended_by, \
-    r.ended_at, v.protocol_id, v.title AS protocol_title, v.version, v.steps, \
-    COALESCE(s.code, b.code) AS target_code, \
-    (SELECT COUNT(*) FROM workflow_steps ws WHERE ws.org_id = r.org_id AND ws.run_id = r.id) AS recorded_count \
-    FROM workflow_runs r \
-    JOIN protocol_versions v ON v.org_id = r.org_id AND v.id = r.protocol_version_id \
-    LEFT JOIN samples s ON s.org_id = r.org_id AND s.id = r.sample_id \
-    LEFT JOIN batches b ON b.org_id = r.org_id AND b.id = r.batch_id \
-    WHERE r.org_id = $1";
+/// The runs `viewer` may see (`$1` the org, `$n` the viewer), with the target's code only when
+/// they may see the target.
+fn run_select(viewer: &Viewer, n: usize) -> String {
+    format!(
+        "SELECT r.id, r.seq, r.protocol_version_id, r.target_type, r.sample_id, \
+         r.batch_id, r.status, r.abort_reason, r.started_by, r.started_at, r.updated_at, r.ended_by, \
+         r.ended_at, v.protocol_id, v.title AS protocol_title, v.version, v.steps, \
+         COALESCE(s.code, b.code) AS target_code, \
+         (SELECT COUNT(*) FROM workflow_steps ws WHERE ws.org_id = r.org_id AND ws.run_id = r.id) AS recorded_count \
+         FROM workflow_runs r \
+         JOIN protocol_versions v ON v.org_id = r.org_id AND v.id = r.protocol_version_id \
+         LEFT JOIN samples s ON s.org_id = r.org_id AND s.id = r.sample_id{} \
+         LEFT JOIN batches b ON b.org_id = r.org_id AND b.id = r.batch_id{} \
+         WHERE r.org_id = $1{}",
+        viewer.filter(Kind::Sample, "s", n),
+        viewer.filter(Kind::Batch, "b", n),
+        viewer.filter(Kind::Run, "r", n),
+    )
+}
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -234,9 +246,16 @@ fn decode_step(r: &AnyRow) -> Result<WorkflowStep> {
     })
 }
 
-const SAMPLES_SQL: &str = "SELECT s.id, s.code FROM workflow_run_samples rs \
-    JOIN samples s ON s.org_id = rs.org_id AND s.id = rs.sample_id \
-    WHERE rs.org_id = $1 AND rs.run_id = $2 ORDER BY s.seq";
+/// The samples a run covers (`$1` org, `$2` run, `$3` the viewer), with `visible` 1 for those
+/// the viewer may see.
+fn samples_select(viewer: &Viewer) -> String {
+    format!(
+        "SELECT s.id, s.code, CAST(CASE WHEN {} THEN 1 ELSE 0 END AS BIGINT) AS visible FROM workflow_run_samples rs \
+         JOIN samples s ON s.org_id = rs.org_id AND s.id = rs.sample_id \
+         WHERE rs.org_id = $1 AND rs.run_id = $2 ORDER BY s.seq",
+        viewer.condition(Kind::Sample, "s", 3)
+    )
+}
 
 fn decode_samples(rows: &[AnyRow]) -> Result<Vec<(SampleId, String)>> {
     rows.iter()
@@ -249,11 +268,27 @@ fn decode_samples(rows: &[AnyRow]) -> Result<Vec<(SampleId, String)>> {
         .collect()
 }
 
+/// The covered samples: (the ones the viewer sees with their codes, all of their ids).
+fn decode_covered(rows: &[AnyRow]) -> Result<(Vec<(SampleId, String)>, Vec<SampleId>)> {
+    let mut seen = Vec::new();
+    let mut all = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: SampleId = parse_id(&r.try_get::<String, _>("id")?)?;
+        all.push(id);
+        if r.try_get::<i64, _>("visible")? != 0 {
+            seen.push((id, r.try_get::<String, _>("code")?));
+        }
+    }
+    Ok((seen, all))
+}
+
+/// Loads a run the write's caller may see (else `NotFound`).
 async fn detail_in_tx(tx: &mut OrgTx<'_>, id: WorkflowRunId) -> Result<RunDetail> {
     let org = tx.org().to_owned();
-    let sql = format!("{RUN_SELECT} AND r.id = $2");
+    let viewer = tx.viewer().clone();
+    let sql = format!("{} AND r.id = $2", run_select(&viewer, 3));
     let row = tx
-        .fetch_optional(sqlx::query(&sql).bind(org.clone()).bind(id.to_string()))
+        .fetch_optional(viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(id.to_string())))
         .await?
         .ok_or(StoreError::NotFound)?;
     let (run, steps) = decode_run(&row)?;
@@ -267,8 +302,9 @@ async fn detail_in_tx(tx: &mut OrgTx<'_>, id: WorkflowRunId) -> Result<RunDetail
         .iter()
         .map(decode_step)
         .collect::<Result<Vec<_>>>()?;
-    let samples = decode_samples(
-        &tx.fetch_all(sqlx::query(SAMPLES_SQL).bind(org).bind(id.to_string()))
+    let sql = samples_select(&viewer);
+    let (samples, covered) = decode_covered(
+        &tx.fetch_all(viewer.bind(sqlx::query(&sql).bind(org).bind(id.to_string())))
             .await?,
     )?;
     Ok(RunDetail {
@@ -276,6 +312,7 @@ async fn detail_in_tx(tx: &mut OrgTx<'_>, id: WorkflowRunId) -> Result<RunDetail
         steps,
         recorded,
         samples,
+        covered,
     })
 }
 
@@ -308,7 +345,6 @@ impl Org<'_> {
     ) -> Result<RunDetail> {
         self.scope().require(Permission::WORKFLOWS_WRITE)?;
         let starter = self.scope().user_id();
-        let limited = self.scope().is_project_limited();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let org = tx.org().to_owned();
@@ -330,17 +366,12 @@ impl Org<'_> {
                 check_start(state).map_err(refused)?;
                 let (target_type, sample_col, batch_col, samples) = match target {
                     RunTarget::Sample(s) => {
-                        let mut sql = "SELECT id, code FROM samples WHERE org_id = $1 AND id = $2".to_owned();
-                        if limited {
-                            sql.push_str(
-                                " AND project_id IN (SELECT pm.project_id FROM project_members pm \
-                                 WHERE pm.org_id = samples.org_id AND pm.user_id = $3)",
-                            );
-                        }
-                        let mut q = sqlx::query(&sql).bind(org.clone()).bind(s.to_string());
-                        if limited {
-                            q = q.bind(starter.to_string());
-                        }
+                        let viewer = tx.viewer().clone();
+                        let sql = format!(
+                            "SELECT id, code FROM samples WHERE org_id = $1 AND id = $2{}",
+                            viewer.filter(Kind::Sample, "samples", 3)
+                        );
+                        let q = viewer.bind(sqlx::query(&sql).bind(org.clone()).bind(s.to_string()));
                         let rows = tx.fetch_all(q).await?;
                         if rows.is_empty() {
                             return Err(labledger_domain::FieldError::new(
@@ -352,21 +383,17 @@ impl Org<'_> {
                         (TargetType::Sample, Some(s.to_string()), None, decode_samples(&rows)?)
                     }
                     RunTarget::Batch(b) => {
-                        let row = tx
-                            .fetch_optional(
-                                sqlx::query("SELECT status FROM batches WHERE org_id = $1 AND id = $2")
-                                    .bind(org.clone())
-                                    .bind(b.to_string()),
-                            )
-                            .await?
-                            .ok_or_else(|| {
-                                labledger_domain::FieldError::new(
+                        let batch = match crate::batches::batch_in_tx(tx, b).await {
+                            Err(StoreError::NotFound) => {
+                                return Err(labledger_domain::FieldError::new(
                                     "batch_id",
                                     "no batch with this id in this organization",
                                 )
-                            })?;
-                        let status: String = row.try_get("status")?;
-                        if BatchStatus::parse("status", &status).map_err(corrupt)? != BatchStatus::Closed {
+                                .into())
+                            }
+                            other => other?,
+                        };
+                        if batch.status != BatchStatus::Closed {
                             return Err(StoreError::Refused(
                                 "the batch is still open: close it first, so the samples the run covers are fixed".into(),
                             ));
@@ -374,6 +401,7 @@ impl Org<'_> {
                         let rows = tx
                             .fetch_all(
                                 sqlx::query(
+                                    // unscoped: the batch was loaded through its rule; a run on it needs every sample visible (checked below)
                                     "SELECT s.id, s.code FROM batch_samples bs JOIN samples s \
                                      ON s.org_id = bs.org_id AND s.id = bs.sample_id \
                                      WHERE bs.org_id = $1 AND bs.batch_id = $2 ORDER BY s.seq",
@@ -385,11 +413,18 @@ impl Org<'_> {
                         if rows.is_empty() {
                             return Err(StoreError::Refused("the batch holds no samples".into()));
                         }
+                        // A run acts on every sample of the batch: all of them must be the caller's to see.
+                        if i64::try_from(rows.len()).ok() != Some(batch.sample_count) {
+                            return Err(StoreError::Refused(
+                                "the batch holds samples outside your projects: a run on it would act on them".into(),
+                            ));
+                        }
                         (TargetType::Batch, None, Some(b.to_string()), decode_samples(&rows)?)
                     }
                 };
                 let row = tx
                     .fetch_optional(
+                        // unscoped: numbering counts every run of the org
                         sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM workflow_runs WHERE org_id = $1")
                             .bind(org.clone()),
                     )
@@ -451,10 +486,10 @@ impl Org<'_> {
     pub async fn workflow_run(&self, id: WorkflowRunId) -> Result<RunDetail> {
         self.scope().require(Permission::WORKFLOWS_READ)?;
         let org = self.org_text();
-        let sql = format!("{RUN_SELECT} AND r.id = $2");
-        let row = sqlx::query(&sql)
-            .bind(org.clone())
-            .bind(id.to_string())
+        let viewer = self.viewer();
+        let sql = format!("{} AND r.id = $2", run_select(&viewer, 3));
+        let row = viewer
+            .bind(sqlx::query(&sql).bind(org.clone()).bind(id.to_string()))
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -467,10 +502,10 @@ impl Org<'_> {
             .iter()
             .map(decode_step)
             .collect::<Result<Vec<_>>>()?;
-        let samples = decode_samples(
-            &sqlx::query(SAMPLES_SQL)
-                .bind(org)
-                .bind(id.to_string())
+        let sql = samples_select(&viewer);
+        let (samples, covered) = decode_covered(
+            &viewer
+                .bind(sqlx::query(&sql).bind(org).bind(id.to_string()))
                 .fetch_all(self.reader())
                 .await?,
         )?;
@@ -479,6 +514,7 @@ impl Org<'_> {
             steps,
             recorded,
             samples,
+            covered,
         })
     }
 
@@ -517,8 +553,10 @@ impl Org<'_> {
     ) -> Result<(Vec<WorkflowRun>, Option<i64>)> {
         self.scope().require(Permission::WORKFLOWS_READ)?;
         let limit = limit.clamp(1, 1000);
-        let mut sql = RUN_SELECT.to_owned();
-        let mut n = 1;
+        // The viewer is `$2`, bound right after the org when the rules name it.
+        let viewer = self.viewer();
+        let mut sql = run_select(&viewer, 2);
+        let mut n = if viewer.is_limited() { 2 } else { 1 };
         let mut next = |clause: &str| {
             n += 1;
             format!(" AND {clause} ${n}")
@@ -540,7 +578,7 @@ impl Org<'_> {
             sql.push_str(&next("r.seq <"));
         }
         sql.push_str(&format!(" ORDER BY r.seq DESC LIMIT {}", limit + 1));
-        let mut q = sqlx::query(&sql).bind(self.org_text());
+        let mut q = viewer.bind(sqlx::query(&sql).bind(self.org_text()));
         if let Some(s) = filter.status {
             q = q.bind(s.as_str());
         }

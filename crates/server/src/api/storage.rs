@@ -183,10 +183,12 @@ pub async fn list_locations(
 pub struct OccupantView {
     /// `A1` …
     position: String,
-    sample_id: String,
-    code: String,
-    status: String,
-    sample_type: String,
+    /// The sample there; null (with `code`, `status`, `sample_type`) when it is a sample outside
+    /// the caller's projects: the position shows only as occupied.
+    sample_id: Option<String>,
+    code: Option<String>,
+    status: Option<String>,
+    sample_type: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -210,10 +212,10 @@ impl From<LocationDetail> for LocationDetailView {
                 .into_iter()
                 .map(|o| OccupantView {
                     position: o.position,
-                    sample_id: o.sample_id.to_string(),
-                    code: o.code,
-                    status: o.status.as_str().to_owned(),
-                    sample_type: o.sample_type,
+                    sample_id: o.sample.as_ref().map(|s| s.id.to_string()),
+                    code: o.sample.as_ref().map(|s| s.code.clone()),
+                    status: o.sample.as_ref().map(|s| s.status.as_str().to_owned()),
+                    sample_type: o.sample.map(|s| s.sample_type),
                 })
                 .collect(),
         }

@@ -193,7 +193,10 @@ pub async fn create(
     }
 }
 
-fn grid_table(org: &UiOrg, grid: Grid, occupants: &HashMap<String, (SampleId, String)>) -> Markup {
+/// Positions and who sits there: a sample the viewer may see, or `None` for one outside their projects.
+type Occupancy = HashMap<String, Option<(SampleId, String)>>;
+
+fn grid_table(org: &UiOrg, grid: Grid, occupants: &Occupancy) -> Markup {
     html! {
         table.box-grid #box-grid {
             thead { tr { th {} @for c in 1..=grid.columns { th scope="col" { (c) } } } }
@@ -205,10 +208,13 @@ fn grid_table(org: &UiOrg, grid: Grid, occupants: &HashMap<String, (SampleId, St
                         @for c in 1..=grid.columns {
                             @let pos = format!("{letter}{c}");
                             @match occupants.get(&pos) {
-                                Some((id, code)) => {
+                                Some(Some((id, code))) => {
                                     td.occupied data-position=(pos) {
                                         a href=(format!("{}/samples/{id}", org.base())) title=(pos) { (code) }
                                     }
+                                }
+                                Some(None) => {
+                                    td.occupied data-position=(pos) title=(format!("{pos}: occupied")) { "occupied" }
                                 }
                                 None => { td.free data-position=(pos) title=(pos) {} }
                             }
@@ -234,10 +240,13 @@ pub async fn show(
         Err(labledger_store::StoreError::NotFound) => return Err(org.not_found()),
         Err(e) => return Err(org.error(ApiError::from(e), Nav::Storage)),
     };
-    let occupants: HashMap<String, (SampleId, String)> = d
+    let occupants: Occupancy = d
         .occupants
         .iter()
-        .map(|o| (o.position.clone(), (o.sample_id, o.code.clone())))
+        .map(|o| {
+            let sample = o.sample.as_ref().map(|s| (s.id, s.code.clone()));
+            (o.position.clone(), sample)
+        })
         .collect();
     let base = format!("{}/storage", org.base());
     let body = html! {
