@@ -105,8 +105,8 @@ pub struct CustodyRecord {
     pub events: Vec<CustodyEvent>,
 }
 
+// unscoped: a count of taken positions: hidden occupants show as occupied
 const LOC_COLUMNS: &str = "l.id, l.parent_id, l.kind, l.name, l.grid_rows, l.grid_columns, l.created_at, \
-     // unscoped: a count of taken positions: hidden occupants show as occupied
      (SELECT COUNT(*) FROM sample_positions p WHERE p.org_id = l.org_id AND p.location_id = l.id) AS occupied";
 
 fn decode_location(r: &AnyRow) -> Result<Location> {
@@ -210,12 +210,12 @@ pub(crate) async fn append_custody(
     facts: CustodyFacts,
 ) -> Result<()> {
     let org = tx.org().to_owned();
+    // unscoped: numbering of a sample loaded through `sample_in_tx`
     tx.execute(
         sqlx::query(
             "INSERT INTO custody_events (org_id, sample_id, seq, kind, at, actor_type, actor_id, actor_name, \
              custodian_id, from_value, to_value, reason) \
              SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-             // unscoped: numbering of a sample loaded through `sample_in_tx`
              FROM custody_events WHERE org_id = $1 AND sample_id = $2",
         )
         .bind(org)
