@@ -268,8 +268,11 @@ fn decode_samples(rows: &[AnyRow]) -> Result<Vec<(SampleId, String)>> {
         .collect()
 }
 
+/// (id, code) of the samples a viewer sees.
+type SeenSamples = Vec<(SampleId, String)>;
+
 /// The covered samples: (the ones the viewer sees with their codes, all of their ids).
-fn decode_covered(rows: &[AnyRow]) -> Result<(Vec<(SampleId, String)>, Vec<SampleId>)> {
+fn decode_covered(rows: &[AnyRow]) -> Result<(SeenSamples, Vec<SampleId>)> {
     let mut seen = Vec::new();
     let mut all = Vec::with_capacity(rows.len());
     for r in rows {
