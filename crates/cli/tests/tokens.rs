@@ -630,3 +630,95 @@ async fn tokens_of_a_deactivated_member_or_a_disabled_org_stop_working() {
     let res = bearer(&server, ours, Method::GET, &samples, None).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_project_limited_members_token_sees_only_their_projects() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let mut projects = Vec::new();
+    for name in ["Alpha", "Beta"] {
+        let res = owner
+            .post(
+                &format!("/api/v1/orgs/{org}/projects"),
+                json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        projects.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let samples = format!("/api/v1/orgs/{org}/samples");
+    let mut ids = Vec::new();
+    for project in &projects {
+        let res = owner
+            .post(
+                &samples,
+                json!({"sample_type": "blood", "project_id": project}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        ids.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let tech = owner
+        .add_member(&server, &org, "tech@lab.example", &["Technician"])
+        .await;
+    let res = owner
+        .send(
+            Method::PUT,
+            &format!("/api/v1/orgs/{org}/members/{}/project-access", tech.user_id),
+            Some(json!({"limited": true})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/projects/{}/members", projects[0]),
+            json!({"user_id": tech.user_id}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // The token acts under its creator's project limit.
+    let created = create_token(&tech, &org, &["samples:read"]).await;
+    let token = created["token"].as_str().unwrap();
+    let page: Value = bearer(&server, token, Method::GET, &samples, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, [ids[0].as_str()]);
+    let res = bearer(
+        &server,
+        token,
+        Method::GET,
+        &format!("{samples}/{}", ids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = bearer(
+        &server,
+        token,
+        Method::GET,
+        &format!("{samples}/{}", ids[0]),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
