@@ -28,13 +28,28 @@ pub struct ServeArgs {
     /// Largest accepted JSON request body, in KiB.
     #[arg(long, env = "LABLEDGER_BODY_LIMIT_KIB", default_value_t = 1024)]
     pub body_limit_kib: usize,
-    /// Failed logins per account or source address that cost nothing; after them an exponential
-    /// back-off (1 s, 2 s, 4 s, … capped at 5 min) applies.
+    /// Failed logins on one account from one address that cost nothing; after them an
+    /// exponential back-off (1 s, 2 s, 4 s, … capped at 5 min) applies. A source address may fail
+    /// four times as often (over all accounts) before it backs off.
     #[arg(long, env = "LABLEDGER_LOGIN_FREE_FAILURES", default_value_t = 5)]
     pub login_free_failures: u32,
-    /// Failed logins on one account that lock it.
+    /// Failed logins on one account from one address that lock the account there (only there).
     #[arg(long, env = "LABLEDGER_LOGIN_MAX_FAILURES", default_value_t = 10)]
     pub login_max_failures: u32,
+    /// Failed logins on one account from all addresses together that lock it everywhere; a fifth
+    /// of them are free, then a back-off of at most a minute applies.
+    #[arg(
+        long,
+        env = "LABLEDGER_LOGIN_ACCOUNT_MAX_FAILURES",
+        default_value_t = 100
+    )]
+    pub login_account_max_failures: u32,
+    /// Reverse proxies (CIDR ranges or addresses, comma or space separated) whose
+    /// `X-Forwarded-For` names the client: only a request from one of them is attributed to the
+    /// right-most forwarded address that is not itself a listed proxy (for throttling, security
+    /// events, sessions and audit events). Without it the socket peer is the client.
+    #[arg(long, env = "LABLEDGER_BEHIND_PROXY", num_args = 1.., value_delimiter = ',')]
+    pub behind_proxy: Vec<String>,
     /// Minutes an account stays locked after too many failed logins.
     #[arg(long, env = "LABLEDGER_LOCKOUT_MINUTES", default_value_t = 15)]
     pub lockout_minutes: i64,
@@ -110,13 +125,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     first_start(&store).await?;
     // TOTP secrets are sealed by the platform key the master key wraps (not the master key).
     let user_secrets = crate::keys::user_secrets_key(&store, &master_key).await?;
-    let throttle = labledger_domain::throttle::ThrottlePolicy {
-        free_failures: args.login_free_failures,
-        lockout_failures: args.login_max_failures.max(1),
-        lockout_secs: args.lockout_minutes.max(1) * 60,
-        forget_after_secs: args.lockout_minutes.max(1) * 60,
-        ..Default::default()
-    };
+    let throttle = labledger_domain::throttle::ThrottlePolicies::new(
+        args.login_free_failures,
+        args.login_max_failures,
+        args.login_account_max_failures,
+        args.lockout_minutes.max(1) * 60,
+    );
+    let trusted_proxies = labledger_server::client_addr::TrustedProxies::parse_list(
+        args.behind_proxy.iter().map(String::as_str),
+    )
+    .map_err(|e| anyhow::anyhow!("--behind-proxy: {e}"))?;
     if let Some(url) = &args.smtp_url {
         labledger_server::mail::Mailer::new(url, &args.smtp_from).map_err(anyhow::Error::msg)?;
     }
@@ -132,6 +150,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .to_owned();
     let config = ServerConfig {
         throttle,
+        trusted_proxies,
         smtp_url: args.smtp_url.clone(),
         smtp_from: args.smtp_from.clone(),
         public_url,

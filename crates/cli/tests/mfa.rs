@@ -566,3 +566,132 @@ async fn sensitive_actions_need_a_recent_step_up_which_rotates_the_session() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// A request with only the bearer token.
+async fn with_token(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
+    Client::new()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn api_tokens_of_members_without_mfa_obey_the_orgs_mfa_rule() {
+    let server = common::spawn().await;
+    let org = server.org_id.clone();
+    let owner = server.owner().await;
+    let member = owner
+        .add_member(&server, &org, "ada@lab.example", &["Scientist"])
+        .await;
+    let res = member
+        .post(
+            &server.org_path(&org, "/api-tokens"),
+            json!({"name": "plate reader", "permissions": ["samples:read"], "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let samples = server.org_path(&org, "/samples");
+    assert_eq!(
+        with_token(&server, &token, &samples).await.status(),
+        StatusCode::OK
+    );
+
+    let t = settled_now();
+    let (secret, _) = enrol(&owner, ADMIN_EMAIL, t).await;
+    let owner = login_with(
+        &server,
+        json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp_code": pyotp(&secret, None)}),
+    )
+    .await;
+    let settings = server.org_path(&org, "/settings");
+    let require = |on: bool| owner.patch(&settings, json!({"require_mfa": on}));
+
+    // The org requires MFA: the token of a member without it answers what their session does.
+    assert_eq!(require(true).await.status(), StatusCode::OK);
+    for path in [samples.clone(), server.org_path(&org, "")] {
+        let res = with_token(&server, &token, &path).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(problem_type(res).await, "/problems/mfa-enrolment-required");
+        let res = member.get(&path).await;
+        assert_eq!(problem_type(res).await, "/problems/mfa-enrolment-required");
+    }
+    // The rule dropped: the token works again; back on: refused again.
+    assert_eq!(require(false).await.status(), StatusCode::OK);
+    assert_eq!(
+        with_token(&server, &token, &samples).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(require(true).await.status(), StatusCode::OK);
+    assert_eq!(
+        with_token(&server, &token, &samples).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // The member enrols: their token works under the rule.
+    enrol(&member, "ada@lab.example", t).await;
+    assert_eq!(
+        with_token(&server, &token, &samples).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_password_only_login_is_no_step_up_once_the_member_has_mfa() {
+    let server = common::spawn().await;
+    let org = server.org_id.clone();
+    let owner = server.owner().await;
+    let roles = server.org_path(&org, "/roles");
+    let role_body = || json!({"name": format!("r-{}", uuid::Uuid::now_v7().simple()), "permissions": ["samples:read"]});
+    // Logged in with the password a moment ago: fresh.
+    assert_eq!(
+        owner.post(&roles, role_body()).await.status(),
+        StatusCode::CREATED
+    );
+
+    // Enrolling MFA (which proves the code, not the password) leaves that login behind: the
+    // next sensitive action needs a step-up with password and code.
+    let t = settled_now();
+    let (secret, _) = enrol(&owner, ADMIN_EMAIL, t).await;
+    let before = common::audit_len(&owner, &org).await;
+    let res = owner.post(&roles, role_body()).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(problem_type(res).await, "/problems/step-up-required");
+    assert_eq!(
+        common::audit_len(&owner, &org).await,
+        before,
+        "nothing written"
+    );
+
+    let res = owner
+        .post("/api/v1/auth/step-up", json!({"password": ADMIN_PASSWORD}))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(problem_type(res).await, "/problems/mfa-required");
+    let res = owner
+        .post(
+            "/api/v1/auth/step-up",
+            json!({"password": ADMIN_PASSWORD, "totp_code": pyotp(&secret, None)}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        owner.post(&roles, role_body()).await.status(),
+        StatusCode::CREATED
+    );
+
+    // A login with the code is fresh at once.
+    let again = login_with(
+        &server,
+        json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp_code": pyotp(&secret, Some(t + 30))}),
+    )
+    .await;
+    assert_eq!(
+        again.post(&roles, role_body()).await.status(),
+        StatusCode::CREATED
+    );
+}

@@ -487,3 +487,238 @@ async fn the_ui_creates_a_token_shown_once_and_handles_access_requests() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn an_invalid_credential_is_401_everywhere_and_a_valid_token_403_on_user_routes() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let created = create_token(&owner, &org, &["members:read"]).await;
+    let token = created["token"].as_str().unwrap();
+    let routes = [
+        "/api/v1/me".to_owned(),
+        format!("/api/v1/orgs/{org}/members"),
+    ];
+    let bad_headers = [
+        "Bearer llat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "Bearer garbage",
+        "Bearer",
+        "Bearer llat_a llat_b",
+        "Basic b3duZXI6cGFzc3dvcmQ=",
+    ];
+    for header in bad_headers {
+        for path in &routes {
+            let anonymous = reqwest::Client::new()
+                .get(server.url(path))
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap();
+            // A live session does not excuse a bad Authorization header either.
+            let with_session = owner
+                .client
+                .get(server.url(path))
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap();
+            for res in [anonymous, with_session] {
+                assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{header} {path}");
+                let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+                assert!(
+                    challenge.starts_with("Bearer ")
+                        && challenge.contains("error=\"invalid_token\""),
+                    "{challenge}"
+                );
+                let p: Value = res.json().await.unwrap();
+                assert_eq!(p["type"], "/problems/unauthorized", "{header} {path}");
+            }
+        }
+    }
+    // No credential at all: 401 naming the scheme.
+    let res = reqwest::get(server.url("/api/v1/me")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer realm="));
+    // A valid token is a valid credential that may not use a user-only route: 403.
+    let res = bearer(&server, token, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = bearer(&server, token, Method::GET, &routes[1], None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // An expired session: 401 on the API, the login form in the UI.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let res = browser
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = format!("/orgs/{org}/samples");
+    let res = browser.get(server.url(&page)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut db = server.raw_db().await;
+    sqlx::query("UPDATE sessions SET expires_at = 1 WHERE user_id = $1")
+        .bind(&owner.user_id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let res = owner.get(&routes[1]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    let res = browser.get(server.url(&page)).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(res.headers()["location"], "/login");
+}
+
+#[tokio::test]
+async fn tokens_of_a_deactivated_member_or_a_disabled_org_stop_working() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let tech = owner
+        .add_member(&server, &org, "tech@lab.example", &["Technician"])
+        .await;
+    let samples = format!("/api/v1/orgs/{org}/samples");
+    let theirs = create_token(&tech, &org, &["samples:read"]).await;
+    let theirs = theirs["token"].as_str().unwrap();
+    let ours = create_token(&owner, &org, &["samples:read"]).await;
+    let ours = ours["token"].as_str().unwrap();
+    for t in [theirs, ours] {
+        let res = bearer(&server, t, Method::GET, &samples, None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/members/{}/deactivate", tech.user_id),
+            json!({}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    for path in [samples.as_str(), "/api/v1/me"] {
+        let res = bearer(&server, theirs, Method::GET, path, None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let res = bearer(&server, ours, Method::GET, &samples, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let operator = |action: &str| {
+        let out = server
+            .cli()
+            .args(["admin", "org", action, "--org", &org, "--data-dir"])
+            .arg(server.data_dir_arg())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    operator("disable");
+    let res = bearer(&server, ours, Method::GET, &samples, None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    operator("enable");
+    let res = bearer(&server, ours, Method::GET, &samples, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_project_limited_members_token_sees_only_their_projects() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let mut projects = Vec::new();
+    for name in ["Alpha", "Beta"] {
+        let res = owner
+            .post(
+                &format!("/api/v1/orgs/{org}/projects"),
+                json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        projects.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let samples = format!("/api/v1/orgs/{org}/samples");
+    let mut ids = Vec::new();
+    for project in &projects {
+        let res = owner
+            .post(
+                &samples,
+                json!({"sample_type": "blood", "project_id": project}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        ids.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let tech = owner
+        .add_member(&server, &org, "tech@lab.example", &["Technician"])
+        .await;
+    let res = owner
+        .send(
+            Method::PUT,
+            &format!("/api/v1/orgs/{org}/members/{}/project-access", tech.user_id),
+            Some(json!({"limited": true})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/projects/{}/members", projects[0]),
+            json!({"user_id": tech.user_id}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // The token acts under its creator's project limit.
+    let created = create_token(&tech, &org, &["samples:read"]).await;
+    let token = created["token"].as_str().unwrap();
+    let page: Value = bearer(&server, token, Method::GET, &samples, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, [ids[0].as_str()]);
+    let res = bearer(
+        &server,
+        token,
+        Method::GET,
+        &format!("{samples}/{}", ids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = bearer(
+        &server,
+        token,
+        Method::GET,
+        &format!("{samples}/{}", ids[0]),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}

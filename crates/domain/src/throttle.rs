@@ -1,16 +1,21 @@
-//! Throttling of password guesses: per account and per source address, counters of failures
-//! (kept in the database, so every node sharing it agrees) decide whether an attempt may even be
-//! checked. Pure: the store reads and writes the counters, this decides.
+//! Throttling of password guesses: counters of failures (kept in the database, so every node
+//! sharing it agrees) decide whether an attempt may even be checked. Pure: the store reads and
+//! writes the counters, this decides.
 //!
 //! - The first `free_failures` failures cost nothing.
 //! - From then on each attempt must wait an exponential back-off after the last failure:
 //!   1 s, 2 s, 4 s, … capped at `max_backoff_secs`.
-//! - An account (not an address, so a shared NAT cannot lock everybody out) that reaches
-//!   `lockout_failures` failures is locked for `lockout_secs`; once the lock has passed, its
-//!   counter starts afresh.
+//! - A lockable counter that reaches `lockout_failures` failures is locked for `lockout_secs`;
+//!   once the lock has passed, its counter starts afresh.
 //! - Failures older than `forget_after_secs` are forgotten.
-//! - An attempt refused by the throttle counts as a failure too: ignoring `Retry-After` only makes
-//!   it worse for the attacker.
+//! - Only attempts that were checked count: one refused by the throttle (429) counts nothing,
+//!   so requests that were never checked cannot push an account into a lock.
+//!
+//! Three counters with their own policy ([`ThrottlePolicies`]) judge each attempt: the
+//! (account, address) pair locks quickly; the account across all addresses backs off and
+//! locks only much later (so guesses from elsewhere cannot quickly lock a person out of their
+//! own address, yet a botnet spread over many addresses still meets a limit); the address over
+//! all accounts only backs off (a shared NAT or proxy is never locked).
 
 use crate::Timestamp;
 
@@ -32,6 +37,57 @@ impl Default for ThrottlePolicy {
             max_backoff_secs: 5 * 60,
             forget_after_secs: 15 * 60,
         }
+    }
+}
+
+/// The policy of each counter an attempt is judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottlePolicies {
+    /// One account from one address.
+    pub pair: ThrottlePolicy,
+    /// One account from all addresses together.
+    pub account: ThrottlePolicy,
+    /// One address against all accounts (never locks).
+    pub address: ThrottlePolicy,
+}
+
+impl ThrottlePolicies {
+    /// From the operator's settings: the pair's free failures, lock threshold and lock time;
+    /// and the account-wide lock threshold (which also sets its free failures, a fifth of it).
+    pub fn new(
+        free_failures: u32,
+        pair_lockout_failures: u32,
+        account_lockout_failures: u32,
+        lockout_secs: i64,
+    ) -> Self {
+        let pair = ThrottlePolicy {
+            free_failures,
+            lockout_failures: pair_lockout_failures.max(1),
+            lockout_secs: lockout_secs.max(1),
+            forget_after_secs: lockout_secs.max(1),
+            ..ThrottlePolicy::default()
+        };
+        let account_lockout = account_lockout_failures.max(pair.lockout_failures);
+        Self {
+            pair,
+            account: ThrottlePolicy {
+                free_failures: (account_lockout / 5).max(free_failures),
+                lockout_failures: account_lockout,
+                // Slow enough to stop a spread-out guesser, short enough not to shut the person out.
+                max_backoff_secs: 60,
+                ..pair
+            },
+            address: ThrottlePolicy {
+                free_failures: free_failures.saturating_mul(4),
+                ..pair
+            },
+        }
+    }
+}
+
+impl Default for ThrottlePolicies {
+    fn default() -> Self {
+        Self::new(5, 10, 100, 15 * 60)
     }
 }
 
@@ -249,6 +305,40 @@ mod tests {
             }
         );
         assert_eq!(p.decide(c, at(49 + 15 * 60 + 1)), Decision::Allow);
+    }
+
+    #[test]
+    fn the_pair_locks_early_the_account_late_and_the_address_never() {
+        let p = ThrottlePolicies::default();
+        assert_eq!(p.pair, ThrottlePolicy::default());
+        assert_eq!(
+            (p.account.free_failures, p.account.lockout_failures),
+            (20, 100)
+        );
+        assert_eq!(p.account.max_backoff_secs, 60);
+        assert_eq!(p.address.free_failures, 20);
+        let (mut pair, mut account, mut address) =
+            (Counter::default(), Counter::default(), Counter::default());
+        for i in 0..10 {
+            pair = fail(&p.pair, pair, i, true);
+            account = fail(&p.account, account, i, true);
+            address = fail(&p.address, address, i, false);
+        }
+        assert!(matches!(
+            p.pair.decide(pair, at(10)),
+            Decision::Locked { .. }
+        ));
+        assert_eq!(p.account.decide(account, at(10)), Decision::Allow);
+        assert_eq!(p.address.decide(address, at(10)), Decision::Allow);
+        // The account locks only at its own, higher threshold.
+        for i in 10..100 {
+            account = fail(&p.account, account, i, true);
+        }
+        assert!(account.locked_until.is_some());
+        // Settings: the account threshold is never below the pair's.
+        let odd = ThrottlePolicies::new(10, 10, 3, 60);
+        assert_eq!(odd.account.lockout_failures, 10);
+        assert_eq!(odd.account.free_failures, 10);
     }
 
     #[test]

@@ -15,6 +15,10 @@ use serde::Serialize;
 pub enum ApiError {
     #[error("authentication required")]
     Unauthorized,
+    /// An `Authorization` header that is malformed, or a bearer token that is unknown, expired,
+    /// revoked or dead (its creator or org is gone): 401 like no credential at all.
+    #[error("invalid bearer token")]
+    InvalidToken,
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("forbidden: {0}")]
@@ -81,6 +85,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<FieldErrorDoc>)]
     pub errors: Vec<FieldError>,
+    /// On server faults (5xx): the request's id (also the `x-request-id` header), under which
+    /// the detail is logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One rejected input field.
@@ -94,9 +102,10 @@ pub struct FieldErrorDoc {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::MfaRequired => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthorized
+            | ApiError::InvalidToken
+            | ApiError::InvalidCredentials
+            | ApiError::MfaRequired => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_)
             | ApiError::Csrf
             | ApiError::OrgDisabled
@@ -120,7 +129,7 @@ impl ApiError {
 
     pub fn slug(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::InvalidToken => "unauthorized",
             ApiError::InvalidCredentials => "invalid-credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Csrf => "csrf",
@@ -147,7 +156,7 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => "Authentication required",
+            ApiError::Unauthorized | ApiError::InvalidToken => "Authentication required",
             ApiError::InvalidCredentials => "Invalid email or password",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Csrf => "CSRF token missing or invalid",
@@ -177,6 +186,9 @@ impl ApiError {
             ApiError::Unauthorized => {
                 Some("Log in, or send a valid session cookie or bearer token.".to_owned())
             }
+            ApiError::InvalidToken => Some(
+                "The Authorization header is not a valid bearer token: unknown, expired or revoked, or malformed (send `Authorization: Bearer llat_…`).".to_owned(),
+            ),
             ApiError::InvalidCredentials => Some("The email or the password is wrong.".to_owned()),
             ApiError::NotFound => Some("The requested resource does not exist.".to_owned()),
             ApiError::Csrf => {
@@ -231,12 +243,17 @@ impl ApiError {
             ApiError::BadRequest(_, e) | ApiError::Invalid(e) => e.clone(),
             _ => Vec::new(),
         };
+        let status = self.status();
         Problem {
             kind: format!("/problems/{}", self.slug()),
             title: self.title(),
-            status: self.status().as_u16(),
+            status: status.as_u16(),
             detail,
             errors,
+            request_id: status
+                .is_server_error()
+                .then(crate::middleware::current_request_id)
+                .flatten(),
         }
     }
 }
@@ -270,6 +287,17 @@ impl IntoResponse for ApiError {
                 res.headers_mut().insert(header::CONTENT_RANGE, v);
             }
         }
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §11.6.1: a 401 names the scheme to use; RFC 6750 §3.1 the token's fault.
+            let challenge = match self {
+                ApiError::InvalidToken => "Bearer realm=\"LabLedger\", error=\"invalid_token\"",
+                _ => "Bearer realm=\"LabLedger\"",
+            };
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         if let ApiError::Throttled(secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -291,14 +319,14 @@ impl From<StoreError> for ApiError {
             StoreError::Gone(d) => ApiError::Gone(d),
             StoreError::Invalid(errors) => ApiError::Invalid(errors.0),
             StoreError::OrgDisabled => ApiError::OrgDisabled,
-            StoreError::WriterGone => ApiError::Unavailable("write queue closed".into()),
             // A uniqueness rule of the schema caught what a check did not: a clash, not a fault.
-            StoreError::Database(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation()) =>
-            {
+            // Our own sentence: the driver's text names tables and constraints.
+            e if e.is_unique_violation() => {
                 ApiError::Conflict("This clashes with an existing record.".into())
             }
+            // Out of reach for now (pool exhausted or closed): 503, worth a retry.
+            e if e.is_unavailable() => ApiError::Unavailable(e.to_string()),
+            // Every other database failure (a failed commit too) is a fault: 500, detail logged.
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -323,3 +351,124 @@ impl From<labledger_auth::AuthError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use std::borrow::Cow;
+
+    /// A driver error as sqlx reports it, with text that must never reach a client.
+    #[derive(Debug)]
+    struct DriverError(sqlx::error::ErrorKind);
+
+    impl std::fmt::Display for DriverError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(sqlx::error::DatabaseError::message(self))
+        }
+    }
+
+    impl std::error::Error for DriverError {}
+
+    impl sqlx::error::DatabaseError for DriverError {
+        fn message(&self) -> &str {
+            "duplicate key value violates unique constraint \"secret_table_pkey\""
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed("23505"))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            match self.0 {
+                sqlx::error::ErrorKind::UniqueViolation => sqlx::error::ErrorKind::UniqueViolation,
+                _ => sqlx::error::ErrorKind::Other,
+            }
+        }
+    }
+
+    fn driver(kind: sqlx::error::ErrorKind) -> StoreError {
+        StoreError::Database(sqlx::Error::Database(Box::new(DriverError(kind))))
+    }
+
+    /// The response of a store error inside request `req-1`: status and body.
+    async fn answer(e: StoreError) -> (StatusCode, serde_json::Value) {
+        crate::middleware::in_request("req-1".into(), async move {
+            let res = ApiError::from(e).into_response();
+            let status = res.status();
+            let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            (status, serde_json::from_slice(&bytes).unwrap())
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn database_faults_are_500_or_503_with_the_request_id_and_no_driver_text() {
+        for (e, status, kind) in [
+            (
+                StoreError::CommitFailed("database is locked: secret_table".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "/problems/internal",
+            ),
+            (
+                driver(sqlx::error::ErrorKind::ForeignKeyViolation),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "/problems/internal",
+            ),
+            (
+                StoreError::Database(sqlx::Error::PoolTimedOut),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "/problems/unavailable",
+            ),
+            (
+                StoreError::WriterGone,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "/problems/unavailable",
+            ),
+        ] {
+            let shown = e.to_string();
+            let (got, body) = answer(e).await;
+            assert_eq!(got, status, "{shown}");
+            assert_eq!(body["type"], kind, "{shown}");
+            assert_eq!(body["request_id"], "req-1", "{shown}");
+            let text = body.to_string();
+            assert!(!text.contains("secret_table"), "{text}");
+            assert!(!text.contains("locked") && !text.contains("pool"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_uniqueness_clash_is_409_in_our_own_words() {
+        let (status, body) = answer(driver(sqlx::error::ErrorKind::UniqueViolation)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["type"], "/problems/conflict");
+        assert_eq!(body["detail"], "This clashes with an existing record.");
+        assert!(body.get("request_id").is_none(), "not a fault: {body}");
+        assert!(!body.to_string().contains("secret_table"));
+    }
+
+    #[test]
+    fn invalid_credentials_carry_a_bearer_challenge() {
+        let res = ApiError::InvalidToken.into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"LabLedger\", error=\"invalid_token\""
+        );
+        let res = ApiError::Unauthorized.into_response();
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"LabLedger\""
+        );
+    }
+}

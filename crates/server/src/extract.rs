@@ -1,6 +1,7 @@
 //! Extractors: who is calling (session cookie), in which org (resolved once, from the path),
 //! and the parsed, validated input. Handlers receive these and never re-parse ids themselves.
 
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
 use crate::security::{security_event, SecurityEvent};
@@ -33,13 +34,19 @@ pub struct AuthUser {
     pub mfa_active: bool,
     /// When the password was last entered for this session (login or step-up).
     pub reauth_at: Timestamp,
+    /// That entry came with a verified second factor.
+    pub reauth_mfa: bool,
 }
 
 impl AuthUser {
     /// The one step-up check of sensitive actions: the password was entered for this session
-    /// within the configured window (5 minutes), else 403 `/problems/step-up-required`.
+    /// within the configured window (5 minutes) — together with a second factor when the user
+    /// has MFA now (a password-only entry from before the enrolment does not count) —, else 403
+    /// `/problems/step-up-required`.
     pub fn require_fresh(&self, state: &AppState) -> Result<(), ApiError> {
-        if Timestamp::now() < self.reauth_at.plus_secs(state.config().step_up_window_secs) {
+        let recent =
+            Timestamp::now() < self.reauth_at.plus_secs(state.config().step_up_window_secs);
+        if recent && (self.reauth_mfa || !self.mfa_active) {
             return Ok(());
         }
         security_event(
@@ -68,12 +75,20 @@ impl FromRequestParts<AppState> for FreshAuth {
 }
 
 pub fn request_meta(parts: &Parts) -> RequestMeta {
+    // The client address as resolved behind trusted proxies; the socket peer otherwise.
+    let client = parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
     RequestMeta {
         request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
-        source_ip: parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+        source_ip: client.map(|ip| ip.to_string()),
     }
 }
 
@@ -105,6 +120,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Auth
         session_id: found.session.id,
         mfa_active: found.mfa_active,
         reauth_at: found.session.reauth_at,
+        reauth_mfa: found.session.reauth_mfa,
     }))
 }
 
@@ -153,7 +169,11 @@ impl FromRequestParts<AppState> for AuthUser {
         if let Some(user) = parts.extensions.get::<AuthUser>() {
             return Ok(user.clone());
         }
-        if bearer_token(parts).is_some() {
+        if let Some(token) = bearer_token(parts)? {
+            // Only a valid token learns that the route is not for tokens: 403; any other 401.
+            if !token_is_live(state, &token).await? {
+                return Err(reject_token("invalid, expired or revoked API token"));
+            }
             security_event(SecurityEvent::PermissionDenied, parts.uri.path());
             return Err(ApiError::Forbidden(
                 "API tokens cannot use this route; it needs a logged-in user.".into(),
@@ -178,13 +198,40 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The `Authorization: Bearer …` credential of the request, if it sends one.
-pub fn bearer_token(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+/// The `Authorization: Bearer …` credential of the request, if it sends an `Authorization`
+/// header at all. A header that is not one bearer token (another scheme, no token, several
+/// words, not text) is an invalid credential: 401, never a fall-back to the session cookie.
+pub fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty() && !t.contains(char::is_whitespace));
+    match token {
+        Some(t) => Ok(Some(t.to_owned())),
+        None => Err(reject_token("malformed Authorization header")),
+    }
+}
+
+/// A 401 for a bearer credential that is not valid, as a security event.
+fn reject_token(why: &str) -> ApiError {
+    security_event(SecurityEvent::Unauthenticated, why);
+    ApiError::InvalidToken
+}
+
+/// Whether a bearer token is one of ours and alive (known, unexpired, unrevoked, its creator
+/// an active member of its active org), whatever org it is for.
+async fn token_is_live(state: &AppState, token: &str) -> Result<bool, ApiError> {
+    if !token.starts_with(labledger_auth::API_TOKEN_PREFIX) {
+        return Ok(false);
+    }
+    let hash = labledger_auth::token_hash(token);
+    Ok(state.store().api_token_is_live(&hash).await?)
 }
 
 async fn path_org(parts: &mut Parts, state: &AppState) -> Result<Option<OrgId>, ApiError> {
@@ -207,8 +254,7 @@ async fn resolve_token_org(
     token: &str,
 ) -> Result<OrgScope, ApiError> {
     if !token.starts_with(labledger_auth::API_TOKEN_PREFIX) {
-        security_event(SecurityEvent::Unauthenticated, "malformed bearer token");
-        return Err(ApiError::Unauthorized);
+        return Err(reject_token("malformed bearer token"));
     }
     let hash = labledger_auth::token_hash(token);
     let org = path_org(parts, state).await?;
@@ -223,12 +269,20 @@ async fn resolve_token_org(
     };
     match resolution {
         TokenResolution::Scope(scope) => Ok(scope),
-        TokenResolution::Invalid => {
+        TokenResolution::Invalid => Err(reject_token(
+            "invalid, expired or revoked API token, or its creator or org is no longer active",
+        )),
+        // The org requires MFA and the token's creator has none: the same answer a session
+        // of theirs gets.
+        TokenResolution::MfaEnrolmentRequired { creator } => {
             security_event(
-                SecurityEvent::Unauthenticated,
-                "invalid, expired or revoked API token",
+                SecurityEvent::MfaEnrolmentRequired,
+                &format!(
+                    "token of user={creator} org={}",
+                    org.map(|o| o.to_string()).unwrap_or_default()
+                ),
             );
-            Err(ApiError::Unauthorized)
+            Err(ApiError::MfaEnrolmentRequired)
         }
         TokenResolution::OtherOrg => {
             security_event(SecurityEvent::NotVisible, parts.uri.path());
@@ -279,7 +333,7 @@ impl FromRequestParts<AppState> for OrgAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(token) = bearer_token(parts) {
+        if let Some(token) = bearer_token(parts)? {
             return resolve_token_org(parts, state, &token).await.map(OrgAccess);
         }
         let user = AuthUser::from_request_parts(parts, state).await?;

@@ -5,6 +5,7 @@
 //! permissions and writes the audit events.
 
 pub mod api;
+pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -100,6 +101,10 @@ pub fn build_app(store: Store, config: ServerConfig) -> Result<(Router, AppState
         .fallback(fallback)
         .route_layer(axum::middleware::from_fn(middleware::track_metrics))
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_addr::resolve_client,
+        ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state.clone());

@@ -11,11 +11,31 @@ use std::time::Instant;
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+tokio::task_local! {
+    /// The id of the request being handled, so an error response can name it without each
+    /// handler passing it along.
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request this task is handling (none outside a request).
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Runs `work` as the handling of request `id` (see [`current_request_id`]).
+pub async fn in_request<F: std::future::Future>(id: String, work: F) -> F::Output {
+    CURRENT_REQUEST_ID.scope(id, work).await
+}
+
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+    let mut res = in_request(
+        id.clone(),
+        tracing::Instrument::instrument(next.run(req), span),
+    )
+    .await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);

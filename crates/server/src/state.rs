@@ -24,8 +24,11 @@ pub struct ServerConfig {
     pub secret_box: SecretBox,
     /// Sensitive actions need the password entered within this many seconds (step-up).
     pub step_up_window_secs: i64,
-    /// Back-off and lockout of password guesses.
-    pub throttle: labledger_domain::throttle::ThrottlePolicy,
+    /// Back-off and lockout of password guesses: per (account, address), per account, per
+    /// address.
+    pub throttle: labledger_domain::throttle::ThrottlePolicies,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--behind-proxy`).
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
     /// SMTP server for invitations and password resets (`smtp://host:port`, `smtps://user:pass@host`).
     pub smtp_url: Option<String>,
     /// The From address of mail.
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             secret_box: SecretBox::ephemeral(),
             step_up_window_secs: 5 * 60,
             throttle: Default::default(),
+            trusted_proxies: Default::default(),
             smtp_url: None,
             smtp_from: "LabLedger <labledger@localhost>".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),

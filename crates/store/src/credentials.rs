@@ -5,28 +5,63 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::instance::{parse_id, UserRecord};
 use crate::Store;
-use labledger_domain::throttle::{Counter, Decision, ThrottlePolicy};
+use labledger_domain::throttle::{Counter, Decision, ThrottlePolicies, ThrottlePolicy};
 use labledger_domain::{Timestamp, UserId};
 use sqlx::Row;
 
-/// One throttle key and whether it can be locked (accounts can, source addresses cannot).
+/// Which counter a throttle key is, and so which policy judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// One account from one address.
+    Pair,
+    /// One account from every address.
+    Account,
+    /// One address against every account.
+    Address,
+}
+
+/// One throttle key, its counter's scope, and whether it can be locked.
 #[derive(Clone, Debug)]
 pub struct ThrottleKey {
     pub key: String,
+    pub scope: ThrottleScope,
     pub lockable: bool,
 }
 
+fn normalized_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 impl ThrottleKey {
+    /// The account as seen from one address: locks quickly, and only there.
+    pub fn pair(kind: &str, email: &str, ip: &str) -> Self {
+        Self {
+            key: format!("{kind}:pair:{}|{ip}", normalized_email(email)),
+            scope: ThrottleScope::Pair,
+            lockable: true,
+        }
+    }
+    /// The account over every address: a higher, slower limit.
     pub fn account(kind: &str, email: &str) -> Self {
         Self {
-            key: format!("{kind}:acct:{}", email.trim().to_lowercase()),
+            key: format!("{kind}:acct:{}", normalized_email(email)),
+            scope: ThrottleScope::Account,
             lockable: true,
         }
     }
     pub fn address(kind: &str, ip: &str) -> Self {
         Self {
             key: format!("{kind}:ip:{ip}"),
+            scope: ThrottleScope::Address,
             lockable: false,
+        }
+    }
+
+    fn policy(&self, policies: &ThrottlePolicies) -> ThrottlePolicy {
+        match self.scope {
+            ThrottleScope::Pair => policies.pair,
+            ThrottleScope::Account => policies.account,
+            ThrottleScope::Address => policies.address,
         }
     }
 }
@@ -43,11 +78,12 @@ fn decode_counter(r: &sqlx::any::AnyRow) -> Result<Counter> {
 }
 
 impl Store {
-    /// The strictest decision of the keys' counters for an attempt now.
+    /// The strictest decision of the keys' counters for an attempt now. Reads only: an attempt
+    /// refused here counts nothing.
     pub async fn throttle_decision(
         &self,
         keys: &[ThrottleKey],
-        policy: ThrottlePolicy,
+        policies: &ThrottlePolicies,
     ) -> Result<Decision> {
         let now = Timestamp::now();
         let mut decision = Decision::Allow;
@@ -59,17 +95,18 @@ impl Store {
             .fetch_optional(self.reader())
             .await?;
             if let Some(r) = row {
-                decision = decision.max(policy.decide(decode_counter(&r)?, now));
+                decision = decision.max(k.policy(policies).decide(decode_counter(&r)?, now));
             }
         }
         Ok(decision)
     }
 
-    /// Counts a failure against each key; returns the keys this failure locked.
+    /// Counts a checked attempt's failure against each key; returns the keys this failure
+    /// locked.
     pub async fn throttle_failure(
         &self,
         keys: Vec<ThrottleKey>,
-        policy: ThrottlePolicy,
+        policies: ThrottlePolicies,
     ) -> Result<Vec<String>> {
         let for_update = if self.engine() == Engine::Postgres {
             " FOR UPDATE"
@@ -95,8 +132,11 @@ impl Store {
                         .bind(k.key.clone())
                         .fetch_one(&mut *conn)
                         .await?;
-                    let (next, now_locked) =
-                        policy.after_failure(decode_counter(&row)?, now, k.lockable);
+                    let (next, now_locked) = k.policy(&policies).after_failure(
+                        decode_counter(&row)?,
+                        now,
+                        k.lockable,
+                    );
                     sqlx::query(
                         "UPDATE auth_throttle SET failures = $2, last_failure_at = $3, locked_until = $4 WHERE key = $1",
                     )

@@ -35,11 +35,33 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the write queue is closed")]
     WriterGone,
+    /// The write ran but its transaction did not commit (nothing of it was stored). The text is
+    /// the driver's, for the log only.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// The database is out of reach for now (pool exhausted or closed, writer gone): worth a
+    /// retry, unlike a fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::WriterGone
+                | StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+        )
+    }
+
+    /// A uniqueness rule of the schema refused the write: a clash with an existing record.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(e)
+            if e.as_database_error().is_some_and(|d| d.is_unique_violation()))
+    }
+}
 
 impl From<labledger_domain::FieldError> for StoreError {
     fn from(e: labledger_domain::FieldError) -> Self {

@@ -58,7 +58,7 @@ pub use compliance::{
     ComplianceFilter, CompliancePatch, ComplianceRecord, NewComplianceRecord, RecordLink,
     COMPLIANCE_RECORD,
 };
-pub use credentials::ThrottleKey;
+pub use credentials::{ThrottleKey, ThrottleScope};
 pub use dashboard::{Dashboard, DashboardItem};
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};

@@ -17,6 +17,8 @@ pub struct Session {
     pub expires_at: Timestamp,
     /// When the password was last entered for this session (login or step-up).
     pub reauth_at: Timestamp,
+    /// That entry came with a verified second factor (TOTP or recovery code).
+    pub reauth_mfa: bool,
 }
 
 /// A session as its owner sees it in "where am I logged in".
@@ -40,6 +42,8 @@ pub struct SessionUser {
 }
 
 impl Store {
+    /// Opens a session; `mfa_verified` when the login brought a verified second factor.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_session(
         &self,
         token_hash: Vec<u8>,
@@ -48,13 +52,14 @@ impl Store {
         lifetime_secs: i64,
         source_ip: Option<String>,
         user_agent: Option<String>,
+        mfa_verified: bool,
     ) -> Result<()> {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let now = Timestamp::now();
                 sqlx::query(
-                    "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip, user_agent, reauth_at, id) \
-                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $4, $8)",
+                    "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip, user_agent, reauth_at, id, reauth_mfa) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $4, $8, $9)",
                 )
                 .bind(token_hash)
                 .bind(user.to_string())
@@ -64,6 +69,7 @@ impl Store {
                 .bind(source_ip)
                 .bind(user_agent)
                 .bind(uuid::Uuid::now_v7().to_string())
+                .bind(i64::from(mfa_verified))
                 .execute(conn)
                 .await?;
                 Ok(())
@@ -76,7 +82,7 @@ impl Store {
     /// for longer than `idle_secs`.
     pub async fn session(&self, token_hash: &[u8], idle_secs: i64) -> Result<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.reauth_at, u.email, u.name, \
+            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.reauth_at, s.reauth_mfa, u.email, u.name, \
              COALESCE(t.active, 0) AS mfa_active \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              LEFT JOIN user_totp t ON t.user_id = s.user_id WHERE s.token_hash = $1",
@@ -93,6 +99,7 @@ impl Store {
             last_seen_at: Timestamp::from_micros(r.try_get("last_seen_at")?),
             expires_at: Timestamp::from_micros(r.try_get("expires_at")?),
             reauth_at: Timestamp::from_micros(r.try_get("reauth_at")?),
+            reauth_mfa: r.try_get::<i64, _>("reauth_mfa")? == 1,
         };
         let now = Timestamp::now();
         if now >= session.expires_at || now >= session.last_seen_at.plus_secs(idle_secs) {
@@ -122,18 +129,25 @@ impl Store {
     }
 
     /// Step-up: the session moves to a new token (the old one is dead from now on) and its
-    /// re-authentication time is now. False when the old session no longer exists.
-    pub async fn rotate_session(&self, old_hash: Vec<u8>, new_hash: Vec<u8>) -> Result<bool> {
+    /// re-authentication time is now (`mfa_verified`: with a second factor). False when the old
+    /// session no longer exists.
+    pub async fn rotate_session(
+        &self,
+        old_hash: Vec<u8>,
+        new_hash: Vec<u8>,
+        mfa_verified: bool,
+    ) -> Result<bool> {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let now = Timestamp::now().micros();
                 let r = sqlx::query(
-                    "UPDATE sessions SET token_hash = $2, reauth_at = $3, last_seen_at = $3 \
-                     WHERE token_hash = $1",
+                    "UPDATE sessions SET token_hash = $2, reauth_at = $3, last_seen_at = $3, \
+                     reauth_mfa = $4 WHERE token_hash = $1",
                 )
                 .bind(old_hash)
                 .bind(new_hash)
                 .bind(now)
+                .bind(i64::from(mfa_verified))
                 .execute(conn)
                 .await?;
                 Ok(r.rows_affected() == 1)

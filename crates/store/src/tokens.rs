@@ -55,11 +55,29 @@ pub struct NewApiToken {
 /// What a bearer token resolves to for one org.
 #[derive(Debug)]
 pub enum TokenResolution {
-    /// Unknown, expired or revoked, or its creator no longer belongs to its org: 401.
+    /// Unknown, expired or revoked, or its creator is no longer an active member of its org,
+    /// or that org is disabled: 401.
     Invalid,
     /// A live token of another org: answered like an org that does not exist.
     OtherOrg,
+    /// The org requires MFA and the token's creator has none: the token waits (403) until they
+    /// enrol or the org drops the rule, as their sessions do.
+    MfaEnrolmentRequired {
+        creator: UserId,
+    },
     Scope(OrgScope),
+}
+
+/// A token that may act: known, unexpired, unrevoked, its creator an active member of its
+/// active org.
+struct LiveToken {
+    org: OrgId,
+    id: ApiTokenId,
+    creator: UserId,
+    permissions: PermissionSet,
+    last_used_at: Option<i64>,
+    creator_has_mfa: bool,
+    org_requires_mfa: bool,
 }
 
 const TOKEN_SQL: &str = "SELECT t.id, t.user_id, u.email, t.name, t.prefix, t.permissions, \
@@ -211,7 +229,56 @@ impl Org<'_> {
 }
 
 impl Store {
-    /// The scope a bearer token acts in within `org`. Marks the token used (at most about once a
+    /// The token behind a hash if it may act at all (whatever org it is used on).
+    async fn live_token(&self, token_hash: &[u8]) -> Result<Option<LiveToken>> {
+        let row = sqlx::query(
+            "SELECT t.org_id, t.id, t.user_id, t.permissions, t.expires_at, t.last_used_at, \
+             t.revoked_at, o.status AS org_status, o.require_mfa, m.status AS member_status, \
+             COALESCE(u.active, 0) AS mfa_active \
+             FROM api_tokens t JOIN orgs o ON o.id = t.org_id \
+             LEFT JOIN members m ON m.org_id = t.org_id AND m.user_id = t.user_id \
+             LEFT JOIN user_totp u ON u.user_id = t.user_id \
+             WHERE t.token_hash = $1",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let revoked: Option<i64> = r.try_get("revoked_at")?;
+        let expires = Timestamp::from_micros(r.try_get("expires_at")?);
+        let org_status: String = r.try_get("org_status")?;
+        let member_status: Option<String> = r.try_get("member_status")?;
+        // A deactivated or departed creator, or a disabled org, kills the token (a JIT or
+        // support grant of the creator does not revive it).
+        if revoked.is_some()
+            || Timestamp::now() >= expires
+            || org_status != "active"
+            || member_status.as_deref() != Some("active")
+        {
+            return Ok(None);
+        }
+        Ok(Some(LiveToken {
+            org: parse_id(&r.try_get::<String, _>("org_id")?)?,
+            id: parse_id(&r.try_get::<String, _>("id")?)?,
+            creator: parse_id(&r.try_get::<String, _>("user_id")?)?,
+            permissions: PermissionSet::parse_text(&r.try_get::<String, _>("permissions")?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            last_used_at: r.try_get("last_used_at")?,
+            creator_has_mfa: r.try_get::<i64, _>("mfa_active")? == 1,
+            org_requires_mfa: r.try_get::<i64, _>("require_mfa")? == 1,
+        }))
+    }
+
+    /// Whether a bearer token may act at all (for routes that refuse tokens: 403 for a live
+    /// one, 401 for any other).
+    pub async fn api_token_is_live(&self, token_hash: &[u8]) -> Result<bool> {
+        Ok(self.live_token(token_hash).await?.is_some())
+    }
+
+    /// The scope a bearer token acts in within `org`: its permissions ∩ its creator's current
+    /// ones, under the creator's project limit. Marks the token used (at most about once a
     /// minute).
     pub async fn resolve_token_scope(
         &self,
@@ -219,35 +286,25 @@ impl Store {
         org: OrgId,
         meta: RequestMeta,
     ) -> Result<TokenResolution> {
-        let row = sqlx::query(
-            "SELECT org_id, id, user_id, permissions, expires_at, last_used_at, revoked_at \
-             FROM api_tokens WHERE token_hash = $1",
-        )
-        .bind(token_hash.to_vec())
-        .fetch_optional(self.reader())
-        .await?;
-        let Some(r) = row else {
+        let Some(token) = self.live_token(token_hash).await? else {
             return Ok(TokenResolution::Invalid);
         };
         let now = Timestamp::now();
-        let revoked: Option<i64> = r.try_get("revoked_at")?;
-        let expires = Timestamp::from_micros(r.try_get("expires_at")?);
-        if revoked.is_some() || now >= expires {
-            return Ok(TokenResolution::Invalid);
-        }
-        let token_org: OrgId = parse_id(&r.try_get::<String, _>("org_id")?)?;
-        let id: ApiTokenId = parse_id(&r.try_get::<String, _>("id")?)?;
-        let creator: UserId = parse_id(&r.try_get::<String, _>("user_id")?)?;
-        let permissions = PermissionSet::parse_text(&r.try_get::<String, _>("permissions")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let Some(scope) = self.resolve_scope(creator, token_org, meta).await? else {
-            // The creator left the org: the token is dead.
-            return Ok(TokenResolution::Invalid);
+        let (token_org, id, creator, permissions) =
+            (token.org, token.id, token.creator, token.permissions);
+        let scope = match self.resolve_scope(creator, token_org, meta).await {
+            Ok(Some(scope)) => scope,
+            // The creator left the org, or it was disabled meanwhile: the token is dead.
+            Ok(None) | Err(StoreError::OrgDisabled) => return Ok(TokenResolution::Invalid),
+            Err(e) => return Err(e),
         };
         if token_org != org {
             return Ok(TokenResolution::OtherOrg);
         }
-        let last_used: Option<i64> = r.try_get("last_used_at")?;
+        if token.org_requires_mfa && !token.creator_has_mfa {
+            return Ok(TokenResolution::MfaEnrolmentRequired { creator });
+        }
+        let last_used = token.last_used_at;
         if last_used.is_none_or(|t| now >= Timestamp::from_micros(t).plus_secs(60)) {
             self.write(Box::new(move |conn| {
                 Box::pin(async move {

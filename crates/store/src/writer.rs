@@ -70,8 +70,9 @@ impl WritePath {
                             let ok = result.is_ok();
                             let deliver: Deliver = Box::new(move |commit_error| {
                                 let outcome = match (result, commit_error) {
+                                    // A fault, not a refusal: the driver's text is for the log.
                                     (Ok(_), Some(e)) => {
-                                        Err(StoreError::Refused(format!("commit failed: {e}")))
+                                        Err(StoreError::CommitFailed(e.to_string()))
                                     }
                                     (result, _) => result,
                                 };
@@ -135,4 +136,49 @@ async fn run_writer(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>) {
         }
     }
     let _ = conn.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use crate::{sqlite_url_for_data_dir, Store, StoreError, StoreOptions};
+    use sqlx::Executor;
+
+    /// A write whose commit fails reports a fault carrying the driver's text for the log, not a
+    /// refusal or conflict that the server would show to the client.
+    #[tokio::test]
+    async fn a_failed_commit_is_a_fault_not_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &sqlite_url_for_data_dir(dir.path()),
+            StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        let result = store
+            .write(Box::new(|conn| {
+                Box::pin(async move {
+                    // Checked only at COMMIT: the job itself succeeds, its commit does not.
+                    conn.execute("PRAGMA defer_foreign_keys = ON").await?;
+                    conn.execute(
+                        "INSERT INTO members (org_id, user_id, created_at) VALUES ('no-org', 'no-user', 0)",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            }))
+            .await;
+        match result {
+            Err(StoreError::CommitFailed(detail)) => {
+                assert!(detail.contains("FOREIGN KEY"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE org_id = 'no-org'")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "nothing of the failed write is stored");
+    }
 }

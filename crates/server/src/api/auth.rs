@@ -13,7 +13,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use labledger_domain::throttle::Decision;
 use labledger_domain::validate::Email;
 use labledger_domain::{FieldError, FieldErrors, Permission, UserId};
-use labledger_store::{Membership, ThrottleKey};
+use labledger_store::{Membership, ThrottleKey, ThrottleScope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -70,26 +70,26 @@ impl SecondFactor {
 }
 
 /// Checks the second factor of a user whose password was just verified: passes when the user
-/// has no active MFA, or brings a current TOTP code of a step not used before (accepted
-/// atomically, so it cannot be replayed) or an unused recovery code (spent). Otherwise
-/// `MfaRequired`, as a security event.
+/// has no active MFA (`false`: no second factor verified), or brings a current TOTP code of a
+/// step not used before (accepted atomically, so it cannot be replayed) or an unused recovery
+/// code (spent) (`true`). Otherwise `MfaRequired`, as a security event.
 pub async fn check_second_factor(
     state: &AppState,
     user: UserId,
     factor: &SecondFactor,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let Some(totp) = state.store().totp(user).await?.filter(|t| t.active) else {
-        return Ok(());
+        return Ok(false);
     };
     if let Some(code) = &factor.totp_code {
         if totp_code_accepted(state, user, &totp, code).await? {
-            return Ok(());
+            return Ok(true);
         }
     } else if let Some(code) = &factor.recovery_code {
         let hash = labledger_auth::totp::recovery_code_hash(code);
         if state.store().use_recovery_code(user, hash).await? {
             tracing::info!(target: "security", event = "recovery_code_used", %user);
-            return Ok(());
+            return Ok(true);
         }
     }
     metrics::counter!("labledger_logins_total", "outcome" => "mfa_required").increment(1);
@@ -240,13 +240,14 @@ pub async fn open_session(
     };
     // Only a correct password learns that a second factor is needed; a wrong one counts as a
     // failed attempt like a wrong password.
-    if let Err(e) = check_second_factor(state, user.id, factor).await {
-        count_failure(state, keys).await?;
-        return Err(e);
-    }
-    if let Some(account) = keys.into_iter().find(|k| k.lockable) {
-        state.store().throttle_clear(account).await?;
-    }
+    let mfa_verified = match check_second_factor(state, user.id, factor).await {
+        Ok(verified) => verified,
+        Err(e) => {
+            count_failure(state, keys).await?;
+            return Err(e);
+        }
+    };
+    clear_pair(state, keys).await?;
     state.store().record_login(user.id).await?;
     let (token, token_hash) = labledger_auth::new_session_token();
     let csrf = labledger_auth::random_token(32);
@@ -259,6 +260,7 @@ pub async fn open_session(
             state.config().session_lifetime_secs,
             client.meta.source_ip.clone(),
             client.user_agent,
+            mfa_verified,
         )
         .await?;
     metrics::counter!("labledger_logins_total", "outcome" => "success").increment(1);
@@ -267,21 +269,27 @@ pub async fn open_session(
     Ok((me, token, csrf))
 }
 
-/// The throttle keys of a password attempt: the account (by email as typed) and the source
-/// address.
+/// The throttle keys of a password attempt: the account from this address (locks quickly),
+/// the account from everywhere (a higher, slower limit) and the address over every account
+/// (backs off, never locks).
 pub fn login_keys(email: &str, client: &ClientInfo) -> Vec<ThrottleKey> {
-    let mut keys = vec![ThrottleKey::account("login", email)];
-    if let Some(ip) = &client.meta.source_ip {
+    let ip = client.meta.source_ip.as_deref().unwrap_or("unknown");
+    let mut keys = vec![
+        ThrottleKey::pair("login", email, ip),
+        ThrottleKey::account("login", email),
+    ];
+    if client.meta.source_ip.is_some() {
         keys.push(ThrottleKey::address("login", ip));
     }
     keys
 }
 
 /// Refuses the attempt (429, before any password is checked) while a key is backing off or
-/// locked; such a refusal counts as a failure too.
+/// locked. Such a refusal counts nothing: only checked attempts move the counters, so requests
+/// ignoring `Retry-After` cannot push an account into a lock.
 pub async fn check_throttle(state: &AppState, keys: &[ThrottleKey], who: &str) -> ApiResult<()> {
-    let policy = state.config().throttle;
-    let decision = state.store().throttle_decision(keys, policy).await?;
+    let policies = state.config().throttle;
+    let decision = state.store().throttle_decision(keys, &policies).await?;
     let Some(secs) = decision.retry_after_secs() else {
         return Ok(());
     };
@@ -296,18 +304,27 @@ pub async fn check_throttle(state: &AppState, keys: &[ThrottleKey], who: &str) -
             keys.first().map(|k| k.key.as_str()).unwrap_or(who)
         ),
     );
-    count_failure(state, keys.to_vec()).await?;
     Err(ApiError::Throttled(secs))
 }
 
-/// Counts a failed attempt against the keys; a lock it causes is a security event.
+/// Counts a failed (checked) attempt against the keys; a lock it causes is a security event.
 pub async fn count_failure(state: &AppState, keys: Vec<ThrottleKey>) -> ApiResult<()> {
-    let policy = state.config().throttle;
-    for key in state.store().throttle_failure(keys, policy).await? {
+    let policies = state.config().throttle;
+    for key in state.store().throttle_failure(keys, policies).await? {
         security_event(
             SecurityEvent::AccountLocked,
-            &format!("key={key} locked for {} s", policy.lockout_secs),
+            &format!("key={key} locked for {} s", policies.pair.lockout_secs),
         );
+    }
+    Ok(())
+}
+
+/// After a correct password (and code): forgets the failures of the account from this
+/// address. The account-wide counter stays: a success here says nothing about guesses from
+/// elsewhere.
+pub async fn clear_pair(state: &AppState, keys: Vec<ThrottleKey>) -> ApiResult<()> {
+    if let Some(pair) = keys.into_iter().find(|k| k.scope == ThrottleScope::Pair) {
+        state.store().throttle_clear(pair).await?;
     }
     Ok(())
 }
@@ -370,18 +387,20 @@ pub struct StepUpResponse {
 
 /// Re-authenticates a logged-in user (password, and code when MFA is on): the session moves to
 /// a new token (the old one is dead at once) and counts as fresh for the step-up window.
+/// Throttled and counted like a login, so a stolen session cannot guess the password.
 /// Returns the new session token.
 pub async fn step_up_session(
     state: &AppState,
     user: &AuthUser,
+    client: &ClientInfo,
     password: String,
     factor: &SecondFactor,
 ) -> ApiResult<String> {
-    verify_reauth(state, user, password, factor).await?;
+    let mfa_verified = throttled_reauth(state, user, client, password, factor).await?;
     let (token, token_hash) = labledger_auth::new_session_token();
     if !state
         .store()
-        .rotate_session(user.token_hash.clone(), token_hash)
+        .rotate_session(user.token_hash.clone(), token_hash, mfa_verified)
         .await?
     {
         return Err(ApiError::Unauthorized);
@@ -393,15 +412,39 @@ pub async fn step_up_session(
     Ok(token)
 }
 
+/// [`verify_reauth`] behind the login throttle of the user's account from this address: refused
+/// (429) while it backs off or is locked; a wrong password or code counts as a failure.
+pub async fn throttled_reauth(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+    password: String,
+    factor: &SecondFactor,
+) -> ApiResult<bool> {
+    let keys = login_keys(&user.email, client);
+    check_throttle(state, &keys, &user.email).await?;
+    match verify_reauth(state, user, password, factor).await {
+        Ok(mfa_verified) => {
+            clear_pair(state, keys).await?;
+            Ok(mfa_verified)
+        }
+        Err(e @ (ApiError::InvalidCredentials | ApiError::MfaRequired)) => {
+            count_failure(state, keys).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The one re-authentication check (step-up and e-signatures): the password entered now, and
-/// the second factor when the user has MFA. Wrong password: `InvalidCredentials`; wrong or
-/// missing code: `MfaRequired`; both as security events.
+/// the second factor when the user has MFA (`true` when one was verified). Wrong password:
+/// `InvalidCredentials`; wrong or missing code: `MfaRequired`; both as security events.
 pub async fn verify_reauth(
     state: &AppState,
     user: &AuthUser,
     password: String,
     factor: &SecondFactor,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let mut errors = FieldErrors::default();
     if password.is_empty() || password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
         errors.push(FieldError::new(
@@ -433,7 +476,8 @@ pub async fn verify_reauth(
     request_body = StepUpRequest,
     responses(
         (status = 200, description = "Re-authenticated; a new session cookie is set", body = StepUpResponse),
-        (status = 401, description = "Wrong password (`invalid-credentials`) or second factor (`mfa-required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong password (`invalid-credentials`) or second factor (`mfa-required`), or no live session (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts for this account: back off for `Retry-After` seconds (whatever the password)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing CSRF token", body = Problem, content_type = "application/problem+json"),
         super::InputErrors,
     ),
@@ -442,10 +486,11 @@ pub async fn verify_reauth(
 pub async fn step_up(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientInfo,
     ApiJson(req): ApiJson<StepUpRequest>,
 ) -> ApiResult<Response> {
     let factor = SecondFactor::new(req.totp_code, req.recovery_code);
-    let token = step_up_session(&state, &user, req.password, &factor).await?;
+    let token = step_up_session(&state, &user, &client, req.password, &factor).await?;
     let cookie = session_cookie(&state, token);
     let fresh_until = labledger_domain::Timestamp::now()
         .plus_secs(state.config().step_up_window_secs)

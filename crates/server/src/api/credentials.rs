@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use labledger_domain::validate::{Email, NewPassword, PersonName};
 use labledger_domain::{FieldError, FieldErrors};
-use labledger_store::{InvitationAccount, ThrottleKey};
+use labledger_store::{InvitationAccount, ThrottleKey, ThrottleScope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -149,13 +149,17 @@ pub async fn request_reset_for(
     let Some(mailer) = state.mailer().cloned() else {
         return Err(ApiError::SmtpNotConfigured);
     };
-    let mut keys = vec![ThrottleKey::account("reset", email.as_str())];
+    // The mailbox under the strict (per-pair) policy, so nobody floods it from many addresses.
+    let mut keys = vec![ThrottleKey {
+        scope: ThrottleScope::Pair,
+        ..ThrottleKey::account("reset", email.as_str())
+    }];
     if let Some(ip) = &client.meta.source_ip {
         keys.push(ThrottleKey::address("reset", ip));
     }
     let decision = state
         .store()
-        .throttle_decision(&keys, state.config().throttle)
+        .throttle_decision(&keys, &state.config().throttle)
         .await?;
     if let Some(secs) = decision.retry_after_secs() {
         security_event(

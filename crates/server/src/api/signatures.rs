@@ -36,17 +36,7 @@ pub async fn confirm_signer(
     recovery_code: Option<String>,
 ) -> ApiResult<Signer> {
     let factor = SecondFactor::new(totp_code, recovery_code);
-    let keys = auth::login_keys(&user.email, client);
-    auth::check_throttle(state, &keys, &user.email).await?;
-    if let Err(e) = auth::verify_reauth(state, user, password, &factor).await {
-        if matches!(
-            e,
-            crate::error::ApiError::InvalidCredentials | crate::error::ApiError::MfaRequired
-        ) {
-            auth::count_failure(state, keys).await?;
-        }
-        return Err(e);
-    }
+    auth::throttled_reauth(state, user, client, password, &factor).await?;
     Ok(Signer {
         user_id: user.user_id,
         name: user.name.clone(),

@@ -108,7 +108,9 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
         ApiError::PayloadTooLarge => "The form is too large.".into(),
         ApiError::UnsupportedMediaType(d) => d.clone(),
-        ApiError::Unauthorized | ApiError::InvalidCredentials => "Please log in.".into(),
+        ApiError::Unauthorized | ApiError::InvalidToken | ApiError::InvalidCredentials => {
+            "Please log in.".into()
+        }
         ApiError::Throttled(secs) => {
             format!("Too many failed attempts: try again in {secs} seconds.")
         }
@@ -141,7 +143,9 @@ impl From<ApiError> for UiError {
     fn from(e: ApiError) -> Self {
         log_api_error(&e);
         let title = match &e {
-            ApiError::Unauthorized | ApiError::InvalidCredentials => return UiError::Login,
+            ApiError::Unauthorized | ApiError::InvalidToken | ApiError::InvalidCredentials => {
+                return UiError::Login
+            }
             ApiError::NotFound => return UiError::NotFound,
             ApiError::Forbidden(_) => "Access denied",
             ApiError::Csrf => "Form expired",

@@ -341,10 +341,11 @@ pub async fn step_up_form(
 pub async fn step_up(
     State(state): State<AppState>,
     UiUser(user): UiUser,
+    client: crate::extract::ClientInfo,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, UiError> {
     let factor = SecondFactor::new(form.get("totp_code").map(str::to_owned), None);
-    match step_up_session(&state, &user, form.text("password"), &factor).await {
+    match step_up_session(&state, &user, &client, form.text("password"), &factor).await {
         Ok(token) => Ok((
             [(
                 header::SET_COOKIE,
