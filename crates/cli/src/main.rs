@@ -74,7 +74,7 @@ enum AuditCommand {
     /// Exits 0 when intact, 1 naming the first broken sequence number.
     Verify {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: config::KeyedDatabaseArgs,
         /// Only this organization.
         #[arg(long)]
         org: Option<String>,

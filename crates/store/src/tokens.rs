@@ -63,8 +63,9 @@ pub enum TokenResolution {
 }
 
 const TOKEN_SQL: &str = "SELECT t.id, t.user_id, u.email, t.name, t.prefix, t.permissions, \
-    t.created_at, t.expires_at, t.last_used_at, t.revoked_at \
-    FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.org_id = $1";
+    t.created_at, t.expires_at, tu.last_used_at, t.revoked_at \
+    FROM api_tokens t JOIN users u ON u.id = t.user_id \
+    LEFT JOIN token_usage tu ON tu.token_id = t.id WHERE t.org_id = $1";
 
 fn decode(r: &AnyRow) -> Result<ApiToken> {
     Ok(ApiToken {
@@ -212,7 +213,7 @@ impl Org<'_> {
 
 impl Store {
     /// The scope a bearer token acts in within `org`. Marks the token used (at most about once a
-    /// minute).
+    /// minute) in `token_usage`, instance-level bookkeeping outside the org's audited tables.
     pub async fn resolve_token_scope(
         &self,
         token_hash: &[u8],
@@ -220,8 +221,9 @@ impl Store {
         meta: RequestMeta,
     ) -> Result<TokenResolution> {
         let row = sqlx::query(
-            "SELECT org_id, id, user_id, permissions, expires_at, last_used_at, revoked_at \
-             FROM api_tokens WHERE token_hash = $1",
+            "SELECT t.org_id, t.id, t.user_id, t.permissions, t.expires_at, tu.last_used_at, \
+             t.revoked_at FROM api_tokens t LEFT JOIN token_usage tu ON tu.token_id = t.id \
+             WHERE t.token_hash = $1",
         )
         .bind(token_hash.to_vec())
         .fetch_optional(self.reader())
@@ -252,9 +254,9 @@ impl Store {
             self.write(Box::new(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
-                        "UPDATE api_tokens SET last_used_at = $3 WHERE org_id = $1 AND id = $2",
+                        "INSERT INTO token_usage (token_id, last_used_at) VALUES ($1, $2) \
+                         ON CONFLICT (token_id) DO UPDATE SET last_used_at = excluded.last_used_at",
                     )
-                    .bind(token_org.to_string())
                     .bind(id.to_string())
                     .bind(now.micros())
                     .execute(conn)
