@@ -9,7 +9,6 @@ mod serve;
 mod vault;
 
 use clap::{Parser, Subcommand};
-use config::DatabaseArgs;
 
 #[derive(Parser)]
 #[command(
