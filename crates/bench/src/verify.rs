@@ -155,12 +155,7 @@ fn data_dir_seal(dir: &std::path::Path) -> anyhow::Result<HeadSealKey> {
     Ok(HeadSealKey::from_master(&key))
 }
 
-async fn fill(
-    url: &str,
-    events: i64,
-    flags: &Flags,
-    seal: &HeadSealKey,
-) -> anyhow::Result<OrgId> {
+async fn fill(url: &str, events: i64, flags: &Flags, seal: &HeadSealKey) -> anyhow::Result<OrgId> {
     let concurrency: usize = flags.num_or("fill-concurrency", 256)?;
     let roles: usize = flags.num_or("fill-roles", 4)?;
     // Filling is set-up, not the measured figure: synchronous=NORMAL makes it faster and

@@ -60,7 +60,9 @@ impl KeyedDatabaseArgs {
         } else {
             self.master_key.load_existing(&self.db.data_dir)?
         };
-        self.db.open(sealed_options(StoreOptions::default(), &master)).await
+        self.db
+            .open(sealed_options(StoreOptions::default(), &master))
+            .await
     }
 }
 

@@ -176,10 +176,7 @@ async fn the_database_refuses_to_truncate_the_chain_and_signatures() {
     let server = common::spawn().await;
     let mut db = server.raw_db().await;
     // The sealing record is permanent on both engines.
-    assert!(db
-        .execute("DELETE FROM audit_head_sealing")
-        .await
-        .is_err());
+    assert!(db.execute("DELETE FROM audit_head_sealing").await.is_err());
     assert!(db
         .execute("UPDATE audit_head_sealing SET sealed_at = 0")
         .await
@@ -218,7 +215,9 @@ async fn unseal_like_before_the_upgrade(db: &mut sqlx::AnyConnection) {
             .unwrap();
         db.execute("DELETE FROM audit_head_sealing").await.unwrap();
     }
-    db.execute("UPDATE audit_heads SET seal = NULL").await.unwrap();
+    db.execute("UPDATE audit_heads SET seal = NULL")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -241,7 +240,10 @@ async fn heads_of_an_upgraded_database_are_sealed_once_on_start_and_audited() {
     restarted.org_id = org.clone();
     let (ok, out) = verify_cli(&restarted, &org);
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("intact, {} events", events + 1)), "{out}");
+    assert!(
+        out.contains(&format!("intact, {} events", events + 1)),
+        "{out}"
+    );
     let owner = restarted.owner().await;
     let trail = owner
         .get_json(&format!("/api/v1/orgs/{org}/audit?action=audit.head_seal"))

@@ -128,7 +128,11 @@ pub(crate) async fn append(
 }
 
 /// What a head row's seal says about it.
-fn seal_break(key: &HeadSealKey, org: OrgId, head: &sqlx::any::AnyRow) -> Result<Option<ChainBreak>> {
+fn seal_break(
+    key: &HeadSealKey,
+    org: OrgId,
+    head: &sqlx::any::AnyRow,
+) -> Result<Option<ChainBreak>> {
     let seq: i64 = head.try_get("seq")?;
     let hash: Vec<u8> = head.try_get("hash")?;
     let seal: Option<Vec<u8>> = head.try_get("seal")?;

@@ -140,7 +140,11 @@ impl Store {
                     )
                     .await?;
                     tx.record(
-                        if disabled { "org.disable" } else { "org.enable" },
+                        if disabled {
+                            "org.disable"
+                        } else {
+                            "org.enable"
+                        },
                         "org",
                         Some(tx.org_text()),
                         Changes::new().field("status", before, after),
@@ -273,7 +277,10 @@ async fn fill_new_org(
     let org = tx.org();
     let role_ids = roles::seed_builtin(tx.conn_mut(), org, now).await?;
     let existing = tx
-        .fetch_optional(sqlx::query("SELECT id FROM users WHERE email = $1").bind(owner.email.as_str().to_owned()))
+        .fetch_optional(
+            sqlx::query("SELECT id FROM users WHERE email = $1")
+                .bind(owner.email.as_str().to_owned()),
+        )
         .await?;
     let (user, created) = match existing {
         Some(row) => (parse_id::<UserId>(&row.try_get::<String, _>("id")?)?, false),

@@ -141,9 +141,10 @@ impl Store {
         to_master_key_id: &str,
         actor: Actor,
     ) -> Result<usize> {
-        let orgs: Vec<String> = sqlx::query_scalar("SELECT org_id FROM audit_heads ORDER BY org_id")
-            .fetch_all(self.reader())
-            .await?;
+        let orgs: Vec<String> =
+            sqlx::query_scalar("SELECT org_id FROM audit_heads ORDER BY org_id")
+                .fetch_all(self.reader())
+                .await?;
         let mut resealed = 0;
         for org_text in orgs {
             let org: OrgId = crate::instance::parse_id(&org_text)?;

@@ -32,12 +32,21 @@ impl std::fmt::Debug for HeadSealKey {
 impl HeadSealKey {
     /// Derives the seal key from the 32-byte master key.
     pub fn from_master(master: &[u8; 32]) -> Self {
-        Self(mac(master).chain_update(KEY_LABEL).finalize().into_bytes().into())
+        Self(
+            mac(master)
+                .chain_update(KEY_LABEL)
+                .finalize()
+                .into_bytes()
+                .into(),
+        )
     }
 
     /// The seal of one org's head.
     pub(crate) fn seal(&self, org: OrgId, seq: i64, hash: &[u8]) -> Vec<u8> {
-        self.head_mac(org, seq, hash).finalize().into_bytes().to_vec()
+        self.head_mac(org, seq, hash)
+            .finalize()
+            .into_bytes()
+            .to_vec()
     }
 
     /// Whether `seal` is this key's seal of the head (compared in constant time).
@@ -61,7 +70,9 @@ fn mac(key: &[u8; 32]) -> HmacSha256 {
     for (b, k) in block.iter_mut().zip(key) {
         *b = *k;
     }
-    <HmacSha256 as hmac::digest::KeyInit>::new(hmac::digest::generic_array::GenericArray::from_slice(&block))
+    <HmacSha256 as hmac::digest::KeyInit>::new(
+        hmac::digest::generic_array::GenericArray::from_slice(&block),
+    )
 }
 
 /// Seals, once per database, the heads written before heads were sealed (an upgrade): each gets
@@ -156,5 +167,16 @@ mod tests {
         assert!(!key.matches(org, 3, &[2; 32], &seal));
         assert!(!key.matches(OrgId::new(), 3, &[1; 32], &seal));
         assert!(!HeadSealKey::from_master(&[8; 32]).matches(org, 3, &[1; 32], &seal));
+    }
+
+    #[test]
+    fn keying_with_the_padded_block_is_plain_hmac() {
+        let key = [5u8; 32];
+        let plain = <HmacSha256 as Mac>::new_from_slice(&key)
+            .unwrap()
+            .chain_update(KEY_LABEL)
+            .finalize()
+            .into_bytes();
+        assert_eq!(HeadSealKey::from_master(&key).0, <[u8; 32]>::from(plain));
     }
 }

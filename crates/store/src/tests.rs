@@ -142,11 +142,10 @@ async fn an_operator_write_that_records_no_audit_event_is_refused_and_rolled_bac
 #[tokio::test]
 async fn a_head_moved_with_plain_sql_is_named_and_no_longer_extended() {
     let (dir, store, scope) = store_with_org().await;
-    let mut raw = <sqlx::AnyConnection as sqlx::Connection>::connect(&sqlite_url_for_data_dir(
-        dir.path(),
-    ))
-    .await
-    .unwrap();
+    let mut raw =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&sqlite_url_for_data_dir(dir.path()))
+            .await
+            .unwrap();
     sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE org_id = $1")
         .bind(scope.org_id().to_string())
         .execute(&mut raw)

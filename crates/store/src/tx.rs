@@ -71,7 +71,11 @@ impl<'c> OrgTx<'c> {
 /// Whether a statement may change data: all but a plain SELECT (the store calls no functions
 /// with side effects from a SELECT). Deliberately blunt: a false "write" only demands an event.
 pub(crate) fn changes_data(sql: &str) -> bool {
-    let first = sql.trim_start().split_whitespace().next().unwrap_or_default();
+    let first = sql
+        .trim_start()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
     !first.eq_ignore_ascii_case("SELECT")
 }
 
@@ -110,7 +114,8 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
                 if wrote && events.is_empty() {
                     return Err(StoreError::Unaudited);
                 }
-                let appended = chain::append(conn, engine, &key, org, &actor, &meta, events).await?;
+                let appended =
+                    chain::append(conn, engine, &key, org, &actor, &meta, events).await?;
                 Ok((value, appended))
             })
         }))

@@ -298,12 +298,11 @@ async fn sqlite_schema(path: &std::path::Path) -> Schema {
         .await
         .unwrap();
     s.indexes = indexes.into_iter().collect();
-    let triggers: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let triggers: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     for (name, table, sql) in triggers {
         let toks = tokens(&sql);
         let word = |w: &str| toks.contains(&Token::Ident(w.into()));
@@ -387,7 +386,8 @@ async fn postgres_schema(url: &str) -> Schema {
                     "{t}({}) -> {}({}) on delete {}",
                     cols.unwrap_or_default(),
                     r.get::<String, _>("target"),
-                    r.get::<Option<String>, _>("target_cols").unwrap_or_default(),
+                    r.get::<Option<String>, _>("target_cols")
+                        .unwrap_or_default(),
                     on_delete(&r.get::<String, _>("del"))
                 ));
             }
@@ -517,7 +517,11 @@ async fn sqlite_and_postgres_schemas_match() {
         ("foreign keys", sqlite.foreign_keys.len(), 30),
         ("CHECK constraints", sqlite.checks.len(), 10),
         ("triggers", sqlite.triggers.len(), 15),
-        ("PostgreSQL TRUNCATE refusals", postgres.truncate_refused.len(), 5),
+        (
+            "PostgreSQL TRUNCATE refusals",
+            postgres.truncate_refused.len(),
+            5,
+        ),
     ] {
         assert!(n >= least, "only {n} {facet} read: {sqlite:#?}");
     }
@@ -526,13 +530,21 @@ async fn sqlite_and_postgres_schemas_match() {
         "a column type this test does not know: {:#?}",
         sqlite.columns
     );
-    assert_same("columns (type, nullability)", &sqlite.columns, &postgres.columns);
+    assert_same(
+        "columns (type, nullability)",
+        &sqlite.columns,
+        &postgres.columns,
+    );
     assert_same("primary keys", &sqlite.primary_keys, &postgres.primary_keys);
     assert_same("unique keys", &sqlite.uniques, &postgres.uniques);
     assert_same("foreign keys", &sqlite.foreign_keys, &postgres.foreign_keys);
     assert_same("CHECK constraints", &sqlite.checks, &postgres.checks);
     assert_same("indexes", &sqlite.indexes, &postgres.indexes);
-    assert_same("triggers (what they refuse)", &sqlite.triggers, &postgres.triggers);
+    assert_same(
+        "triggers (what they refuse)",
+        &sqlite.triggers,
+        &postgres.triggers,
+    );
     // What cannot be deleted row by row cannot be truncated either.
     let undeletable: BTreeSet<String> = postgres
         .triggers
