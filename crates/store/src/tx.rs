@@ -71,11 +71,7 @@ impl<'c> OrgTx<'c> {
 /// Whether a statement may change data: all but a plain SELECT (the store calls no functions
 /// with side effects from a SELECT). Deliberately blunt: a false "write" only demands an event.
 pub(crate) fn changes_data(sql: &str) -> bool {
-    let first = sql
-        .trim_start()
-        .split_whitespace()
-        .next()
-        .unwrap_or_default();
+    let first = sql.split_whitespace().next().unwrap_or_default();
     !first.eq_ignore_ascii_case("SELECT")
 }
 

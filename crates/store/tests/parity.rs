@@ -179,6 +179,9 @@ fn on_delete(action: &str) -> String {
     .to_owned()
 }
 
+/// One SQLite foreign key: target table, ON DELETE, from columns, to columns (none = its PK).
+type SqliteForeignKey = (String, String, Vec<String>, Vec<Option<String>>);
+
 async fn sqlite_schema(path: &std::path::Path) -> Schema {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
@@ -252,8 +255,7 @@ async fn sqlite_schema(path: &std::path::Path) -> Schema {
             s.uniques
                 .insert(format!("{t} unique({}){partial}", cols.join(",")));
         }
-        let mut fks: BTreeMap<i64, (String, String, Vec<String>, Vec<Option<String>>)> =
-            BTreeMap::new();
+        let mut fks: BTreeMap<i64, SqliteForeignKey> = BTreeMap::new();
         for r in sqlx::query(&format!("PRAGMA foreign_key_list({t})"))
             .fetch_all(&mut conn)
             .await
