@@ -3,7 +3,8 @@
 //! Org data has one door: [`Store::org`] takes an [`OrgScope`] (which only the store can make,
 //! after checking membership) and every query behind it binds that org's id. Its writes run in
 //! one transaction that also appends their audit events to the org's hash chain; a write that
-//! records no event is refused and rolled back.
+//! records no event is refused and rolled back. Operator commands reach an org's data only through
+//! `Store::operator_write`, under the same rules; every chain head carries a keyed seal.
 
 mod access;
 mod analyses;
@@ -126,7 +127,7 @@ struct Inner {
 impl Store {
     /// Connects, applies pending migrations (refusing a schema newer than this binary) and starts
     /// the write path. Given the head seal key, seals the chain heads of a database that has
-    /// none yet (once; see [`seal`]).
+    /// none yet (once; see `seal.rs`).
     pub async fn open(url: &str, options: StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url)?;
