@@ -1,7 +1,7 @@
 //! Operator commands: organizations and audit verification. Operators manage the instance and
 //! never see org data.
 
-use crate::config::DatabaseArgs;
+use crate::config::{DatabaseArgs, KeyedDatabaseArgs};
 use anyhow::{anyhow, bail};
 use labledger_domain::validate::{Email, NewPassword, OrgName, PersonName};
 use labledger_domain::OrgId;
@@ -28,7 +28,7 @@ pub enum AccessCommand {
     /// the given hours (at most 8) and is recorded in the organization's audit chain.
     Request {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: KeyedDatabaseArgs,
         #[arg(long)]
         org: String,
         /// The support user's email (an existing account).
@@ -51,7 +51,7 @@ pub enum OrgCommand {
     /// LABLEDGER_OWNER_PASSWORD, or is generated and printed once.
     Create {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: KeyedDatabaseArgs,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -67,7 +67,7 @@ pub enum OrgCommand {
     /// Disable an organization: its members can no longer reach its data.
     Disable {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: KeyedDatabaseArgs,
         #[arg(long)]
         org: String,
     },
@@ -75,7 +75,7 @@ pub enum OrgCommand {
     /// objects can never be decrypted again, its members lose access; its audit chain stays.
     Delete {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: KeyedDatabaseArgs,
         #[arg(long)]
         id: String,
         /// The organization's exact name, to confirm.
@@ -85,7 +85,7 @@ pub enum OrgCommand {
     /// Re-enable a disabled organization.
     Enable {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: KeyedDatabaseArgs,
         #[arg(long)]
         org: String,
     },
@@ -138,7 +138,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
                 ),
             };
             let password_hash = labledger_auth::hash_password_blocking(password.expose())?;
-            let store = db.open(StoreOptions::default()).await?;
+            let store = db.open(true).await?;
             let owner = NewOwner {
                 email: email.clone(),
                 name: owner_name,
@@ -163,19 +163,19 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         OrgCommand::Disable { db, org } => {
-            let store = db.open(StoreOptions::default()).await?;
+            let store = db.open(false).await?;
             store
                 .set_org_disabled(org_id(&org)?, true, operator())
                 .await?;
             println!("Disabled organization {org}");
         }
         OrgCommand::Delete { db, id, confirm } => {
-            let store = db.open(StoreOptions::default()).await?;
+            let store = db.open(false).await?;
             store.delete_org(org_id(&id)?, confirm, operator()).await?;
             println!("Deleted organization {id}: its keys are destroyed");
         }
         OrgCommand::Enable { db, org } => {
-            let store = db.open(StoreOptions::default()).await?;
+            let store = db.open(false).await?;
             store
                 .set_org_disabled(org_id(&org)?, false, operator())
                 .await?;
@@ -204,7 +204,7 @@ async fn access(command: AccessCommand) -> anyhow::Result<()> {
     let reason = field(labledger_domain::validate::Reason::parse(
         "--reason", &reason,
     ))?;
-    let store = db.open(StoreOptions::default()).await?;
+    let store = db.open(false).await?;
     let id = store
         .request_support_access(
             org,
@@ -225,9 +225,9 @@ async fn access(command: AccessCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Verifies one org's chain or every org's; returns the process exit code.
-pub async fn audit_verify(db: DatabaseArgs, org: Option<String>) -> anyhow::Result<u8> {
-    let store = db.open(StoreOptions::default()).await?;
+/// Verifies one org's chain or every org's, with each head's seal; returns the process exit code.
+pub async fn audit_verify(db: KeyedDatabaseArgs, org: Option<String>) -> anyhow::Result<u8> {
+    let store = db.open(false).await?;
     let orgs = store.list_orgs().await?;
     let targets: Vec<(OrgId, String)> = match org {
         Some(raw) => {

@@ -1,7 +1,7 @@
 //! Where the data lives: flags with `LABLEDGER_*` environment fallbacks.
 
 use anyhow::Context;
-use labledger_store::{Store, StoreOptions};
+use labledger_store::{HeadSealKey, Store, StoreOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -38,6 +38,39 @@ impl DatabaseArgs {
         Store::open(&url, options)
             .await
             .context("opening the database")
+    }
+}
+
+/// The database and the master key, for operator commands that append to or verify an org's
+/// audit chain: its head is sealed with a key derived from the master key.
+#[derive(clap::Args, Clone, Debug)]
+pub struct KeyedDatabaseArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub master_key: MasterKeyArgs,
+}
+
+impl KeyedDatabaseArgs {
+    /// Opens the store able to seal chain heads; `create_key` allows making the data-dir master
+    /// key on first use (as `serve` does); verification never makes one.
+    pub async fn open(&self, create_key: bool) -> anyhow::Result<Store> {
+        let master = if create_key {
+            self.master_key.load(&self.db.data_dir)?
+        } else {
+            self.master_key.load_existing(&self.db.data_dir)?
+        };
+        self.db
+            .open(sealed_options(StoreOptions::default(), &master))
+            .await
+    }
+}
+
+/// Store options that seal audit chain heads with the key derived from `master`.
+pub fn sealed_options(options: StoreOptions, master: &[u8; 32]) -> StoreOptions {
+    StoreOptions {
+        head_seal: Some(HeadSealKey::from_master(master)),
+        ..options
     }
 }
 
@@ -91,6 +124,20 @@ impl MasterKeyArgs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
+    }
+}
+
+impl MasterKeyArgs {
+    /// The master key, refusing to make a new data-dir key file.
+    pub fn load_existing(&self, data_dir: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+        let configured = self.master_key.is_some() || self.master_key_file.is_some();
+        if !configured && !data_dir.join(MASTER_KEY_FILE).exists() {
+            anyhow::bail!(
+                "no master key: set LABLEDGER_MASTER_KEY or LABLEDGER_MASTER_KEY_FILE, or give the \
+                 --data-dir holding {MASTER_KEY_FILE} (the audit chain heads are sealed with it)"
+            );
+        }
+        self.load(data_dir)
     }
 }
 

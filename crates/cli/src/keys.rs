@@ -5,11 +5,11 @@
 //! of which key wraps it, so a run that stops halfway leaves everything readable and running
 //! the command again finishes the job.
 
-use crate::config::{DatabaseArgs, MasterKeyArgs, MASTER_KEY_FILE};
+use crate::config::{sealed_options, DatabaseArgs, MasterKeyArgs, MASTER_KEY_FILE};
 use anyhow::{anyhow, bail, Context};
 use labledger_auth::SecretBox;
 use labledger_domain::OrgId;
-use labledger_store::{Actor, Store, StoreOptions};
+use labledger_store::{Actor, HeadSealKey, Store, StoreOptions};
 use labledger_vault::{platform, Vault};
 
 /// The next master key while a master rotation runs (data-dir key files only).
@@ -110,7 +110,10 @@ async fn rotate_master(args: &RotateArgs) -> anyhow::Result<()> {
     let old = Vault::keys_only(old_bytes);
     let new = Vault::keys_only(new_bytes);
     let new_id = new.master_key_id();
-    let store = args.db.open(StoreOptions::default()).await?;
+    let store = args
+        .db
+        .open(sealed_options(StoreOptions::default(), &old_bytes))
+        .await?;
     // Users' TOTP secrets: one platform key to re-wrap (see `user_secrets_key`).
     if rotate_platform_keys(&store, &old_bytes, &new_bytes).await? {
         println!("Re-wrapped the platform key `{}`", platform::USER_SECRETS);
@@ -140,6 +143,19 @@ async fn rotate_master(args: &RotateArgs) -> anyhow::Result<()> {
             .await?;
         done += 1;
     }
+    // Every chain head is sealed with a key derived from the master key: move them to the new
+    // one (each audited), before the new key replaces the old.
+    let resealed = store
+        .reseal_audit_heads(
+            &HeadSealKey::from_master(&new_bytes),
+            &old.master_key_id(),
+            &new_id,
+            operator(),
+        )
+        .await?;
+    if resealed > 0 {
+        println!("Resealed {resealed} audit chain heads with the new master key");
+    }
     // Every org key now opens with the new master key: it replaces the old one.
     let uses_data_dir_key =
         args.master_key.master_key.is_none() && args.master_key.master_key_file.is_none();
@@ -167,14 +183,18 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
     let org: OrgId = raw
         .parse()
         .map_err(|_| anyhow!("`{raw}` is not an organization id"))?;
-    let vault = Vault::keys_only(args.master_key.load(&args.db.data_dir)?);
-    let store = args.db.open(StoreOptions::default()).await?;
+    let master = args.master_key.load(&args.db.data_dir)?;
+    let vault = Vault::keys_only(master);
+    let store = args
+        .db
+        .open(sealed_options(StoreOptions::default(), &master))
+        .await?;
     let Some(row) = store.org_key_row(org).await? else {
         bail!("organization {org} has no key (no files yet, or deleted)");
     };
     let org_text = org.to_string();
     let (_, fresh) = vault.new_org_key(&org_text).map_err(|e| anyhow!("{e}"))?;
-    let next_wrapped = store.begin_org_rotation(org, fresh).await?;
+    let next_wrapped = store.begin_org_rotation(org, fresh, operator()).await?;
     let old = vault
         .org_key(&org_text, &row.wrapped_key)
         .map_err(|e| anyhow!("the org key does not open: {e}"))?;
@@ -189,17 +209,28 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
         if page.is_empty() {
             break;
         }
+        // One transaction and one audit event per page.
+        let mut rewrapped = Vec::new();
+        let mut stopped = false;
         for obj in page {
-            if args.stop_after.is_some_and(|n| done >= n) {
-                println!("Stopped after {done} object keys (run again to finish)");
-                return Ok(());
+            if args.stop_after.is_some_and(|n| done + rewrapped.len() >= n) {
+                stopped = true;
+                break;
             }
             let wrapped = Vault::rewrap_data_key(&old, &next, &obj.path, &obj.wrapped_key)
                 .map_err(|e| anyhow!("object {}: {e}", obj.path))?;
+            rewrapped.push((obj.content_key, wrapped));
+        }
+        let page_len = rewrapped.len();
+        if page_len > 0 {
             store
-                .rewrap_object_key(org, obj.content_key, row.key_version, wrapped)
+                .rewrap_object_keys(org, row.key_version, rewrapped, operator())
                 .await?;
-            done += 1;
+        }
+        done += page_len;
+        if stopped {
+            println!("Stopped after {done} object keys (run again to finish)");
+            return Ok(());
         }
     }
     // The export signing secret is wrapped by the org key too: re-wrap it for the next key.

@@ -9,7 +9,6 @@ mod serve;
 mod vault;
 
 use clap::{Parser, Subcommand};
-use config::DatabaseArgs;
 
 #[derive(Parser)]
 #[command(
@@ -74,7 +73,7 @@ enum AuditCommand {
     /// Exits 0 when intact, 1 naming the first broken sequence number.
     Verify {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: config::KeyedDatabaseArgs,
         /// Only this organization.
         #[arg(long)]
         org: Option<String>,

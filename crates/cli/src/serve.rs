@@ -111,15 +111,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
-    let options = StoreOptions {
-        sqlite_sync: if args.sqlite_sync == "normal" {
-            SqliteSync::Normal
-        } else {
-            SqliteSync::Full
-        },
-        max_connections: 0,
-    };
     let master_key = args.master_key.load(&args.db.data_dir)?;
+    // Audit chain heads are sealed with a key derived from the master key.
+    let options = crate::config::sealed_options(
+        StoreOptions {
+            sqlite_sync: if args.sqlite_sync == "normal" {
+                SqliteSync::Normal
+            } else {
+                SqliteSync::Full
+            },
+            ..StoreOptions::default()
+        },
+        &master_key,
+    );
     let vault = open_vault(&args, master_key)?;
     let store = args.db.open(options).await?;
     first_start(&store).await?;

@@ -215,6 +215,22 @@ async fn master_rotation_rewraps_org_keys_and_replaces_the_key_file() {
         content(&owner_b, &org_b, &b).await,
         (StatusCode::OK, b"beta evidence".to_vec())
     );
+    // Every chain head was resealed under the new master key, and says so.
+    let out = restarted
+        .cli()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(restarted.data_dir_arg())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        audit_actions(&owner, &org, "audit.head_reseal").await.len(),
+        2
+    );
 }
 
 #[tokio::test]

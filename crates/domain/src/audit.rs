@@ -174,6 +174,13 @@ pub enum ChainBreak {
     Truncated { seq: i64, last: i64, head_seq: i64 },
     #[error("event {seq}: the trail goes past the chain head at {head_seq}, or the head's hash differs (head altered)")]
     HeadMismatch { seq: i64, head_seq: i64 },
+    /// The links hold but the head's keyed seal does not: events were appended and the head
+    /// moved by something that does not hold the master key.
+    #[error("chain head at {seq}: head seal does not match: the head was moved outside LabLedger (events appended or altered with direct database access)")]
+    HeadSealMismatch { seq: i64 },
+    /// The head carries no seal at all, after its database's heads were sealed.
+    #[error("chain head at {seq}: the head carries no seal: it was changed outside LabLedger")]
+    HeadUnsealed { seq: i64 },
 }
 
 impl ChainBreak {
@@ -182,7 +189,9 @@ impl ChainBreak {
             ChainBreak::HashMismatch { seq }
             | ChainBreak::Gap { seq, .. }
             | ChainBreak::Truncated { seq, .. }
-            | ChainBreak::HeadMismatch { seq, .. } => seq,
+            | ChainBreak::HeadMismatch { seq, .. }
+            | ChainBreak::HeadSealMismatch { seq }
+            | ChainBreak::HeadUnsealed { seq } => seq,
         }
     }
 }

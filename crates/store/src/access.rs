@@ -3,12 +3,11 @@
 //! Owner/Admin approves or denies; an approved request is a grant from approval until
 //! `expires_at`, unioned into the user's scope by `Store::resolve_scope` while it lasts.
 
-use crate::chain::{self, PendingEvent};
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
 use crate::roles::check_grantable;
-use crate::scope::{Actor, RequestMeta};
+use crate::scope::Actor;
 use crate::Store;
 use labledger_domain::audit::Changes;
 use labledger_domain::validate::{Email, Reason};
@@ -447,68 +446,63 @@ impl Store {
         new: NewAccessRequest,
         actor: Actor,
     ) -> Result<AccessRequestId> {
-        let engine = self.engine();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM orgs WHERE id = $1")
-                        .bind(org.to_string())
-                        .fetch_optional(&mut *conn)
+        let requested_by = actor_text(&actor);
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    tx.fetch_optional(
+                        sqlx::query("SELECT status FROM orgs WHERE id = $1").bind(tx.org_text()),
+                    )
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                    let user = tx
+                        .fetch_optional(
+                            sqlx::query("SELECT id FROM users WHERE email = $1")
+                                .bind(email.as_str().to_owned()),
+                        )
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Refused(format!("no user account with the email {email}"))
+                        })?;
+                    let user: UserId = parse_id(&user.try_get::<String, _>("id")?)?;
+                    let member = tx
+                        .fetch_optional(
+                            sqlx::query(
+                                "SELECT user_id FROM members WHERE org_id = $1 AND user_id = $2",
+                            )
+                            .bind(tx.org_text())
+                            .bind(user.to_string()),
+                        )
                         .await?;
-                if status.is_none() {
-                    return Err(StoreError::NotFound);
-                }
-                let user: Option<String> =
-                    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-                        .bind(email.as_str())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let user: UserId = parse_id(&user.ok_or_else(|| {
-                    StoreError::Refused(format!("no user account with the email {email}"))
-                })?)?;
-                let member: Option<String> = sqlx::query_scalar(
-                    "SELECT user_id FROM members WHERE org_id = $1 AND user_id = $2",
-                )
-                .bind(org.to_string())
-                .bind(user.to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
-                if member.is_some() {
-                    return Err(StoreError::Refused(format!(
-                        "{email} is a member of this organization; members ask for access themselves"
-                    )));
-                }
-                let id = AccessRequestId::new();
-                insert_request(
-                    conn,
-                    &org.to_string(),
-                    id,
-                    "support",
-                    user,
-                    &new,
-                    actor_text(&actor),
-                )
-                .await?;
-                let event = PendingEvent {
-                    action: "access_request.create".into(),
-                    target_type: "access_request".into(),
-                    target_id: Some(id.to_string()),
-                    changes: created_changes("support", user, &new)
-                        .created("email", email.as_str())
-                        .into_value(),
-                };
-                chain::append(
-                    conn,
-                    engine,
-                    org,
-                    &actor,
-                    &RequestMeta::default(),
-                    vec![event],
-                )
-                .await?;
-                Ok(id)
-            })
-        }))
+                    if member.is_some() {
+                        return Err(StoreError::Refused(format!(
+                            "{email} is a member of this organization; members ask for access themselves"
+                        )));
+                    }
+                    let id = AccessRequestId::new();
+                    let org_text = tx.org_text();
+                    insert_request(
+                        tx.conn_mut(),
+                        &org_text,
+                        id,
+                        "support",
+                        user,
+                        &new,
+                        requested_by,
+                    )
+                    .await?;
+                    tx.record(
+                        "access_request.create",
+                        "access_request",
+                        Some(id.to_string()),
+                        created_changes("support", user, &new).created("email", email.as_str()),
+                    );
+                    Ok(id)
+                })
+            }),
+        )
         .await
     }
 }

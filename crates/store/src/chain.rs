@@ -3,6 +3,7 @@
 use crate::engine::Engine;
 use crate::error::{Result, StoreError};
 use crate::scope::{Actor, RequestMeta};
+use crate::seal::HeadSealKey;
 use labledger_domain::audit::{
     ActorKind, AuditEvent, ChainBreak, ChainVerifier, Hash, GENESIS_HASH,
 };
@@ -19,20 +20,41 @@ pub(crate) struct PendingEvent {
 }
 
 /// Starts an org's chain: the head row exists from the org's first moment, so PostgreSQL
-/// writers always have a row to queue on.
-pub(crate) async fn init_head(conn: &mut AnyConnection, org: OrgId) -> Result<()> {
-    sqlx::query("INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2)")
+/// writers always have a row to queue on. It is sealed from the start.
+pub(crate) async fn init_head(
+    conn: &mut AnyConnection,
+    key: &HeadSealKey,
+    org: OrgId,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_heads (org_id, seq, hash, seal) VALUES ($1, 0, $2, $3)")
         .bind(org.to_string())
         .bind(GENESIS_HASH.to_vec())
+        .bind(key.seal(org, 0, &GENESIS_HASH))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Appends events to the org's chain inside the caller's transaction; returns how many.
+/// PostgreSQL: takes the org's chain head first, so writers of one org queue for the whole
+/// transaction (their checks see each other's writes, as on SQLite's single writer) while other
+/// orgs never contend. Every writer to an org's data calls this before its first statement.
+pub(crate) async fn lock_head(conn: &mut AnyConnection, engine: Engine, org: OrgId) -> Result<()> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT seq FROM audit_heads WHERE org_id = $1 FOR UPDATE")
+            .bind(org.to_string())
+            .fetch_optional(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Appends events to the org's chain inside the caller's transaction and seals the new head;
+/// returns how many. Refused when the head in the database does not carry its seal: extending
+/// it would seal whatever was written outside LabLedger.
 pub(crate) async fn append(
     conn: &mut AnyConnection,
     engine: Engine,
+    key: &HeadSealKey,
     org: OrgId,
     actor: &Actor,
     meta: &RequestMeta,
@@ -43,13 +65,14 @@ pub(crate) async fn append(
     }
     let org_text = org.to_string();
     let head = sqlx::query(&format!(
-        "SELECT seq, hash FROM audit_heads WHERE org_id = $1{}",
+        "SELECT seq, hash, seal FROM audit_heads WHERE org_id = $1{}",
         engine.for_update()
     ))
     .bind(&org_text)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
+    check_seal(key, org, &head)?;
     let mut seq: i64 = head.try_get("seq")?;
     let stored: Vec<u8> = head.try_get("hash")?;
     let mut prev: Hash = stored
@@ -94,13 +117,44 @@ pub(crate) async fn append(
         .await?;
         prev = hash;
     }
-    sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE org_id = $1")
+    sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3, seal = $4 WHERE org_id = $1")
         .bind(&org_text)
         .bind(seq)
         .bind(prev.to_vec())
+        .bind(key.seal(org, seq, &prev))
         .execute(&mut *conn)
         .await?;
     Ok(n)
+}
+
+/// What a head row's seal says about it.
+fn seal_break(
+    key: &HeadSealKey,
+    org: OrgId,
+    head: &sqlx::any::AnyRow,
+) -> Result<Option<ChainBreak>> {
+    let seq: i64 = head.try_get("seq")?;
+    let hash: Vec<u8> = head.try_get("hash")?;
+    let seal: Option<Vec<u8>> = head.try_get("seal")?;
+    Ok(match seal {
+        None => Some(ChainBreak::HeadUnsealed { seq }),
+        Some(s) if !key.matches(org, seq, &hash, &s) => Some(ChainBreak::HeadSealMismatch { seq }),
+        Some(_) => None,
+    })
+}
+
+/// Refuses to go on from a head whose seal does not match (see [`append`]).
+pub(crate) fn check_seal(key: &HeadSealKey, org: OrgId, head: &sqlx::any::AnyRow) -> Result<()> {
+    match seal_break(key, org, head)? {
+        None => Ok(()),
+        Some(b) => {
+            tracing::error!(org = %org, "refusing to extend the audit chain: {b}");
+            Err(StoreError::Corrupt(format!(
+                "the audit chain of org {org} is broken ({b}); writes to it are refused until \
+                 an operator investigates (labledger audit verify)"
+            )))
+        }
+    }
 }
 
 /// A stored event row as read back.
@@ -156,11 +210,16 @@ pub enum Verification {
     Broken(ChainBreak),
 }
 
-/// Streams the org's chain in sequence order and checks every link and the head.
-pub(crate) async fn verify(pool: &sqlx::AnyPool, org: OrgId) -> Result<Verification> {
+/// Streams the org's chain in sequence order and checks every link, the head, and the head's
+/// seal under `key`.
+pub(crate) async fn verify(
+    pool: &sqlx::AnyPool,
+    key: &HeadSealKey,
+    org: OrgId,
+) -> Result<Verification> {
     use futures::TryStreamExt;
     let org_text = org.to_string();
-    let head = sqlx::query("SELECT seq, hash FROM audit_heads WHERE org_id = $1")
+    let head = sqlx::query("SELECT seq, hash, seal FROM audit_heads WHERE org_id = $1")
         .bind(&org_text)
         .fetch_optional(pool)
         .await?
@@ -186,8 +245,14 @@ pub(crate) async fn verify(pool: &sqlx::AnyPool, org: OrgId) -> Result<Verificat
             return Ok(Verification::Broken(b));
         }
     }
-    Ok(match verifier.finish(head_seq, &head_hash) {
-        Ok((events, head_hash)) => Verification::Intact { events, head_hash },
-        Err(b) => Verification::Broken(b),
-    })
+    let (events, head_hash) = match verifier.finish(head_seq, &head_hash) {
+        Ok(done) => done,
+        Err(b) => return Ok(Verification::Broken(b)),
+    };
+    // A chain whose links all hold may still have been extended with plain SQL: only the seal,
+    // made with a key the database does not hold, tells LabLedger's heads from others.
+    if let Some(b) = seal_break(key, org, &head)? {
+        return Ok(Verification::Broken(b));
+    }
+    Ok(Verification::Intact { events, head_hash })
 }

@@ -2,8 +2,9 @@
 //! operators create and disable orgs, and login resolves a user's memberships here. Every change
 //! that touches an org still lands in that org's audit chain.
 
-use crate::chain::{self, PendingEvent};
+use crate::chain;
 use crate::error::{Result, StoreError};
+use crate::operator::{run_in_chain, OperatorTx, OperatorWriteFn};
 use crate::scope::{Actor, OrgScope, RequestMeta};
 use crate::{roles, Store};
 use labledger_domain::audit::Changes;
@@ -67,7 +68,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(OrgId, UserId, bool)> {
         let engine = self.engine();
-        let meta = RequestMeta::default();
+        let key = self.head_seal()?.clone();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let org = OrgId::new();
@@ -80,70 +81,12 @@ impl Store {
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
-                chain::init_head(conn, org).await?;
-                let role_ids = roles::seed_builtin(conn, org, now).await?;
-                let existing = sqlx::query("SELECT id FROM users WHERE email = $1")
-                    .bind(owner.email.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let (user, created) = match existing {
-                    Some(row) => (parse_id::<UserId>(&row.try_get::<String, _>("id")?)?, false),
-                    None => {
-                        let user = UserId::new();
-                        insert_user(
-                            conn,
-                            user,
-                            &owner.email,
-                            &owner.name,
-                            &owner.password_hash,
-                            now,
-                        )
-                        .await?;
-                        (user, true)
-                    }
-                };
-                let owner_role = role_ids
-                    .iter()
-                    .find(|(r, _)| *r == BuiltinRole::Owner)
-                    .map(|(_, id)| id.clone())
-                    .ok_or_else(|| StoreError::Corrupt("no Owner role seeded".into()))?;
-                sqlx::query(
-                    "INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)",
-                )
-                .bind(org.to_string())
-                .bind(user.to_string())
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)",
-                )
-                .bind(org.to_string())
-                .bind(user.to_string())
-                .bind(owner_role)
-                .execute(&mut *conn)
-                .await?;
-                let events = vec![
-                    PendingEvent {
-                        action: "org.create".into(),
-                        target_type: "org".into(),
-                        target_id: Some(org.to_string()),
-                        changes: Changes::new()
-                            .created("name", name.as_str())
-                            .created("roles", BuiltinRole::ALL.map(|r| r.name()))
-                            .into_value(),
-                    },
-                    PendingEvent {
-                        action: "member.add".into(),
-                        target_type: "member".into(),
-                        target_id: Some(user.to_string()),
-                        changes: Changes::new()
-                            .created("email", owner.email.as_str())
-                            .created("roles", ["Owner"])
-                            .into_value(),
-                    },
-                ];
-                chain::append(conn, engine, org, &actor, &meta, events).await?;
+                chain::init_head(conn, &key, org).await?;
+                // The rest is org data: through the operator door, in the same transaction.
+                let fill: OperatorWriteFn<(UserId, bool)> = Box::new(move |tx| {
+                    Box::pin(async move { fill_new_org(tx, name, owner, now).await })
+                });
+                let (user, created) = run_in_chain(conn, engine, &key, org, &actor, fill).await?;
                 Ok((org, user, created))
             })
         }))
@@ -173,46 +116,43 @@ impl Store {
 
     /// Disables or re-enables an org (an operator action, audited in the org's chain).
     pub async fn set_org_disabled(&self, org: OrgId, disabled: bool, actor: Actor) -> Result<()> {
-        let engine = self.engine();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM orgs WHERE id = $1")
-                        .bind(org.to_string())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let before = status.ok_or(StoreError::NotFound)?;
-                let after = if disabled { "disabled" } else { "active" };
-                if before == after {
-                    return Ok(());
-                }
-                sqlx::query("UPDATE orgs SET status = $2 WHERE id = $1")
-                    .bind(org.to_string())
-                    .bind(after)
-                    .execute(&mut *conn)
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let row = tx
+                        .fetch_optional(
+                            sqlx::query("SELECT status FROM orgs WHERE id = $1")
+                                .bind(tx.org_text()),
+                        )
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let before: String = row.try_get("status")?;
+                    let after = if disabled { "disabled" } else { "active" };
+                    if before == after {
+                        return Ok(());
+                    }
+                    tx.execute(
+                        sqlx::query("UPDATE orgs SET status = $2 WHERE id = $1")
+                            .bind(tx.org_text())
+                            .bind(after),
+                    )
                     .await?;
-                let event = PendingEvent {
-                    action: if disabled {
-                        "org.disable".into()
-                    } else {
-                        "org.enable".into()
-                    },
-                    target_type: "org".into(),
-                    target_id: Some(org.to_string()),
-                    changes: Changes::new().field("status", before, after).into_value(),
-                };
-                chain::append(
-                    conn,
-                    engine,
-                    org,
-                    &actor,
-                    &RequestMeta::default(),
-                    vec![event],
-                )
-                .await?;
-                Ok(())
-            })
-        }))
+                    tx.record(
+                        if disabled {
+                            "org.disable"
+                        } else {
+                            "org.enable"
+                        },
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new().field("status", before, after),
+                    );
+                    Ok(())
+                })
+            }),
+        )
         .await
     }
 
@@ -325,6 +265,75 @@ impl Store {
                 .with_project_limit(project_limited),
         ))
     }
+}
+
+/// A new org's built-in roles and first Owner (an existing user with that email as is).
+async fn fill_new_org(
+    tx: &mut OperatorTx<'_>,
+    name: OrgName,
+    owner: NewOwner,
+    now: i64,
+) -> Result<(UserId, bool)> {
+    let org = tx.org();
+    let role_ids = roles::seed_builtin(tx.conn_mut(), org, now).await?;
+    let existing = tx
+        .fetch_optional(
+            sqlx::query("SELECT id FROM users WHERE email = $1")
+                .bind(owner.email.as_str().to_owned()),
+        )
+        .await?;
+    let (user, created) = match existing {
+        Some(row) => (parse_id::<UserId>(&row.try_get::<String, _>("id")?)?, false),
+        None => {
+            let user = UserId::new();
+            insert_user(
+                tx.conn_mut(),
+                user,
+                &owner.email,
+                &owner.name,
+                &owner.password_hash,
+                now,
+            )
+            .await?;
+            (user, true)
+        }
+    };
+    let owner_role = role_ids
+        .iter()
+        .find(|(r, _)| *r == BuiltinRole::Owner)
+        .map(|(_, id)| id.clone())
+        .ok_or_else(|| StoreError::Corrupt("no Owner role seeded".into()))?;
+    tx.execute(
+        sqlx::query("INSERT INTO members (org_id, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(tx.org_text())
+            .bind(user.to_string())
+            .bind(now),
+    )
+    .await?;
+    tx.execute(
+        sqlx::query("INSERT INTO member_roles (org_id, user_id, role_id) VALUES ($1, $2, $3)")
+            .bind(tx.org_text())
+            .bind(user.to_string())
+            .bind(owner_role),
+    )
+    .await?;
+    tx.record(
+        "org.create",
+        "org",
+        Some(tx.org_text()),
+        Changes::new()
+            .created("name", name.as_str())
+            .created("roles", BuiltinRole::ALL.map(|r| r.name())),
+    );
+    tx.record(
+        "member.add",
+        "member",
+        Some(user.to_string()),
+        Changes::new()
+            .created("email", owner.email.as_str())
+            .created("roles", ["Owner"]),
+    );
+    Ok((user, created))
 }
 
 pub(crate) async fn insert_user(

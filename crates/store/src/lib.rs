@@ -3,7 +3,8 @@
 //! Org data has one door: [`Store::org`] takes an [`OrgScope`] (which only the store can make,
 //! after checking membership) and every query behind it binds that org's id. Its writes run in
 //! one transaction that also appends their audit events to the org's hash chain; a write that
-//! records no event is refused and rolled back.
+//! records no event is refused and rolled back. Operator commands reach an org's data only through
+//! `Store::operator_write`, under the same rules; every chain head carries a keyed seal.
 
 mod access;
 mod analyses;
@@ -24,6 +25,7 @@ mod invitations;
 mod lineage;
 mod members;
 mod mfa;
+mod operator;
 mod org;
 mod projects;
 mod protocols;
@@ -34,6 +36,7 @@ mod rotation;
 mod sample_fields;
 mod samples;
 mod scope;
+mod seal;
 mod sensitive;
 mod sessions;
 mod signatures;
@@ -80,6 +83,7 @@ pub use roles::{Role, RoleChange};
 pub use rotation::{OrgKeyRow, RotationObject};
 pub use samples::{NewSample, Sample, SampleFilter};
 pub use scope::{Actor, OrgScope, RequestMeta};
+pub use seal::HeadSealKey;
 pub use sensitive::{FieldKeyMaker, FieldKeyMaterial, LegacySecret, PlatformKeyRow};
 pub use sessions::{Session, SessionInfo, SessionUser};
 pub use signatures::{CheckedSignature, Signature, Signer};
@@ -104,6 +108,9 @@ pub struct StoreOptions {
     pub sqlite_sync: SqliteSync,
     /// Read connections (SQLite) or pooled connections (PostgreSQL); 0 picks a default.
     pub max_connections: u32,
+    /// The key that seals audit chain heads (derived from the master key). Without it the store
+    /// can read but not append to or verify any org's chain.
+    pub head_seal: Option<HeadSealKey>,
 }
 
 /// A handle to the database; cheap to clone.
@@ -116,11 +123,13 @@ struct Inner {
     engine: Engine,
     read: AnyPool,
     write: WritePath,
+    head_seal: Option<HeadSealKey>,
 }
 
 impl Store {
     /// Connects, applies pending migrations (refusing a schema newer than this binary) and starts
-    /// the write path.
+    /// the write path. Given the head seal key, seals the chain heads of a database that has
+    /// none yet (once; see `seal.rs`).
     pub async fn open(url: &str, options: StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url)?;
@@ -139,12 +148,28 @@ impl Store {
                 (pool.clone(), WritePath::Postgres(pool))
             }
         };
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 engine,
                 read,
                 write,
+                head_seal: options.head_seal,
             }),
+        };
+        if store.inner.head_seal.is_some() {
+            seal::seal_existing_heads(&store).await?;
+        }
+        Ok(store)
+    }
+
+    /// The head seal key, which every append to and verification of a chain needs.
+    pub(crate) fn head_seal(&self) -> Result<&HeadSealKey> {
+        self.inner.head_seal.as_ref().ok_or_else(|| {
+            StoreError::Refused(
+                "the audit chain heads are sealed with a key derived from the master key: \
+                 this needs the master key (LABLEDGER_MASTER_KEY, _FILE or DATA_DIR/master.key)"
+                    .into(),
+            )
         })
     }
 

@@ -41,20 +41,20 @@ impl<'a> Org<'a> {
         tx::write_scoped(self.store, self.scope, f).await
     }
 
-    /// Recomputes the org's whole chain and checks it against the head kept apart.
+    /// Recomputes the org's whole chain and checks it against the head kept apart and its seal.
     pub async fn verify_audit(&self) -> Result<Verification> {
         self.scope.require(Permission::AUDIT_READ)?;
-        chain::verify(self.reader(), self.scope.org_id()).await
+        chain::verify(self.reader(), self.store.head_seal()?, self.scope.org_id()).await
     }
 }
 
 impl Store {
     /// Verifies an org's chain for an operator (`labledger audit verify`): integrity only,
-    /// no org data is returned.
+    /// no org data is returned. Needs the head seal key (the master key).
     pub async fn verify_audit_as_operator(
         &self,
         org: labledger_domain::OrgId,
     ) -> Result<Verification> {
-        chain::verify(self.reader(), org).await
+        chain::verify(self.reader(), self.head_seal()?, org).await
     }
 }

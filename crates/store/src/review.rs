@@ -117,8 +117,8 @@ impl Org<'_> {
             .collect();
 
         let rows = sqlx::query(
-            "SELECT t.id, t.name, t.prefix, u.email, t.expires_at, t.last_used_at FROM api_tokens t \
-             JOIN users u ON u.id = t.user_id \
+            "SELECT t.id, t.name, t.prefix, u.email, t.expires_at, tu.last_used_at FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id LEFT JOIN token_usage tu ON tu.token_id = t.id \
              WHERE t.org_id = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 ORDER BY t.expires_at",
         )
         .bind(self.org_text())

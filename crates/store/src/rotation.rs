@@ -1,11 +1,11 @@
 //! Operator key management: master key rotation (re-wrap every org key), org key rotation
 //! (re-wrap one org's object keys), and crypto-shredding an org by destroying its key rows.
 //! Each step is its own transaction so a crash leaves every org and object readable by the
-//! key recorded beside it; each finished rotation is audited in the org's chain.
+//! key recorded beside it. Every step that changes an org's rows goes through the operator door
+//! ([`crate::operator`]) and is audited in that org's chain.
 
-use crate::chain::{self, PendingEvent};
 use crate::error::{Result, StoreError};
-use crate::scope::{Actor, RequestMeta};
+use crate::scope::Actor;
 use crate::Store;
 use labledger_domain::audit::Changes;
 use labledger_domain::{OrgId, Timestamp};
@@ -72,72 +72,91 @@ impl Store {
         master_key_id: String,
         actor: Actor,
     ) -> Result<()> {
-        let engine = self.engine();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE org_keys SET wrapped_key = $2, next_wrapped_key = $3, \
-                     master_key_id = $4 WHERE org_id = $1 AND wrapped_key = $5",
-                )
-                .bind(before.org_id.clone())
-                .bind(wrapped)
-                .bind(next_wrapped)
-                .bind(master_key_id.clone())
-                .bind(before.wrapped_key.clone())
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict(format!(
-                        "the key of org {} changed during the rotation; run it again",
-                        before.org_id
-                    )));
-                }
-                let org: OrgId = crate::instance::parse_id(&before.org_id)?;
-                let event = PendingEvent {
-                    action: "vault.master_rotate".into(),
-                    target_type: "org".into(),
-                    target_id: Some(before.org_id.clone()),
-                    changes: Changes::new()
-                        .field("master_key_id", before.master_key_id, master_key_id)
-                        .into_value(),
-                };
-                chain::append(
-                    conn,
-                    engine,
-                    org,
-                    &actor,
-                    &RequestMeta::default(),
-                    vec![event],
-                )
-                .await?;
-                Ok(())
-            })
-        }))
+        let org: OrgId = crate::instance::parse_id(&before.org_id)?;
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let done = tx
+                        .execute(
+                            sqlx::query(
+                                "UPDATE org_keys SET wrapped_key = $2, next_wrapped_key = $3, \
+                                 master_key_id = $4 WHERE org_id = $1 AND wrapped_key = $5",
+                            )
+                            .bind(tx.org_text())
+                            .bind(wrapped)
+                            .bind(next_wrapped)
+                            .bind(master_key_id.clone())
+                            .bind(before.wrapped_key.clone()),
+                        )
+                        .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Conflict(format!(
+                            "the key of org {} changed during the rotation; run it again",
+                            before.org_id
+                        )));
+                    }
+                    tx.record(
+                        "vault.master_rotate",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new().field("master_key_id", before.master_key_id, master_key_id),
+                    );
+                    Ok(())
+                })
+            }),
+        )
         .await
     }
 
     /// Starts an org key rotation: records the next org key unless one is recorded already
-    /// (a rotation that crashed), and returns the one in force.
-    pub async fn begin_org_rotation(&self, org: OrgId, next_wrapped: Vec<u8>) -> Result<Vec<u8>> {
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE org_keys SET next_wrapped_key = $2 \
-                     WHERE org_id = $1 AND next_wrapped_key IS NULL",
-                )
-                .bind(org.to_string())
-                .bind(next_wrapped)
-                .execute(&mut *conn)
-                .await?;
-                let row = sqlx::query("SELECT next_wrapped_key FROM org_keys WHERE org_id = $1")
-                    .bind(org.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                row.try_get::<Option<Vec<u8>>, _>("next_wrapped_key")?
-                    .ok_or_else(|| StoreError::Corrupt("next org key missing".into()))
-            })
-        }))
+    /// (a rotation that crashed), and returns the one in force. Audited
+    /// `vault.org_key_rotate_begin`.
+    pub async fn begin_org_rotation(
+        &self,
+        org: OrgId,
+        next_wrapped: Vec<u8>,
+        actor: Actor,
+    ) -> Result<Vec<u8>> {
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let started = tx
+                        .execute(
+                            sqlx::query(
+                                "UPDATE org_keys SET next_wrapped_key = $2 \
+                                 WHERE org_id = $1 AND next_wrapped_key IS NULL",
+                            )
+                            .bind(tx.org_text())
+                            .bind(next_wrapped),
+                        )
+                        .await?;
+                    let row = tx
+                        .fetch_optional(
+                            sqlx::query(
+                                "SELECT key_version, next_wrapped_key FROM org_keys WHERE org_id = $1",
+                            )
+                            .bind(tx.org_text()),
+                        )
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let version: i64 = row.try_get("key_version")?;
+                    tx.record(
+                        "vault.org_key_rotate_begin",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new()
+                            .created("key_version", version + 1)
+                            .created("resumed", started.rows_affected() == 0),
+                    );
+                    row.try_get::<Option<Vec<u8>>, _>("next_wrapped_key")?
+                        .ok_or_else(|| StoreError::Corrupt("next org key missing".into()))
+                })
+            }),
+        )
         .await
     }
 
@@ -168,30 +187,49 @@ impl Store {
             .collect()
     }
 
-    /// Stores one object's data key re-wrapped by the next org key (its own transaction).
-    pub async fn rewrap_object_key(
+    /// Stores a page of objects' data keys re-wrapped by the next org key (one transaction, one
+    /// `vault.object_keys_rewrap` event); returns how many were still at `from_version`.
+    pub async fn rewrap_object_keys(
         &self,
         org: OrgId,
-        content_key: String,
         from_version: i64,
-        wrapped: Vec<u8>,
-    ) -> Result<()> {
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE file_objects SET wrapped_key = $3, key_version = $4 \
-                     WHERE org_id = $1 AND content_key = $2 AND key_version = $5",
-                )
-                .bind(org.to_string())
-                .bind(content_key)
-                .bind(wrapped)
-                .bind(from_version + 1)
-                .bind(from_version)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
-        }))
+        rewrapped: Vec<(String, Vec<u8>)>,
+        actor: Actor,
+    ) -> Result<u64> {
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let mut done = 0;
+                    for (content_key, wrapped) in rewrapped {
+                        done += tx
+                            .execute(
+                                sqlx::query(
+                                    "UPDATE file_objects SET wrapped_key = $3, key_version = $4 \
+                                     WHERE org_id = $1 AND content_key = $2 AND key_version = $5",
+                                )
+                                .bind(tx.org_text())
+                                .bind(content_key)
+                                .bind(wrapped)
+                                .bind(from_version + 1)
+                                .bind(from_version),
+                            )
+                            .await?
+                            .rows_affected();
+                    }
+                    tx.record(
+                        "vault.object_keys_rewrap",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new()
+                            .field("key_version", from_version, from_version + 1)
+                            .created("objects", done),
+                    );
+                    Ok(done)
+                })
+            }),
+        )
         .await
     }
 
@@ -214,77 +252,84 @@ impl Store {
         export_secret: Option<Vec<u8>>,
         field_key: Option<Vec<u8>>,
     ) -> Result<i64> {
-        let engine = self.engine();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "SELECT key_version, next_wrapped_key FROM org_keys WHERE org_id = $1",
-                )
-                .bind(org.to_string())
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-                let version: i64 = row.try_get("key_version")?;
-                let next: Option<Vec<u8>> = row.try_get("next_wrapped_key")?;
-                let Some(next) = next else {
-                    return Ok(version);
-                };
-                let left: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM file_objects WHERE org_id = $1 AND key_version = $2",
-                )
-                .bind(org.to_string())
-                .bind(version)
-                .fetch_one(&mut *conn)
-                .await?;
-                if left > 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "{left} objects still use the old key; run the rotation again"
-                    )));
-                }
-                sqlx::query(
-                    "UPDATE org_keys SET wrapped_key = $2, next_wrapped_key = NULL, \
-                     key_version = $3 WHERE org_id = $1",
-                )
-                .bind(org.to_string())
-                .bind(next)
-                .bind(version + 1)
-                .execute(&mut *conn)
-                .await?;
-                if let Some(secret) = export_secret {
-                    sqlx::query("UPDATE export_keys SET wrapped_secret = $2 WHERE org_id = $1")
-                        .bind(org.to_string())
-                        .bind(secret)
-                        .execute(&mut *conn)
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let row = tx
+                        .fetch_optional(
+                            sqlx::query(
+                                "SELECT key_version, next_wrapped_key FROM org_keys WHERE org_id = $1",
+                            )
+                            .bind(tx.org_text()),
+                        )
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let version: i64 = row.try_get("key_version")?;
+                    let next: Option<Vec<u8>> = row.try_get("next_wrapped_key")?;
+                    let Some(next) = next else {
+                        return Ok(version);
+                    };
+                    let left: i64 = tx
+                        .fetch_optional(
+                            sqlx::query(
+                                "SELECT COUNT(*) AS n FROM file_objects \
+                                 WHERE org_id = $1 AND key_version = $2",
+                            )
+                            .bind(tx.org_text())
+                            .bind(version),
+                        )
+                        .await?
+                        .map(|r| r.try_get::<i64, _>("n"))
+                        .transpose()?
+                        .unwrap_or(0);
+                    if left > 0 {
+                        return Err(StoreError::Conflict(format!(
+                            "{left} objects still use the old key; run the rotation again"
+                        )));
+                    }
+                    tx.execute(
+                        sqlx::query(
+                            "UPDATE org_keys SET wrapped_key = $2, next_wrapped_key = NULL, \
+                             key_version = $3 WHERE org_id = $1",
+                        )
+                        .bind(tx.org_text())
+                        .bind(next)
+                        .bind(version + 1),
+                    )
+                    .await?;
+                    if let Some(secret) = export_secret {
+                        tx.execute(
+                            sqlx::query(
+                                "UPDATE export_keys SET wrapped_secret = $2 WHERE org_id = $1",
+                            )
+                            .bind(tx.org_text())
+                            .bind(secret),
+                        )
                         .await?;
-                }
-                // So is the key of sensitive custom field values.
-                if let Some(key) = field_key {
-                    sqlx::query("UPDATE org_field_keys SET wrapped_key = $2 WHERE org_id = $1")
-                        .bind(org.to_string())
-                        .bind(key)
-                        .execute(&mut *conn)
+                    }
+                    // So is the key of sensitive custom field values.
+                    if let Some(key) = field_key {
+                        tx.execute(
+                            sqlx::query(
+                                "UPDATE org_field_keys SET wrapped_key = $2 WHERE org_id = $1",
+                            )
+                            .bind(tx.org_text())
+                            .bind(key),
+                        )
                         .await?;
-                }
-                let event = PendingEvent {
-                    action: "vault.org_key_rotate".into(),
-                    target_type: "org".into(),
-                    target_id: Some(org.to_string()),
-                    changes: Changes::new()
-                        .field("key_version", version, version + 1)
-                        .into_value(),
-                };
-                chain::append(
-                    conn,
-                    engine,
-                    org,
-                    &actor,
-                    &RequestMeta::default(),
-                    vec![event],
-                )
-                .await?;
-                Ok(version + 1)
-            })
-        }))
+                    }
+                    tx.record(
+                        "vault.org_key_rotate",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new().field("key_version", version, version + 1),
+                    );
+                    Ok(version + 1)
+                })
+            }),
+        )
         .await
     }
 
@@ -292,60 +337,61 @@ impl Store {
     /// marked deleted, its key rows are removed, its encrypted objects stay unreadable.
     /// Audited `org.delete`. Refused unless `confirm_name` is the org's name.
     pub async fn delete_org(&self, org: OrgId, confirm_name: String, actor: Actor) -> Result<()> {
-        let engine = self.engine();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let name: Option<String> =
-                    sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1")
-                        .bind(org.to_string())
-                        .fetch_optional(&mut *conn)
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let row = tx
+                        .fetch_optional(
+                            sqlx::query("SELECT name FROM orgs WHERE id = $1").bind(tx.org_text()),
+                        )
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let name: String = row.try_get("name")?;
+                    if name != confirm_name {
+                        return Err(StoreError::Refused(
+                            "--confirm must repeat the organization's exact name".into(),
+                        ));
+                    }
+                    tx.execute(
+                        sqlx::query(
+                            "UPDATE orgs SET status = 'disabled', deleted_at = $2 WHERE id = $1",
+                        )
+                        .bind(tx.org_text())
+                        .bind(Timestamp::now().micros()),
+                    )
+                    .await?;
+                    // The export signing key goes with the org key it was wrapped by.
+                    tx.execute(
+                        sqlx::query("DELETE FROM export_keys WHERE org_id = $1")
+                            .bind(tx.org_text()),
+                    )
+                    .await?;
+                    // And the key of its sensitive custom field values.
+                    tx.execute(
+                        sqlx::query("DELETE FROM org_field_keys WHERE org_id = $1")
+                            .bind(tx.org_text()),
+                    )
+                    .await?;
+                    let keys = tx
+                        .execute(
+                            sqlx::query("DELETE FROM org_keys WHERE org_id = $1")
+                                .bind(tx.org_text()),
+                        )
                         .await?;
-                let name = name.ok_or(StoreError::NotFound)?;
-                if name != confirm_name {
-                    return Err(StoreError::Refused(
-                        "--confirm must repeat the organization's exact name".into(),
-                    ));
-                }
-                sqlx::query("UPDATE orgs SET status = 'disabled', deleted_at = $2 WHERE id = $1")
-                    .bind(org.to_string())
-                    .bind(Timestamp::now().micros())
-                    .execute(&mut *conn)
-                    .await?;
-                // The export signing key goes with the org key it was wrapped by.
-                sqlx::query("DELETE FROM export_keys WHERE org_id = $1")
-                    .bind(org.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-                // And the key of its sensitive custom field values.
-                sqlx::query("DELETE FROM org_field_keys WHERE org_id = $1")
-                    .bind(org.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-                let keys = sqlx::query("DELETE FROM org_keys WHERE org_id = $1")
-                    .bind(org.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-                let event = PendingEvent {
-                    action: "org.delete".into(),
-                    target_type: "org".into(),
-                    target_id: Some(org.to_string()),
-                    changes: Changes::new()
-                        .field("status", "active", "deleted")
-                        .created("keys_destroyed", keys.rows_affected())
-                        .into_value(),
-                };
-                chain::append(
-                    conn,
-                    engine,
-                    org,
-                    &actor,
-                    &RequestMeta::default(),
-                    vec![event],
-                )
-                .await?;
-                Ok(())
-            })
-        }))
+                    tx.record(
+                        "org.delete",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new()
+                            .field("status", "active", "deleted")
+                            .created("keys_destroyed", keys.rows_affected()),
+                    );
+                    Ok(())
+                })
+            }),
+        )
         .await
     }
 }

@@ -1,5 +1,6 @@
 //! Store invariants that no HTTP test can reach: a write without an audit event is refused and
-//! rolled back, and in a group commit a failing job rolls back alone.
+//! rolled back (whichever method ran it, member's or operator's door), and in a group commit a
+//! failing job rolls back alone.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,7 +18,10 @@ async fn store_with_org() -> (tempfile::TempDir, Store, OrgScope) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &sqlite_url_for_data_dir(dir.path()),
-        StoreOptions::default(),
+        StoreOptions {
+            head_seal: Some(HeadSealKey::from_master(&[9; 32])),
+            ..StoreOptions::default()
+        },
     )
     .await
     .unwrap();
@@ -71,6 +75,89 @@ async fn a_write_that_records_no_audit_event_is_refused_and_rolled_back() {
     .await;
     assert!(matches!(result, Err(StoreError::Unaudited)), "{result:?}");
     assert_eq!(role_count(&store, scope.org_id()).await, before);
+}
+
+#[tokio::test]
+async fn an_insert_returning_run_through_a_fetch_counts_as_a_write() {
+    let (_dir, store, scope) = store_with_org().await;
+    let before = role_count(&store, scope.org_id()).await;
+    for many in [false, true] {
+        let result = write_scoped(
+            &store,
+            &scope,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let sql = format!("{} RETURNING id", insert_role(tx.org(), "Sneaky"));
+                    if many {
+                        tx.fetch_all(sqlx::query(&sql)).await?;
+                    } else {
+                        tx.fetch_optional(sqlx::query(&sql)).await?;
+                    }
+                    Ok(())
+                })
+            }),
+        )
+        .await;
+        assert!(matches!(result, Err(StoreError::Unaudited)), "{result:?}");
+    }
+    assert_eq!(role_count(&store, scope.org_id()).await, before);
+    // A plain SELECT through the same door is a read: no event needed.
+    let n = write_scoped(
+        &store,
+        &scope,
+        Box::new(|tx| {
+            Box::pin(async move {
+                let q = sqlx::query("SELECT COUNT(*) AS n FROM roles WHERE org_id = $1")
+                    .bind(tx.org().to_owned());
+                Ok(tx.fetch_all(q).await?.len())
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn an_operator_write_that_records_no_audit_event_is_refused_and_rolled_back() {
+    let (_dir, store, scope) = store_with_org().await;
+    let before = role_count(&store, scope.org_id()).await;
+    let result = store
+        .operator_write(
+            scope.org_id(),
+            Actor::operator("test"),
+            Box::new(|tx| {
+                Box::pin(async move {
+                    let sql = format!("{} RETURNING id", insert_role(&tx.org_text(), "Sneaky"));
+                    tx.fetch_optional(sqlx::query(&sql)).await?;
+                    Ok(())
+                })
+            }),
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::Unaudited)), "{result:?}");
+    assert_eq!(role_count(&store, scope.org_id()).await, before);
+}
+
+#[tokio::test]
+async fn a_head_moved_with_plain_sql_is_named_and_no_longer_extended() {
+    let (dir, store, scope) = store_with_org().await;
+    let mut raw =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&sqlite_url_for_data_dir(dir.path()))
+            .await
+            .unwrap();
+    sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE org_id = $1")
+        .bind(scope.org_id().to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let verdict = store.org(&scope).verify_audit().await.unwrap();
+    assert!(matches!(verdict, Verification::Broken(_)), "{verdict:?}");
+    // LabLedger refuses to seal whatever now sits at the head.
+    let result = store
+        .set_org_disabled(scope.org_id(), true, Actor::operator("test"))
+        .await;
+    assert!(matches!(result, Err(StoreError::Corrupt(_))), "{result:?}");
 }
 
 #[tokio::test]

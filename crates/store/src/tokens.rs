@@ -81,8 +81,9 @@ struct LiveToken {
 }
 
 const TOKEN_SQL: &str = "SELECT t.id, t.user_id, u.email, t.name, t.prefix, t.permissions, \
-    t.created_at, t.expires_at, t.last_used_at, t.revoked_at \
-    FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.org_id = $1";
+    t.created_at, t.expires_at, tu.last_used_at, t.revoked_at \
+    FROM api_tokens t JOIN users u ON u.id = t.user_id \
+    LEFT JOIN token_usage tu ON tu.token_id = t.id WHERE t.org_id = $1";
 
 fn decode(r: &AnyRow) -> Result<ApiToken> {
     Ok(ApiToken {
@@ -232,10 +233,11 @@ impl Store {
     /// The token behind a hash if it may act at all (whatever org it is used on).
     async fn live_token(&self, token_hash: &[u8]) -> Result<Option<LiveToken>> {
         let row = sqlx::query(
-            "SELECT t.org_id, t.id, t.user_id, t.permissions, t.expires_at, t.last_used_at, \
+            "SELECT t.org_id, t.id, t.user_id, t.permissions, t.expires_at, tu.last_used_at, \
              t.revoked_at, o.status AS org_status, o.require_mfa, m.status AS member_status, \
              COALESCE(u.active, 0) AS mfa_active \
              FROM api_tokens t JOIN orgs o ON o.id = t.org_id \
+             LEFT JOIN token_usage tu ON tu.token_id = t.id \
              LEFT JOIN members m ON m.org_id = t.org_id AND m.user_id = t.user_id \
              LEFT JOIN user_totp u ON u.user_id = t.user_id \
              WHERE t.token_hash = $1",
@@ -279,7 +281,7 @@ impl Store {
 
     /// The scope a bearer token acts in within `org`: its permissions ∩ its creator's current
     /// ones, under the creator's project limit. Marks the token used (at most about once a
-    /// minute).
+    /// minute) in `token_usage`, instance-level bookkeeping outside the org's audited tables.
     pub async fn resolve_token_scope(
         &self,
         token_hash: &[u8],
@@ -309,9 +311,9 @@ impl Store {
             self.write(Box::new(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
-                        "UPDATE api_tokens SET last_used_at = $3 WHERE org_id = $1 AND id = $2",
+                        "INSERT INTO token_usage (token_id, last_used_at) VALUES ($1, $2) \
+                         ON CONFLICT (token_id) DO UPDATE SET last_used_at = excluded.last_used_at",
                     )
-                    .bind(token_org.to_string())
                     .bind(id.to_string())
                     .bind(now.micros())
                     .execute(conn)

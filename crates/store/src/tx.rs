@@ -11,7 +11,7 @@ use labledger_domain::audit::Changes;
 use labledger_domain::OrgId;
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection};
+use sqlx::{Any, AnyConnection, Execute};
 
 pub(crate) struct OrgTx<'c> {
     conn: &'c mut AnyConnection,
@@ -40,11 +40,16 @@ impl<'c> OrgTx<'c> {
         Ok(q.execute(&mut *self.conn).await?)
     }
 
+    /// Runs a statement that returns rows. Anything but a plain SELECT (an `INSERT … RETURNING`,
+    /// an upsert) counts as a write, so it cannot escape the audit rule.
     pub(crate) async fn fetch_optional(&mut self, q: Q<'_>) -> Result<Option<AnyRow>> {
+        self.wrote |= changes_data(q.sql());
         Ok(q.fetch_optional(&mut *self.conn).await?)
     }
 
+    /// Like [`OrgTx::fetch_optional`], for many rows.
     pub(crate) async fn fetch_all(&mut self, q: Q<'_>) -> Result<Vec<AnyRow>> {
+        self.wrote |= changes_data(q.sql());
         Ok(q.fetch_all(&mut *self.conn).await?)
     }
 
@@ -70,6 +75,13 @@ impl<'c> OrgTx<'c> {
     }
 }
 
+/// Whether a statement may change data: all but a plain SELECT (the store calls no functions
+/// with side effects from a SELECT). Deliberately blunt: a false "write" only demands an event.
+pub(crate) fn changes_data(sql: &str) -> bool {
+    let first = sql.split_whitespace().next().unwrap_or_default();
+    !first.eq_ignore_ascii_case("SELECT")
+}
+
 /// A write job over an [`OrgTx`].
 pub(crate) type OrgWriteFn<T> =
     Box<dyn for<'t, 'c> FnOnce(&'t mut OrgTx<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static>;
@@ -85,18 +97,11 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
     let meta = scope.meta().clone();
     let viewer = Viewer::of(scope);
     let engine = store.engine();
+    let key = store.head_seal()?.clone();
     let (value, appended) = store
         .write(Box::new(move |conn| {
             Box::pin(async move {
-                // PostgreSQL: take the org's chain head first, so writers of one org queue for
-                // the whole transaction (their checks see each other's writes, as on SQLite's
-                // single writer) while other orgs never contend.
-                if engine == crate::Engine::Postgres {
-                    sqlx::query("SELECT seq FROM audit_heads WHERE org_id = $1 FOR UPDATE")
-                        .bind(org.to_string())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                }
+                chain::lock_head(conn, engine, org).await?;
                 let mut tx = OrgTx {
                     conn,
                     org: org.to_string(),
@@ -114,7 +119,8 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
                 if wrote && events.is_empty() {
                     return Err(StoreError::Unaudited);
                 }
-                let appended = chain::append(conn, engine, org, &actor, &meta, events).await?;
+                let appended =
+                    chain::append(conn, engine, &key, org, &actor, &meta, events).await?;
                 Ok((value, appended))
             })
         }))
