@@ -606,7 +606,8 @@ pub(crate) fn report_html(org_name: &str, records: &[CustodyRecord]) -> String {
     get, path = "/api/v1/orgs/{org_id}/custody/report", tag = "storage",
     params(("org_id" = String, Path, description = "Organization id"), ReportQuery),
     responses(
-        (status = 200, description = "CSV (one row per custody event) or printable HTML", content_type = "text/csv", body = String),
+        (status = 200, description = "CSV (one row per custody event, the default), printable HTML or PDF, as `format` asks",
+            content((String = "text/csv"), (String = "text/html"), (Vec<u8> = "application/pdf"))),
         (status = 400, description = "A query parameter is invalid", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
