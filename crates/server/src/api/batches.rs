@@ -195,6 +195,7 @@ pub async fn create_batch(
 #[into_params(parameter_in = Query)]
 pub struct BatchQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -220,6 +220,7 @@ pub struct ComplianceQuery {
     /// open, investigating or closed.
     pub state: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

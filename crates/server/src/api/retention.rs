@@ -115,7 +115,11 @@ pub async fn place_legal_hold(
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org_id}/files/{file_id}/legal-hold", tag = "files",
     params(("org_id" = String, Path, description = "Organization id"), ("file_id" = String, Path, description = "File id")),
-    responses((status = 200, body = FileView), CommonErrors),
+    responses(
+        (status = 200, body = FileView),
+        (status = 409, description = "The file is not on legal hold", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("session" = ["org_settings:write"]))
 )]
 pub async fn release_legal_hold(

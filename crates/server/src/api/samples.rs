@@ -408,6 +408,7 @@ pub(crate) fn parse_csv(bytes: &[u8], defs: &[FieldDef]) -> Result<Vec<NewSample
 #[into_params(parameter_in = Query)]
 pub struct SampleQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -504,6 +504,7 @@ fn sample_list(raw: Option<String>) -> Result<Vec<SampleId>, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Sample ids, separated by commas (up to 500).
+    #[param(required = true, min_length = 1)]
     samples: Option<String>,
     /// `csv` (default), `html` (printable) or `pdf`.
     format: Option<String>,
@@ -738,6 +739,7 @@ pub async fn label_zpl(
 #[into_params(parameter_in = Query)]
 pub struct SheetQuery {
     /// Sample ids, separated by commas (up to 500).
+    #[param(required = true, min_length = 1)]
     samples: Option<String>,
 }
 

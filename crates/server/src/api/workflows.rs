@@ -269,6 +269,7 @@ pub async fn start_workflow_run(
 #[into_params(parameter_in = Query)]
 pub struct RunQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
