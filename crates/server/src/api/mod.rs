@@ -106,6 +106,10 @@ const USER_ONLY: &[&str] = &[
     "approve_access_request",
     "deny_access_request",
     "revoke_access_request",
+    // Protocol text is authored by a person.
+    "create_protocol",
+    "create_protocol_version",
+    "update_protocol_version",
     // E-signatures are a person's (password re-entered at signing).
     "approve_protocol_version",
     "sign_compliance_record",

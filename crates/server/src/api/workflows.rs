@@ -240,7 +240,7 @@ pub(crate) fn parse_start(
     params(("org_id" = String, Path, description = "Organization id")),
     request_body = StartRunRequest,
     responses((status = 201, body = RunDetailView), CommonErrors, InputErrors),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn start_workflow_run(
     State(state): State<AppState>,
@@ -248,6 +248,7 @@ pub async fn start_workflow_run(
     ApiJson(req): ApiJson<StartRunRequest>,
 ) -> ApiResult<(StatusCode, Json<RunDetailView>)> {
     scope.require(Permission::WORKFLOWS_WRITE)?;
+    scope.require(Permission::WORKFLOWS_READ)?;
     let (version, target) = parse_start(
         &req.protocol_version_id,
         req.sample_id.as_deref(),
@@ -426,7 +427,7 @@ pub(crate) fn precheck_step(
         (status = 200, body = RunDetailView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn record_workflow_step(
     State(state): State<AppState>,
@@ -480,7 +481,7 @@ pub struct StepPath {
         (status = 200, body = RunDetailView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn verify_workflow_step(
     State(state): State<AppState>,
@@ -540,7 +541,7 @@ pub async fn verify_workflow_step(
         (status = 200, body = RunDetailView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn complete_workflow_run(
     State(state): State<AppState>,
@@ -585,7 +586,7 @@ pub struct AbortRunRequest {
     params(("org_id" = String, Path, description = "Organization id"), ("run_id" = String, Path, description = "Run id")),
     request_body = AbortRunRequest,
     responses((status = 200, body = RunDetailView), CommonErrors, InputErrors),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn abort_workflow_run(
     State(state): State<AppState>,
@@ -594,6 +595,7 @@ pub async fn abort_workflow_run(
     ApiJson(req): ApiJson<AbortRunRequest>,
 ) -> ApiResult<Json<RunDetailView>> {
     scope.require(Permission::WORKFLOWS_WRITE)?;
+    scope.require(Permission::WORKFLOWS_READ)?;
     let reason = Reason::parse("reason", &req.reason).map_err(ApiError::from)?;
     state
         .store()

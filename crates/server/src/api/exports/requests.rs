@@ -36,7 +36,7 @@ use utoipa::ToSchema;
         CommonErrors,
         (status = 500, description = "A stored file failed its integrity check", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
-    security(("session" = ["exports:create"]))
+    security(("session" = ["exports:create", "files:read", "projects:read"]))
 )]
 pub async fn export_project(
     State(state): State<AppState>,
@@ -190,7 +190,7 @@ pub struct ExportRequestList {
     post, path = "/api/v1/orgs/{org_id}/export", tag = "exports",
     params(("org_id" = String, Path, description = "Organization id")),
     responses((status = 202, body = ExportRequestView), CommonErrors),
-    security(("session" = ["exports:create", "audit:read"]))
+    security(("session" = ["exports:create", "audit:read", "files:read", "projects:read"]))
 )]
 pub async fn export_org(
     State(state): State<AppState>,
