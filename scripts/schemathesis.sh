@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Schemathesis over the whole OpenAPI document, against a real server: `labledger serve` on
 # SQLite in a temporary data dir on a loopback port, mailing through a real SMTP relay
-# (aiosmtpd), called with an API token that holds every permission. Every check runs; any
-# finding fails the script. Called by scripts/test.sh (CI); runs on its own too:
+# (aiosmtpd), called with an API token that holds every permission (sent as
+# `Authorization: Bearer …` through the document's `bearer` scheme, see schemathesis.toml).
+# Every check runs (--checks all); any finding fails the script. Called by scripts/test.sh
+# (CI); runs on its own too:
 #
 #   scripts/schemathesis.sh [--max-examples N]      (default N: $SCHEMATHESIS_MAX_EXAMPLES or 10)
 #
