@@ -144,6 +144,7 @@ pub async fn release_legal_hold(
     params(("org_id" = String, Path, description = "Organization id"), ("file_id" = String, Path, description = "File id")),
     responses(
         (status = 200, body = FileView),
+        (status = 409, description = "On legal hold, or within its retention period", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 410, description = "Already deleted", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
