@@ -1595,7 +1595,7 @@ async fn api_tokens_hold_their_own_permissions_within_their_creators() {
         set.dedup();
         if !exact.contains_key(&set) {
             // A token holds at least one permission: one no route of the matrix needs.
-            let unrelated = vec!["reports:write".to_owned()];
+            let unrelated = ["reports:write".to_owned()];
             let perms: Vec<&String> = if set.is_empty() {
                 unrelated.iter().collect()
             } else {
