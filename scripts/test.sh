@@ -127,4 +127,10 @@ LABLEDGER_TEST_ENGINE=sqlite cargo test --workspace
 section "Tests: PostgreSQL (cargo test --workspace --tests)"
 LABLEDGER_TEST_ENGINE=postgres cargo test --workspace --tests
 
+# ---------------------------------------------------------------------------------------------------------
+# Schemathesis over the whole OpenAPI document against a real server (SQLite, a real SMTP relay, an API
+# token holding every permission): any finding fails the run. Bounded: about two minutes on 2 cores.
+section "Schemathesis (scripts/schemathesis.sh)"
+"$ROOT/scripts/schemathesis.sh"
+
 section "All checks passed"

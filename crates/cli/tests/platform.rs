@@ -284,6 +284,184 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
     }
 }
 
+/// The statuses the document lists for `method` `template`.
+fn documented(doc: &Value, method: &str, template: &str) -> Vec<String> {
+    doc["paths"][template][method.to_lowercase()]["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn every_route_answers_only_statuses_its_documentation_lists() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let doc: Value = reqwest::get(server.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ops = common::fixtures::org_scoped(&common::fixtures::operations(&server).await);
+    for op in &ops {
+        let listed = documented(&doc, &op.method, &op.template);
+        let method = reqwest::Method::from_bytes(op.method.as_bytes()).unwrap();
+        // An unknown query parameter (refused, or ignored, as documented) ...
+        let call = common::fixtures::prepare(&owner, &org, op).await;
+        let sep = if call.path.contains('?') { '&' } else { '?' };
+        let odd = format!("{}{sep}no_such_parameter=1", call.path);
+        let res = owner.send(method.clone(), &odd, call.body.clone()).await;
+        let status = res.status().as_str().to_owned();
+        assert!(
+            listed.contains(&status),
+            "{} {} with an unknown query parameter answered {status}, not documented ({listed:?}): {}",
+            op.method,
+            op.template,
+            res.text().await.unwrap()
+        );
+        // ... the call itself, and the same call again (a record closed, deleted or decided).
+        for attempt in ["first", "repeated"] {
+            let res = owner
+                .send(method.clone(), &call.path, call.body.clone())
+                .await;
+            let status = res.status().as_str().to_owned();
+            assert!(
+                listed.contains(&status),
+                "{} {} ({attempt} call) answered {status}, not documented ({listed:?}): {}",
+                op.method,
+                op.template,
+                res.text().await.unwrap()
+            );
+        }
+    }
+
+    // A closed batch refuses changes with 409, and says so in the document.
+    let (batch, sample) = common::fixtures::batch(&owner, &org).await;
+    let close = format!("/api/v1/orgs/{org}/batches/{batch}/close");
+    assert_eq!(owner.post(&close, json!({})).await.status(), StatusCode::OK);
+    for (method, template, path) in [
+        (
+            reqwest::Method::POST,
+            "/api/v1/orgs/{org_id}/batches/{batch_id}/close",
+            close.clone(),
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/orgs/{org_id}/batches/{batch_id}/samples/{sample_id}",
+            format!("/api/v1/orgs/{org}/batches/{batch}/samples/{sample}"),
+        ),
+    ] {
+        let res = owner.send(method.clone(), &path, None).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT, "{method} {template}");
+        assert!(
+            documented(&doc, method.as_str(), template).contains(&"409".to_owned()),
+            "{method} {template}: 409 not documented"
+        );
+    }
+}
+
+#[tokio::test]
+async fn binary_bodies_are_declared_binary() {
+    let server = common::spawn().await;
+    let doc: Value = reqwest::get(server.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut binary_answers = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let bodies = op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(t, c)| ("request", t, c));
+            let answers = op["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(status, _)| status.starts_with('2'))
+                .flat_map(|(_, r)| r["content"].as_object().into_iter().flatten())
+                .map(|(t, c)| ("answer", t, c));
+            for (side, media_type, content) in bodies.chain(answers) {
+                if media_type == "application/json" || media_type.ends_with("+json") {
+                    continue;
+                }
+                let schema = &content["schema"];
+                assert_eq!(
+                    schema["type"], "string",
+                    "{method} {path} {side} {media_type}"
+                );
+                assert_eq!(
+                    schema["contentMediaType"],
+                    media_type.as_str(),
+                    "{method} {path} {side} {media_type}"
+                );
+                if !media_type.starts_with("text/") {
+                    assert_eq!(
+                        schema["format"], "binary",
+                        "{method} {path} {side} {media_type}: not declared binary"
+                    );
+                }
+                if side == "answer" && !media_type.starts_with("text/") {
+                    binary_answers += 1;
+                    // Generators read application/octet-stream as bytes: it is offered too.
+                    assert!(
+                        op["responses"]
+                            .as_object()
+                            .unwrap()
+                            .values()
+                            .any(|r| r["content"].get("application/octet-stream").is_some()),
+                        "{method} {path}: no application/octet-stream alternative"
+                    );
+                }
+            }
+        }
+    }
+    // .eln (2), PDF (3), PNG, SVG, ZPL, file content (200 and 206), plus their alternatives.
+    assert!(binary_answers >= 10, "{binary_answers}");
+    // The CSV import takes raw bytes too.
+    let import =
+        &doc["paths"]["/api/v1/orgs/{org_id}/samples/import"]["post"]["requestBody"]["content"];
+    assert_eq!(
+        import["application/octet-stream"]["schema"]["format"],
+        "binary"
+    );
+
+    // Asking for application/octet-stream gets the same bytes labelled so.
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let sample = common::fixtures::sample(&owner, &org).await;
+    let path = format!("/api/v1/orgs/{org}/samples/{sample}/label.png");
+    let png = owner.get(&path).await;
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let png = png.bytes().await.unwrap();
+    let octets = owner
+        .client
+        .get(server.url(&path))
+        .header("accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(octets.headers()["content-type"], "application/octet-stream");
+    assert_eq!(octets.bytes().await.unwrap(), png);
+    // A CSV import sent as raw bytes registers the rows.
+    let res = owner
+        .client
+        .post(server.url(&format!("/api/v1/orgs/{org}/samples/import")))
+        .header("x-csrf-token", &owner.csrf)
+        .header("content-type", "application/octet-stream")
+        .body("sample_type\nblood\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let server = common::spawn().await;

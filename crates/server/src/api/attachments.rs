@@ -147,7 +147,7 @@ pub(crate) async fn attachments_of(
     params(("org_id" = String, Path, description = "Organization id"), ("sample_id" = String, Path, description = "Sample id")),
     request_body = AttachFileRequest,
     responses((status = 201, body = AttachResult), CommonErrors, InputErrors),
-    security(("session" = ["files:write", "samples:read"]))
+    security(("session" = ["files:read", "files:write", "samples:read"]))
 )]
 pub async fn attach_sample_file(
     State(state): State<AppState>,
@@ -179,7 +179,7 @@ pub async fn list_sample_files(
     params(("org_id" = String, Path, description = "Organization id"), ("batch_id" = String, Path, description = "Batch id")),
     request_body = AttachFileRequest,
     responses((status = 201, body = AttachResult), CommonErrors, InputErrors),
-    security(("session" = ["files:write", "batches:read"]))
+    security(("session" = ["files:read", "files:write", "batches:read"]))
 )]
 pub async fn attach_batch_file(
     State(state): State<AppState>,
@@ -212,7 +212,7 @@ pub async fn list_batch_files(
     params(("org_id" = String, Path, description = "Organization id"), ("run_id" = String, Path, description = "Workflow run id")),
     request_body = AttachFileRequest,
     responses((status = 201, body = AttachResult), CommonErrors, InputErrors),
-    security(("session" = ["files:write", "workflows:read"]))
+    security(("session" = ["files:read", "files:write", "workflows:read"]))
 )]
 pub async fn attach_run_file(
     State(state): State<AppState>,

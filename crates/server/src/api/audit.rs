@@ -26,6 +26,7 @@ pub struct AuditQuery {
     /// Up to this instant (RFC 3339 UTC, or a date), exclusive.
     pub to: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

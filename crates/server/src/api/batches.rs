@@ -195,6 +195,7 @@ pub async fn create_batch(
 #[into_params(parameter_in = Query)]
 pub struct BatchQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -307,7 +308,11 @@ pub async fn add_batch_samples(
         ("batch_id" = String, Path, description = "Batch id"),
         ("sample_id" = String, Path, description = "Sample id")
     ),
-    responses((status = 200, body = BatchView), CommonErrors),
+    responses(
+        (status = 200, body = BatchView),
+        (status = 409, description = "The batch is closed", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("session" = ["batches:write"]))
 )]
 pub async fn remove_batch_sample(
@@ -333,7 +338,11 @@ pub async fn remove_batch_sample(
 #[utoipa::path(
     post, path = "/api/v1/orgs/{org_id}/batches/{batch_id}/close", tag = "batches",
     params(("org_id" = String, Path, description = "Organization id"), ("batch_id" = String, Path, description = "Batch id")),
-    responses((status = 200, body = BatchView), CommonErrors),
+    responses(
+        (status = 200, body = BatchView),
+        (status = 409, description = "The batch is closed already", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("session" = ["batches:write"]))
 )]
 pub async fn close_batch(

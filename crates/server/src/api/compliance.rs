@@ -220,6 +220,7 @@ pub struct ComplianceQuery {
     /// open, investigating or closed.
     pub state: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -370,7 +371,7 @@ pub(crate) fn validate_patch(req: CompliancePatchRequest) -> Result<CompliancePa
     params(("org_id" = String, Path, description = "Organization id"), ("record_id" = String, Path, description = "Record id")),
     request_body = CompliancePatchRequest,
     responses((status = 200, body = ComplianceView), CommonErrors, InputErrors),
-    security(("session" = ["compliance_records:write"]))
+    security(("session" = ["compliance_records:read", "compliance_records:write"]))
 )]
 pub async fn update_compliance_record(
     State(state): State<AppState>,
@@ -379,6 +380,7 @@ pub async fn update_compliance_record(
     ApiJson(req): ApiJson<CompliancePatchRequest>,
 ) -> ApiResult<Json<ComplianceView>> {
     scope.require(Permission::COMPLIANCE_WRITE)?;
+    scope.require(Permission::COMPLIANCE_READ)?;
     let patch = validate_patch(req)?;
     state
         .store()
@@ -401,7 +403,7 @@ pub struct ComplianceTransitionRequest {
     params(("org_id" = String, Path, description = "Organization id"), ("record_id" = String, Path, description = "Record id")),
     request_body = ComplianceTransitionRequest,
     responses((status = 200, body = ComplianceView), CommonErrors, InputErrors),
-    security(("session" = ["compliance_records:write"]))
+    security(("session" = ["compliance_records:read", "compliance_records:write"]))
 )]
 pub async fn transition_compliance_record(
     State(state): State<AppState>,
@@ -410,6 +412,7 @@ pub async fn transition_compliance_record(
     ApiJson(req): ApiJson<ComplianceTransitionRequest>,
 ) -> ApiResult<Json<ComplianceView>> {
     scope.require(Permission::COMPLIANCE_WRITE)?;
+    scope.require(Permission::COMPLIANCE_READ)?;
     let to = ComplianceState::parse("to", req.to.trim()).map_err(ApiError::from)?;
     state
         .store()
@@ -434,7 +437,7 @@ pub struct LinkRequest {
     params(("org_id" = String, Path, description = "Organization id"), ("record_id" = String, Path, description = "Record id")),
     request_body = LinkRequest,
     responses((status = 200, body = ComplianceView), CommonErrors, InputErrors),
-    security(("session" = ["compliance_records:write"]))
+    security(("session" = ["compliance_records:read", "compliance_records:write"]))
 )]
 pub async fn link_compliance_record(
     State(state): State<AppState>,
@@ -443,6 +446,7 @@ pub async fn link_compliance_record(
     ApiJson(req): ApiJson<LinkRequest>,
 ) -> ApiResult<Json<ComplianceView>> {
     scope.require(Permission::COMPLIANCE_WRITE)?;
+    scope.require(Permission::COMPLIANCE_READ)?;
     let mut errors = FieldErrors::default();
     let target = errors.check(LinkTarget::parse("record_type", req.record_type.trim()));
     let target_id = req.record_id.trim().to_owned();
@@ -484,7 +488,7 @@ pub struct ComplianceSignRequest {
         (status = 201, body = SignatureView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["compliance_records:write"]))
+    security(("session" = ["compliance_records:read", "compliance_records:write"]))
 )]
 pub async fn sign_compliance_record(
     State(state): State<AppState>,
@@ -495,6 +499,7 @@ pub async fn sign_compliance_record(
     ApiJson(req): ApiJson<ComplianceSignRequest>,
 ) -> ApiResult<(StatusCode, Json<SignatureView>)> {
     scope.require(Permission::COMPLIANCE_WRITE)?;
+    scope.require(Permission::COMPLIANCE_READ)?;
     scope.require_user()?;
     let meaning = SignatureMeaning::parse("meaning", req.meaning.trim()).map_err(ApiError::from)?;
     if matches!(
@@ -534,7 +539,7 @@ pub async fn sign_compliance_record(
         (status = 200, body = ComplianceView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["compliance_records:approve"]))
+    security(("session" = ["compliance_records:read", "compliance_records:approve"]))
 )]
 pub async fn close_compliance_record(
     State(state): State<AppState>,
@@ -545,6 +550,7 @@ pub async fn close_compliance_record(
     ApiJson(req): ApiJson<SignRequest>,
 ) -> ApiResult<Json<ComplianceView>> {
     scope.require(Permission::COMPLIANCE_APPROVE)?;
+    scope.require(Permission::COMPLIANCE_READ)?;
     scope.require_user()?;
     state.store().org(&scope).compliance_record(id).await?;
     let signer = confirm_signer(

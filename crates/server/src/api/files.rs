@@ -278,6 +278,7 @@ pub async fn upload_file(
 #[into_params(parameter_in = Query)]
 pub struct FileQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -382,7 +383,8 @@ pub async fn get_file(
     params(
         ("org_id" = String, Path, description = "Organization id"),
         ("file_id" = String, Path, description = "File id"),
-        ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1023`"),
+        ("Range" = Option<String>, Header, pattern = r"^bytes=(\d+-\d*|-\d+)$",
+            description = "One byte range, e.g. `bytes=0-1023`, `bytes=1024-` or `bytes=-100` (the last 100 bytes)"),
     ),
     responses(
         (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),

@@ -10,6 +10,7 @@ pub mod batches;
 pub mod compliance;
 pub mod credentials;
 pub mod dashboard;
+mod doc_rules;
 pub mod exports;
 pub mod files;
 pub mod invitations;
@@ -105,6 +106,10 @@ const USER_ONLY: &[&str] = &[
     "approve_access_request",
     "deny_access_request",
     "revoke_access_request",
+    // Protocol text is authored by a person.
+    "create_protocol",
+    "create_protocol_version",
+    "update_protocol_version",
     // E-signatures are a person's (password re-entered at signing).
     "approve_protocol_version",
     "sign_compliance_record",
@@ -112,8 +117,19 @@ const USER_ONLY: &[&str] = &[
     "record_workflow_step",
     "verify_workflow_step",
     "complete_workflow_run",
-    // Exports need a person who re-entered their password recently (step-up).
+    // Exports need a person who re-entered their password recently (step-up), and so do
+    // their decisions and the download.
     "export_project",
+    "export_org",
+    "approve_export_request",
+    "reject_export_request",
+    "download_export_request",
+    // Changes of power over the org are a person's, with a recent password entry.
+    "update_member",
+    "update_settings",
+    "create_role",
+    "update_role",
+    "delete_role",
 ];
 
 /// Every org route also accepts an API token, with the same scopes as the session (listed
@@ -123,16 +139,7 @@ fn add_bearer(doc: &mut OpenApiDoc) {
         if !path.starts_with("/api/v1/orgs/{org_id}") {
             continue;
         }
-        for op in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for op in doc_rules::operations_mut(item) {
             if op
                 .operation_id
                 .as_deref()
@@ -367,5 +374,9 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         ))
         .split_for_parts();
     add_bearer(&mut doc);
+    doc_rules::apply(&mut doc);
+    let router = router.layer(axum::middleware::from_fn(
+        doc_rules::octet_stream_on_request,
+    ));
     (router, doc)
 }

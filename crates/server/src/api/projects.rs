@@ -186,7 +186,7 @@ pub async fn get_project(
     params(("org_id" = String, Path, description = "Organization id"), ("project_id" = String, Path, description = "Project id")),
     request_body = ProjectUpdateRequest,
     responses((status = 200, body = ProjectView), CommonErrors, InputErrors),
-    security(("session" = ["projects:write"]))
+    security(("session" = ["projects:read", "projects:write"]))
 )]
 pub async fn update_project(
     State(state): State<AppState>,
@@ -225,7 +225,7 @@ pub async fn update_project(
     params(("org_id" = String, Path, description = "Organization id"), ("project_id" = String, Path, description = "Project id")),
     request_body = ProjectMemberRequest,
     responses((status = 200, body = ProjectView), CommonErrors, InputErrors),
-    security(("session" = ["projects:write"]))
+    security(("session" = ["projects:read", "projects:write"]))
 )]
 pub async fn add_project_member(
     State(state): State<AppState>,
@@ -259,7 +259,7 @@ pub async fn add_project_member(
         ("user_id" = String, Path, description = "User id")
     ),
     responses((status = 200, body = ProjectView), CommonErrors),
-    security(("session" = ["projects:write"]))
+    security(("session" = ["projects:read", "projects:write"]))
 )]
 pub async fn remove_project_member(
     State(state): State<AppState>,

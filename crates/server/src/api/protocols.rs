@@ -376,7 +376,7 @@ pub async fn update_protocol_version(
         (status = 200, body = VersionView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["protocols:approve"]))
+    security(("session" = ["protocols:read", "protocols:approve"]))
 )]
 pub async fn approve_protocol_version(
     State(state): State<AppState>,

@@ -61,7 +61,7 @@ pub async fn get_retention(
     params(("org_id" = String, Path, description = "Organization id")),
     request_body = RetentionRequest,
     responses((status = 200, body = RetentionView), CommonErrors, InputErrors),
-    security(("session" = ["org_settings:write"]))
+    security(("session" = ["files:read", "org_settings:write"]))
 )]
 pub async fn set_retention(
     State(state): State<AppState>,
@@ -69,6 +69,7 @@ pub async fn set_retention(
     ApiJson(req): ApiJson<RetentionRequest>,
 ) -> ApiResult<Json<RetentionView>> {
     scope.require(Permission::ORG_SETTINGS_WRITE)?;
+    scope.require(Permission::FILES_READ)?;
     let category = FileCategory::parse("category", &req.category)?;
     let days = req
         .days
@@ -96,7 +97,7 @@ pub struct HoldRequest {
     params(("org_id" = String, Path, description = "Organization id"), ("file_id" = String, Path, description = "File id")),
     request_body = HoldRequest,
     responses((status = 200, body = FileView), CommonErrors, InputErrors),
-    security(("session" = ["org_settings:write"]))
+    security(("session" = ["files:read", "org_settings:write"]))
 )]
 pub async fn place_legal_hold(
     State(state): State<AppState>,
@@ -105,6 +106,7 @@ pub async fn place_legal_hold(
     ApiJson(req): ApiJson<HoldRequest>,
 ) -> ApiResult<Json<FileView>> {
     scope.require(Permission::ORG_SETTINGS_WRITE)?;
+    scope.require(Permission::FILES_READ)?;
     let reason = parse_hold_reason("reason", &req.reason)?;
     let org = state.store().org(&scope);
     org.set_legal_hold(id, Some(reason)).await?;
@@ -115,8 +117,12 @@ pub async fn place_legal_hold(
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org_id}/files/{file_id}/legal-hold", tag = "files",
     params(("org_id" = String, Path, description = "Organization id"), ("file_id" = String, Path, description = "File id")),
-    responses((status = 200, body = FileView), CommonErrors),
-    security(("session" = ["org_settings:write"]))
+    responses(
+        (status = 200, body = FileView),
+        (status = 409, description = "The file is not on legal hold", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("session" = ["files:read", "org_settings:write"]))
 )]
 pub async fn release_legal_hold(
     State(state): State<AppState>,
@@ -124,6 +130,7 @@ pub async fn release_legal_hold(
     RecordId(id): RecordId<FileId>,
 ) -> ApiResult<Json<FileView>> {
     scope.require(Permission::ORG_SETTINGS_WRITE)?;
+    scope.require(Permission::FILES_READ)?;
     let org = state.store().org(&scope);
     org.set_legal_hold(id, None).await?;
     Ok(Json(org.file(id).await?.into()))
@@ -137,10 +144,11 @@ pub async fn release_legal_hold(
     params(("org_id" = String, Path, description = "Organization id"), ("file_id" = String, Path, description = "File id")),
     responses(
         (status = 200, body = FileView),
+        (status = 409, description = "On legal hold, or within its retention period", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 410, description = "Already deleted", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("session" = ["files:write"]))
+    security(("session" = ["files:read", "files:write"]))
 )]
 pub async fn delete_file(
     State(state): State<AppState>,
@@ -148,6 +156,7 @@ pub async fn delete_file(
     RecordId(id): RecordId<FileId>,
 ) -> ApiResult<Json<FileView>> {
     scope.require(Permission::FILES_WRITE)?;
+    scope.require(Permission::FILES_READ)?;
     let org = state.store().org(&scope);
     let deleted = org.delete_file(id).await?;
     if let Some(path) = deleted.destroy_path {

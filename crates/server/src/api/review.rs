@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 pub struct ReviewQuery {
     /// Members not logged in for this many days count as idle (1 to 3650, default 90).
+    #[param(minimum = 1, maximum = 3650)]
     pub idle_days: Option<i64>,
 }
 

@@ -90,7 +90,7 @@ pub struct CreateRoleRequest {
     params(("org_id" = String, Path, description = "Organization id")),
     request_body = CreateRoleRequest,
     responses((status = 201, body = RoleView), CommonErrors, InputErrors),
-    security(("session" = ["members:write"]))
+    security(("session" = ["members:read", "members:write"]))
 )]
 pub async fn create_role(
     State(state): State<AppState>,
@@ -99,6 +99,7 @@ pub async fn create_role(
     ApiJson(req): ApiJson<CreateRoleRequest>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
     scope.require(Permission::MEMBERS_WRITE)?;
+    scope.require(Permission::MEMBERS_READ)?;
     caller.require_fresh(&state)?;
     let mut errors = FieldErrors::default();
     let name = errors.check(RoleName::parse("name", &req.name));
@@ -146,7 +147,7 @@ pub struct UpdateRoleRequest {
     params(("org_id" = String, Path, description = "Organization id"), ("role_id" = String, Path, description = "Role id")),
     request_body = UpdateRoleRequest,
     responses((status = 200, body = RoleView), CommonErrors, InputErrors),
-    security(("session" = ["members:write"]))
+    security(("session" = ["members:read", "members:write"]))
 )]
 pub async fn update_role(
     State(state): State<AppState>,
@@ -156,6 +157,7 @@ pub async fn update_role(
     ApiJson(req): ApiJson<UpdateRoleRequest>,
 ) -> ApiResult<Json<RoleView>> {
     scope.require(Permission::MEMBERS_WRITE)?;
+    scope.require(Permission::MEMBERS_READ)?;
     caller.require_fresh(&state)?;
     let mut errors = FieldErrors::default();
     let change = RoleChange {

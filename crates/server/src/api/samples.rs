@@ -233,7 +233,10 @@ pub struct ImportResult {
 #[utoipa::path(
     post, path = "/api/v1/orgs/{org_id}/samples/import", tag = "samples",
     params(("org_id" = String, Path, description = "Organization id")),
-    request_body(content = String, content_type = "text/csv", description = "CSV with a header row"),
+    request_body(
+        content((String = "text/csv"), (Vec<u8> = "application/octet-stream")),
+        description = "CSV with a header row (UTF-8), sent as `text/csv` or as raw bytes"
+    ),
     responses((status = 201, body = ImportResult), CommonErrors, InputErrors),
     security(("session" = ["samples:write"]))
 )]
@@ -248,13 +251,13 @@ pub async fn import_samples(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("text/csv")
+    let content_type = content_type.trim_start().to_ascii_lowercase();
+    // Raw bytes too: what generated clients send for a binary body.
+    if !content_type.starts_with("text/csv")
+        && !content_type.starts_with("application/octet-stream")
     {
         return Err(ApiError::UnsupportedMediaType(
-            "Send the rows as text/csv with a header row.".into(),
+            "Send the rows as text/csv (or application/octet-stream) with a header row.".into(),
         ));
     }
     let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
@@ -405,6 +408,7 @@ pub(crate) fn parse_csv(bytes: &[u8], defs: &[FieldDef]) -> Result<Vec<NewSample
 #[into_params(parameter_in = Query)]
 pub struct SampleQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -506,6 +506,7 @@ fn sample_list(raw: Option<String>) -> Result<Vec<SampleId>, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Sample ids, separated by commas (up to 500).
+    #[param(required = true, min_length = 1)]
     samples: Option<String>,
     /// `csv` (default), `html` (printable) or `pdf`.
     format: Option<String>,
@@ -608,7 +609,8 @@ pub(crate) fn report_html(org_name: &str, records: &[CustodyRecord]) -> String {
     get, path = "/api/v1/orgs/{org_id}/custody/report", tag = "storage",
     params(("org_id" = String, Path, description = "Organization id"), ReportQuery),
     responses(
-        (status = 200, description = "CSV (one row per custody event) or printable HTML", content_type = "text/csv", body = String),
+        (status = 200, description = "CSV (one row per custody event, the default), printable HTML or PDF, as `format` asks",
+            content((String = "text/csv"), (String = "text/html"), (Vec<u8> = "application/pdf"))),
         (status = 400, description = "A query parameter is invalid", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
@@ -739,6 +741,7 @@ pub async fn label_zpl(
 #[into_params(parameter_in = Query)]
 pub struct SheetQuery {
     /// Sample ids, separated by commas (up to 500).
+    #[param(required = true, min_length = 1)]
     samples: Option<String>,
 }
 

@@ -240,7 +240,7 @@ pub(crate) fn parse_start(
     params(("org_id" = String, Path, description = "Organization id")),
     request_body = StartRunRequest,
     responses((status = 201, body = RunDetailView), CommonErrors, InputErrors),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn start_workflow_run(
     State(state): State<AppState>,
@@ -248,6 +248,7 @@ pub async fn start_workflow_run(
     ApiJson(req): ApiJson<StartRunRequest>,
 ) -> ApiResult<(StatusCode, Json<RunDetailView>)> {
     scope.require(Permission::WORKFLOWS_WRITE)?;
+    scope.require(Permission::WORKFLOWS_READ)?;
     let (version, target) = parse_start(
         &req.protocol_version_id,
         req.sample_id.as_deref(),
@@ -269,6 +270,7 @@ pub async fn start_workflow_run(
 #[into_params(parameter_in = Query)]
 pub struct RunQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -425,7 +427,7 @@ pub(crate) fn precheck_step(
         (status = 200, body = RunDetailView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn record_workflow_step(
     State(state): State<AppState>,
@@ -479,7 +481,7 @@ pub struct StepPath {
         (status = 200, body = RunDetailView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn verify_workflow_step(
     State(state): State<AppState>,
@@ -539,7 +541,7 @@ pub async fn verify_workflow_step(
         (status = 200, body = RunDetailView),
         CommonErrors, InputErrors, SigningErrors
     ),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn complete_workflow_run(
     State(state): State<AppState>,
@@ -584,7 +586,7 @@ pub struct AbortRunRequest {
     params(("org_id" = String, Path, description = "Organization id"), ("run_id" = String, Path, description = "Run id")),
     request_body = AbortRunRequest,
     responses((status = 200, body = RunDetailView), CommonErrors, InputErrors),
-    security(("session" = ["workflows:write"]))
+    security(("session" = ["workflows:read", "workflows:write"]))
 )]
 pub async fn abort_workflow_run(
     State(state): State<AppState>,
@@ -593,6 +595,7 @@ pub async fn abort_workflow_run(
     ApiJson(req): ApiJson<AbortRunRequest>,
 ) -> ApiResult<Json<RunDetailView>> {
     scope.require(Permission::WORKFLOWS_WRITE)?;
+    scope.require(Permission::WORKFLOWS_READ)?;
     let reason = Reason::parse("reason", &req.reason).map_err(ApiError::from)?;
     state
         .store()

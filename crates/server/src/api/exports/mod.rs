@@ -133,7 +133,7 @@ pub struct ProjectFileView {
     params(("org_id" = String, Path, description = "Organization id"), ("project_id" = String, Path, description = "Project id")),
     request_body = AddProjectFileRequest,
     responses((status = 201, body = ProjectFileView), CommonErrors, InputErrors),
-    security(("session" = ["projects:write"]))
+    security(("session" = ["files:read", "projects:read", "projects:write"]))
 )]
 pub async fn add_project_file(
     State(state): State<AppState>,

@@ -303,7 +303,7 @@ pub struct ProjectReportQuery {
     get, path = "/api/v1/orgs/{org_id}/projects/{project_id}/report.pdf", tag = "exports",
     params(("org_id" = String, Path, description = "Organization id"), ("project_id" = String, Path, description = "Project id")),
     responses((status = 200, description = "PDF", content_type = "application/pdf", body = String), CommonErrors),
-    security(("session" = ["reports:read"]))
+    security(("session" = ["projects:read", "reports:read", "samples:read"]))
 )]
 pub async fn project_report_pdf(
     State(state): State<AppState>,
@@ -336,7 +336,7 @@ pub async fn project_report_pdf(
     responses((status = 200, description = "CSV", content_type = "text/csv", body = String),
         (status = 400, description = "A query parameter is invalid", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors),
-    security(("session" = ["reports:read"]))
+    security(("session" = ["projects:read", "reports:read", "samples:read"]))
 )]
 pub async fn project_report_csv(
     State(state): State<AppState>,

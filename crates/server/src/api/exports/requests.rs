@@ -34,9 +34,10 @@ use utoipa::ToSchema;
         (status = 200, description = "The .eln archive", content_type = "application/vnd.eln+zip", body = String),
         (status = 202, description = "Over the size threshold: an export request waits for a second admin", body = ExportRequestView),
         CommonErrors,
+        (status = 409, description = "The organization has no keys yet (a first upload by a member with `files:write` makes them)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 500, description = "A stored file failed its integrity check", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
-    security(("session" = ["exports:create"]))
+    security(("session" = ["exports:create", "files:read", "projects:read"]))
 )]
 pub async fn export_project(
     State(state): State<AppState>,
@@ -189,8 +190,12 @@ pub struct ExportRequestList {
 #[utoipa::path(
     post, path = "/api/v1/orgs/{org_id}/export", tag = "exports",
     params(("org_id" = String, Path, description = "Organization id")),
-    responses((status = 202, body = ExportRequestView), CommonErrors),
-    security(("session" = ["exports:create", "audit:read"]))
+    responses(
+        (status = 202, body = ExportRequestView),
+        (status = 409, description = "The organization has no keys yet (a first upload by a member with `files:write` makes them)", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("session" = ["exports:create", "audit:read", "files:read", "projects:read"]))
 )]
 pub async fn export_org(
     State(state): State<AppState>,
