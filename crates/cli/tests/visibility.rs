@@ -521,14 +521,7 @@ async fn every_record_route_answers_the_same_404_for_records_out_of_sight() {
     let server = common::spawn().await;
     let owner = server.owner().await;
     let org = server.org_id.clone();
-    let org_b = server.create_org(
-        "Other Lab",
-        "boss@other.example",
-        "other lab owner password",
-    );
-    let owner_b = server
-        .login("boss@other.example", "other lab owner password")
-        .await;
+    let (org_b, owner_b) = server.other_org().await;
     let admin = limited_admin(&server, &owner, &org).await;
 
     let ops: Vec<_> = org_scoped(&operations(&server).await)
@@ -586,19 +579,7 @@ async fn every_record_route_answers_the_same_404_for_records_out_of_sight() {
 
 /// One record of each kind with a page of its own, made by `session` in `org`.
 async fn records(session: &Session, org: &str) -> Vec<(&'static str, String)> {
-    use common::fixtures::{batch, file, sample, workflow_run, RunStage};
-    let input = file(session, org).await;
-    let res = session
-        .post(
-            &format!("/api/v1/orgs/{org}/analyses"),
-            json!({"method": "fixture", "result": {"ok": true}, "inputs": [{"type": "file", "id": input}]}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let analysis = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    use common::fixtures::{analysis, batch, file, sample, workflow_run, RunStage};
     vec![
         ("samples", sample(session, org).await),
         ("batches", batch(session, org).await.0),
@@ -607,7 +588,7 @@ async fn records(session: &Session, org: &str) -> Vec<(&'static str, String)> {
             "workflow-runs",
             workflow_run(session, org, RunStage::Fresh).await.0,
         ),
-        ("analyses", analysis),
+        ("analyses", analysis(session, org).await),
     ]
 }
 
@@ -618,14 +599,7 @@ async fn every_record_page_answers_the_same_404_for_records_out_of_sight() {
     let server = common::spawn().await;
     let owner = server.owner().await;
     let org = server.org_id.clone();
-    let org_b = server.create_org(
-        "Other Lab",
-        "boss@other.example",
-        "other lab owner password",
-    );
-    let owner_b = server
-        .login("boss@other.example", "other lab owner password")
-        .await;
+    let (org_b, owner_b) = server.other_org().await;
     let admin = limited_admin(&server, &owner, &org).await;
     let mine = records(&owner, &org).await;
     let theirs = records(&owner_b, &org_b).await;

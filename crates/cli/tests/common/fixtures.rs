@@ -94,6 +94,22 @@ pub async fn victim_member(owner: &Session, org: &str) -> String {
     v["member"]["user_id"].as_str().unwrap().to_owned()
 }
 
+/// A fresh analysis of `org` with one fresh file as its input; returns its id.
+pub async fn analysis(owner: &Session, org: &str) -> String {
+    let input = file(owner, org).await;
+    let res = owner
+        .post(
+            &format!("/api/v1/orgs/{org}/analyses"),
+            json!({"method": "fixture", "result": {"ok": true}, "inputs": [{"type": "file", "id": input}]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A fresh sample of `org`; returns its id.
 pub async fn sample(owner: &Session, org: &str) -> String {
     let res = owner
@@ -741,19 +757,7 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
         path = path.replace("{file_id}", &id);
     }
     if path.contains("{analysis_id}") {
-        let input = file(owner, org).await;
-        let res = owner
-            .post(
-                &format!("/api/v1/orgs/{org}/analyses"),
-                json!({"method": "fixture", "result": {"ok": true}, "inputs": [{"type": "file", "id": input}]}),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let id = res.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        path = path.replace("{analysis_id}", &id);
+        path = path.replace("{analysis_id}", &analysis(owner, org).await);
     }
     // An upload: its name in the query, its bytes as a raw body (a JSON string).
     let upload = op.method == "POST" && op.template == "/api/v1/orgs/{org_id}/files";

@@ -406,6 +406,13 @@ impl TestServer {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// A second org, "Other Lab", and its owner logged in: the usual party of a tenancy probe.
+    pub async fn other_org(&self) -> (String, Session) {
+        let (email, password) = ("boss@other.example", "other lab owner password");
+        let org = self.create_org("Other Lab", email, password);
+        (org, self.login(email, password).await)
+    }
+
     /// Creates another org (through the operator CLI) owned by `email`; returns its id.
     pub fn create_org(&self, name: &str, email: &str, password: &str) -> String {
         let out = self
