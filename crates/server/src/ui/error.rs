@@ -104,8 +104,8 @@ pub fn describe(e: &ApiError) -> String {
             "This action needs you to confirm your password (and code) again.".into()
         }
         ApiError::NotFound => not_found_message().into(),
-        ApiError::Unavailable(_) => "The service is not ready; try again shortly.".into(),
-        ApiError::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
+        ApiError::Unavailable(_) => with_request_id("The service is not ready; try again shortly."),
+        ApiError::Internal(_) => with_request_id("Something went wrong on our side; it has been logged."),
         ApiError::PayloadTooLarge => "The form is too large.".into(),
         ApiError::UnsupportedMediaType(d) => d.clone(),
         ApiError::Unauthorized | ApiError::InvalidToken | ApiError::InvalidCredentials => {
@@ -117,13 +117,20 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::SmtpNotConfigured => {
             "This server cannot send mail: no SMTP server is configured.".into()
         }
-        ApiError::Integrity(_) => {
-            "The stored file failed its integrity check, so none of it is served. This has been logged."
-                .into()
-        }
+        ApiError::Integrity(_) => with_request_id(
+            "The stored file failed its integrity check, so none of it is served. This has been logged.",
+        ),
         ApiError::RangeNotSatisfiable(size) => {
             format!("The requested range is not inside the file's {size} bytes.")
         }
+    }
+}
+
+/// A server-side failure's sentence, naming the request so support can find its log lines.
+fn with_request_id(sentence: &str) -> String {
+    match crate::middleware::current_request_id() {
+        Some(id) => format!("{sentence} Request id: {id}."),
+        None => sentence.to_owned(),
     }
 }
 
@@ -211,5 +218,24 @@ impl IntoResponse for UiError {
             None => layout::bare(title, body),
         };
         (status, page).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn server_failures_name_the_request_on_the_page() {
+        let e = ApiError::Internal("driver text".into());
+        let shown = crate::middleware::in_request("req-123".into(), async { describe(&e) }).await;
+        assert!(shown.contains("Request id: req-123."), "{shown}");
+        assert!(!shown.contains("driver text"));
+        // A refusal is the caller's business, not the log's: no request id.
+        let refused = crate::middleware::in_request("req-123".into(), async {
+            describe(&ApiError::Conflict("taken".into()))
+        })
+        .await;
+        assert_eq!(refused, "taken");
     }
 }
