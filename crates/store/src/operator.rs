@@ -3,11 +3,11 @@
 //! counts every statement that may change data, refuses a write that records no event, and
 //! appends the events to the org's chain (sealing the head) in the same transaction.
 
-use crate::chain::{self, PendingEvent};
+use crate::chain;
 use crate::error::{Result, StoreError};
 use crate::scope::{Actor, RequestMeta};
 use crate::seal::HeadSealKey;
-use crate::tx::{changes_data, Q};
+use crate::tx::{Ledger, Q};
 use crate::{Engine, Store};
 use futures::future::BoxFuture;
 use labledger_domain::audit::Changes;
@@ -18,8 +18,7 @@ use sqlx::{AnyConnection, Execute, Row};
 pub(crate) struct OperatorTx<'c> {
     conn: &'c mut AnyConnection,
     org: OrgId,
-    events: Vec<PendingEvent>,
-    wrote: bool,
+    ledger: Ledger,
 }
 
 impl OperatorTx<'_> {
@@ -34,19 +33,19 @@ impl OperatorTx<'_> {
 
     /// Runs a statement that changes data.
     pub(crate) async fn execute(&mut self, q: Q<'_>) -> Result<AnyQueryResult> {
-        self.wrote = true;
+        self.ledger.changed();
         Ok(q.execute(&mut *self.conn).await?)
     }
 
     /// Runs a statement that returns rows (a write unless it is a plain SELECT).
     pub(crate) async fn fetch_optional(&mut self, q: Q<'_>) -> Result<Option<AnyRow>> {
-        self.wrote |= changes_data(q.sql());
+        self.ledger.ran(q.sql());
         Ok(q.fetch_optional(&mut *self.conn).await?)
     }
 
     /// The raw connection, for helpers shared with other write paths: counted as a write.
     pub(crate) fn conn_mut(&mut self) -> &mut AnyConnection {
-        self.wrote = true;
+        self.ledger.changed();
         self.conn
     }
 
@@ -58,12 +57,7 @@ impl OperatorTx<'_> {
         target_id: Option<String>,
         changes: Changes,
     ) {
-        self.events.push(PendingEvent {
-            action: action.to_owned(),
-            target_type: target_type.to_owned(),
-            target_id,
-            changes: changes.into_value(),
-        });
+        self.ledger.record(action, target_type, target_id, changes);
     }
 }
 
@@ -86,19 +80,11 @@ pub(crate) async fn run_in_chain<T>(
     let mut tx = OperatorTx {
         conn,
         org,
-        events: Vec::new(),
-        wrote: false,
+        ledger: Ledger::default(),
     };
     let value = f(&mut tx).await?;
-    let OperatorTx {
-        conn,
-        events,
-        wrote,
-        ..
-    } = tx;
-    if wrote && events.is_empty() {
-        return Err(StoreError::Unaudited);
-    }
+    let OperatorTx { conn, ledger, .. } = tx;
+    let events = ledger.into_events()?;
     chain::append(
         conn,
         engine,

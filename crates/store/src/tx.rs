@@ -17,8 +17,7 @@ pub(crate) struct OrgTx<'c> {
     conn: &'c mut AnyConnection,
     org: String,
     viewer: Viewer,
-    events: Vec<PendingEvent>,
-    wrote: bool,
+    ledger: Ledger,
 }
 
 pub(crate) type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -36,29 +35,59 @@ impl<'c> OrgTx<'c> {
 
     /// Runs a statement that changes data.
     pub(crate) async fn execute(&mut self, q: Q<'_>) -> Result<AnyQueryResult> {
-        self.wrote = true;
+        self.ledger.changed();
         Ok(q.execute(&mut *self.conn).await?)
     }
 
     /// Runs a statement that returns rows. Anything but a plain SELECT (an `INSERT … RETURNING`,
     /// an upsert) counts as a write, so it cannot escape the audit rule.
     pub(crate) async fn fetch_optional(&mut self, q: Q<'_>) -> Result<Option<AnyRow>> {
-        self.wrote |= changes_data(q.sql());
+        self.ledger.ran(q.sql());
         Ok(q.fetch_optional(&mut *self.conn).await?)
     }
 
     /// Like [`OrgTx::fetch_optional`], for many rows.
     pub(crate) async fn fetch_all(&mut self, q: Q<'_>) -> Result<Vec<AnyRow>> {
-        self.wrote |= changes_data(q.sql());
+        self.ledger.ran(q.sql());
         Ok(q.fetch_all(&mut *self.conn).await?)
     }
 
     pub(crate) fn conn_mut(&mut self) -> &mut AnyConnection {
-        self.wrote = true;
+        self.ledger.changed();
         self.conn
     }
 
     /// Records what this write did, for the org's audit chain.
+    pub(crate) fn record(
+        &mut self,
+        action: &str,
+        target_type: &str,
+        target_id: Option<String>,
+        changes: Changes,
+    ) {
+        self.ledger.record(action, target_type, target_id, changes);
+    }
+}
+
+/// What a write did, as its door (member's or operator's) counts it: whether any statement may
+/// have changed data, and the events it recorded. The audit rule is applied here, once.
+#[derive(Default)]
+pub(crate) struct Ledger {
+    wrote: bool,
+    events: Vec<PendingEvent>,
+}
+
+impl Ledger {
+    /// Counts a statement that changes data.
+    pub(crate) fn changed(&mut self) {
+        self.wrote = true;
+    }
+
+    /// Counts a statement that returns rows: a write unless it is a plain SELECT.
+    pub(crate) fn ran(&mut self, sql: &str) {
+        self.wrote |= changes_data(sql);
+    }
+
     pub(crate) fn record(
         &mut self,
         action: &str,
@@ -72,6 +101,14 @@ impl<'c> OrgTx<'c> {
             target_id,
             changes: changes.into_value(),
         });
+    }
+
+    /// The events to append; a write that changed data and recorded none is refused.
+    pub(crate) fn into_events(self) -> Result<Vec<PendingEvent>> {
+        if self.wrote && self.events.is_empty() {
+            return Err(StoreError::Unaudited);
+        }
+        Ok(self.events)
     }
 }
 
@@ -106,19 +143,11 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
                     conn,
                     org: org.to_string(),
                     viewer,
-                    events: Vec::new(),
-                    wrote: false,
+                    ledger: Ledger::default(),
                 };
                 let value = f(&mut tx).await?;
-                let OrgTx {
-                    conn,
-                    events,
-                    wrote,
-                    ..
-                } = tx;
-                if wrote && events.is_empty() {
-                    return Err(StoreError::Unaudited);
-                }
+                let OrgTx { conn, ledger, .. } = tx;
+                let events = ledger.into_events()?;
                 let appended =
                     chain::append(conn, engine, &key, org, &actor, &meta, events).await?;
                 Ok((value, appended))
