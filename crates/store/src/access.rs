@@ -171,7 +171,7 @@ enum Decision {
 }
 
 async fn insert_request(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::write_conn::WriteConn,
     org: &str,
     id: AccessRequestId,
     kind: &str,

@@ -4,11 +4,12 @@ use crate::engine::Engine;
 use crate::error::{Result, StoreError};
 use crate::scope::{Actor, RequestMeta};
 use crate::seal::HeadSealKey;
+use crate::write_conn::WriteConn;
 use labledger_domain::audit::{
     ActorKind, AuditEvent, ChainBreak, ChainVerifier, Hash, GENESIS_HASH,
 };
 use labledger_domain::{OrgId, Timestamp};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 /// An event recorded by a write, before it gets its place in the chain.
 #[derive(Clone, Debug)]
@@ -21,11 +22,7 @@ pub(crate) struct PendingEvent {
 
 /// Starts an org's chain: the head row exists from the org's first moment, so PostgreSQL
 /// writers always have a row to queue on. It is sealed from the start.
-pub(crate) async fn init_head(
-    conn: &mut AnyConnection,
-    key: &HeadSealKey,
-    org: OrgId,
-) -> Result<()> {
+pub(crate) async fn init_head(conn: &mut WriteConn, key: &HeadSealKey, org: OrgId) -> Result<()> {
     sqlx::query("INSERT INTO audit_heads (org_id, seq, hash, seal) VALUES ($1, 0, $2, $3)")
         .bind(org.to_string())
         .bind(GENESIS_HASH.to_vec())
@@ -38,7 +35,7 @@ pub(crate) async fn init_head(
 /// PostgreSQL: takes the org's chain head first, so writers of one org queue for the whole
 /// transaction (their checks see each other's writes, as on SQLite's single writer) while other
 /// orgs never contend. Every writer to an org's data calls this before its first statement.
-pub(crate) async fn lock_head(conn: &mut AnyConnection, engine: Engine, org: OrgId) -> Result<()> {
+pub(crate) async fn lock_head(conn: &mut WriteConn, engine: Engine, org: OrgId) -> Result<()> {
     if engine == Engine::Postgres {
         sqlx::query("SELECT seq FROM audit_heads WHERE org_id = $1 FOR UPDATE")
             .bind(org.to_string())
@@ -52,7 +49,7 @@ pub(crate) async fn lock_head(conn: &mut AnyConnection, engine: Engine, org: Org
 /// returns how many. Refused when the head in the database does not carry its seal: extending
 /// it would seal whatever was written outside LabLedger.
 pub(crate) async fn append(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     engine: Engine,
     key: &HeadSealKey,
     org: OrgId,

@@ -278,7 +278,7 @@ impl Store {
 }
 
 async fn set_password_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::write_conn::WriteConn,
     user: UserId,
     password_hash: &str,
     keep: Option<Vec<u8>>,

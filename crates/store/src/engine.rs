@@ -3,7 +3,7 @@
 use crate::error::{Result, StoreError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -73,20 +73,38 @@ fn options(url: &str) -> Result<AnyConnectOptions> {
     Ok(opts.disable_statement_logging())
 }
 
-pub(crate) async fn sqlite_writer(url: &str, sync: SqliteSync) -> Result<AnyConnection> {
+/// Brings the schema up to date on a connection of sqlx (its migrator), then closes it.
+pub(crate) async fn sqlite_migrate(url: &str) -> Result<()> {
     let mut conn = options(url)?.connect().await?;
+    conn.execute(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+    )
+    .await?;
+    migrate(Engine::Sqlite, &mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// The writer's connection (rusqlite, on the writer thread) to the database file of `url`.
+pub(crate) fn sqlite_writer(url: &str, sync: SqliteSync) -> Result<rusqlite::Connection> {
+    let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_owned();
+    let conn = rusqlite::Connection::open(&path).map_err(|e| {
+        StoreError::Refused(format!(
+            "cannot open the SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
     let sync = match sync {
         SqliteSync::Full => "FULL",
         SqliteSync::Normal => "NORMAL",
     };
-    conn.execute(
-        format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
-             PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 4000;"
-        )
-        .as_str(),
-    )
-    .await?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 4000;"
+    ))
+    .map_err(|e| StoreError::Refused(format!("cannot set up the SQLite writer: {e}")))?;
     Ok(conn)
 }
 

@@ -337,7 +337,7 @@ async fn fill_new_org(
 }
 
 pub(crate) async fn insert_user(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::write_conn::WriteConn,
     user: UserId,
     email: &Email,
     name: &PersonName,

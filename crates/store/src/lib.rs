@@ -48,6 +48,7 @@ mod trail;
 mod tx;
 mod visibility;
 mod workflows;
+mod write_conn;
 mod writer;
 
 pub use access::{
@@ -135,10 +136,10 @@ impl Store {
         let engine = Engine::from_url(url)?;
         let (read, write) = match engine {
             Engine::Sqlite => {
-                let mut conn = engine::sqlite_writer(url, options.sqlite_sync).await?;
-                engine::migrate(engine, &mut conn).await?;
+                engine::sqlite_migrate(url).await?;
+                let conn = engine::sqlite_writer(url, options.sqlite_sync)?;
                 let readers = engine::sqlite_readers(url, pick(options.max_connections, 4)).await?;
-                (readers, WritePath::sqlite(conn))
+                (readers, WritePath::sqlite(conn)?)
             }
             Engine::Postgres => {
                 let mut conn = sqlx::AnyConnection::connect(url).await?;

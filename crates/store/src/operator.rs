@@ -8,15 +8,16 @@ use crate::error::{Result, StoreError};
 use crate::scope::{Actor, RequestMeta};
 use crate::seal::HeadSealKey;
 use crate::tx::{Ledger, Q};
+use crate::write_conn::WriteConn;
 use crate::{Engine, Store};
 use futures::future::BoxFuture;
 use labledger_domain::audit::Changes;
 use labledger_domain::OrgId;
 use sqlx::any::{AnyQueryResult, AnyRow};
-use sqlx::{AnyConnection, Execute, Row};
+use sqlx::{Execute, Row};
 
 pub(crate) struct OperatorTx<'c> {
-    conn: &'c mut AnyConnection,
+    conn: &'c mut WriteConn,
     org: OrgId,
     ledger: Ledger,
 }
@@ -44,7 +45,7 @@ impl OperatorTx<'_> {
     }
 
     /// The raw connection, for helpers shared with other write paths: counted as a write.
-    pub(crate) fn conn_mut(&mut self) -> &mut AnyConnection {
+    pub(crate) fn conn_mut(&mut self) -> &mut WriteConn {
         self.ledger.changed();
         self.conn
     }
@@ -69,7 +70,7 @@ pub(crate) type OperatorWriteFn<T> = Box<
 /// Runs `f` against `org` inside the caller's transaction: head lock, the audit rule, the
 /// append. Also the tail of org creation, once the org and its head exist.
 pub(crate) async fn run_in_chain<T>(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     engine: Engine,
     key: &HeadSealKey,
     org: OrgId,

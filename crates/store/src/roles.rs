@@ -53,7 +53,7 @@ pub(crate) fn decode_role(r: &AnyRow) -> Result<Role> {
 }
 
 pub(crate) async fn seed_builtin(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::write_conn::WriteConn,
     org: OrgId,
     now: i64,
 ) -> Result<Vec<(BuiltinRole, String)>> {

@@ -5,16 +5,17 @@ use crate::chain::{self, PendingEvent};
 use crate::error::{Result, StoreError};
 use crate::scope::OrgScope;
 use crate::visibility::Viewer;
+use crate::write_conn::WriteConn;
 use crate::Store;
 use futures::future::BoxFuture;
 use labledger_domain::audit::Changes;
 use labledger_domain::OrgId;
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Execute};
+use sqlx::{Any, Execute};
 
 pub(crate) struct OrgTx<'c> {
-    conn: &'c mut AnyConnection,
+    conn: &'c mut WriteConn,
     org: String,
     viewer: Viewer,
     ledger: Ledger,
@@ -52,7 +53,7 @@ impl<'c> OrgTx<'c> {
         Ok(q.fetch_all(&mut *self.conn).await?)
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut AnyConnection {
+    pub(crate) fn conn_mut(&mut self) -> &mut WriteConn {
         self.ledger.changed();
         self.conn
     }

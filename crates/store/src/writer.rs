@@ -1,24 +1,25 @@
-//! The write path. PostgreSQL: one pooled transaction per write. SQLite: one writer task owns
-//! the only read-write connection and runs each write as a job inside a SAVEPOINT of a shared
+//! The write path. PostgreSQL: one pooled transaction per write. SQLite: one writer thread owns
+//! the only read-write connection (rusqlite, see `write_conn`) and runs each write as a job inside a SAVEPOINT of a shared
 //! transaction, committing when the queue runs dry or a batch is full (group commit): one fsync
 //! acknowledges many writes, a failed job rolls back only its own savepoint, and no job's result
 //! is released before its batch has committed.
 
 use crate::error::{Result, StoreError};
+use crate::write_conn::{LiteConn, WriteConn};
 use futures::future::BoxFuture;
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 /// A unit of work against the write connection, run inside one transaction (or savepoint).
 pub(crate) type WriteFn<T> =
-    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static>;
+    Box<dyn for<'c> FnOnce(&'c mut WriteConn) -> BoxFuture<'c, Result<T>> + Send + 'static>;
 
 /// Hands the job's outcome to its caller once the batch's commit outcome is known.
 type Deliver = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 /// A queued write. Given no connection (the batch could not start), it fails without running.
 type RunFn =
-    Box<dyn for<'c> FnOnce(Option<&'c mut AnyConnection>) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+    Box<dyn for<'c> FnOnce(Option<&'c mut WriteConn>) -> BoxFuture<'c, (bool, Deliver)> + Send>;
 
 pub(crate) struct Job {
     run: RunFn,
@@ -44,18 +45,28 @@ pub(crate) enum WritePath {
 }
 
 impl WritePath {
-    pub(crate) fn sqlite(conn: AnyConnection) -> Self {
+    /// Starts the SQLite writer: an OS thread of its own that owns the connection and runs the
+    /// jobs' futures (their statements are plain calls on that thread; awaiting anything else,
+    /// such as the queue, goes through the runtime whose handle it keeps).
+    pub(crate) fn sqlite(conn: rusqlite::Connection) -> Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run_writer(conn, rx));
-        WritePath::Sqlite(tx)
+        let runtime = tokio::runtime::Handle::current();
+        let conn = WriteConn::Sqlite(LiteConn::new(conn));
+        std::thread::Builder::new()
+            .name("labledger-sqlite-writer".into())
+            .spawn(move || runtime.block_on(run_writer(conn, rx)))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(WritePath::Sqlite(tx))
     }
 
     pub(crate) async fn run<T: Send + 'static>(&self, f: WriteFn<T>) -> Result<T> {
         match self {
             WritePath::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let value = f(&mut tx).await?;
-                tx.commit().await?;
+                let mut conn = WriteConn::Sqlx(pool.begin().await?);
+                let value = f(&mut conn).await?;
+                if let WriteConn::Sqlx(tx) = conn {
+                    tx.commit().await?;
+                }
                 Ok(value)
             }
             WritePath::Sqlite(queue) => {
@@ -89,19 +100,28 @@ impl WritePath {
     }
 }
 
-async fn run_writer(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>) {
+/// Runs transaction control on the writer's connection.
+fn control(conn: &WriteConn, sql: &str) -> Result<()> {
+    match conn {
+        WriteConn::Sqlite(lite) => Ok(lite.batch(sql)?),
+        WriteConn::Sqlx(_) => Err(StoreError::Corrupt(
+            "the SQLite writer holds a pooled connection".into(),
+        )),
+    }
+}
+
+async fn run_writer(mut conn: WriteConn, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
-        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "sqlite writer could not begin a transaction");
-            first.abort(&StoreError::Database(e));
+            first.abort(&e);
             continue;
         }
         let mut delivers: Vec<Deliver> = Vec::new();
         let mut next = Some(first);
         let mut failure: Option<StoreError> = None;
         while let Some(job) = next.take() {
-            if let Err(e) = conn.execute("SAVEPOINT job").await {
-                let e = StoreError::Database(e);
+            if let Err(e) = control(&conn, "SAVEPOINT job") {
                 job.abort(&e);
                 failure = Some(e);
                 break;
@@ -113,8 +133,8 @@ async fn run_writer(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>) {
             } else {
                 "ROLLBACK TO job; RELEASE job"
             };
-            if let Err(e) = conn.execute(end).await {
-                failure = Some(e.into());
+            if let Err(e) = control(&conn, end) {
+                failure = Some(e);
                 break;
             }
             if delivers.len() < MAX_BATCH {
@@ -122,12 +142,12 @@ async fn run_writer(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>) {
             }
         }
         if failure.is_none() {
-            if let Err(e) = conn.execute("COMMIT").await {
-                failure = Some(e.into());
+            if let Err(e) = control(&conn, "COMMIT") {
+                failure = Some(e);
             }
         }
         if failure.is_some() {
-            let _ = conn.execute("ROLLBACK").await;
+            let _ = control(&conn, "ROLLBACK");
             tracing::error!(error = ?failure, jobs = delivers.len(), "sqlite group commit failed");
         }
         metrics::histogram!("labledger_store_group_commit_jobs").record(delivers.len() as f64);
@@ -135,7 +155,6 @@ async fn run_writer(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>) {
             deliver(failure.as_ref());
         }
     }
-    let _ = conn.close().await;
 }
 
 #[cfg(test)]
