@@ -544,7 +544,12 @@ async fn operators_manage_orgs_while_the_server_runs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let res = second.get(&format!("/api/v1/orgs/{org}/members")).await;
+    let members = format!("/api/v1/orgs/{org}/members");
+    let res = common::within_the_recall_bound(
+        || second.get(&members),
+        |r| r.status() == StatusCode::FORBIDDEN,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let p: Value = res.json().await.unwrap();
     assert_eq!(p["type"], "/problems/org-disabled");
@@ -555,6 +560,10 @@ async fn operators_manage_orgs_while_the_server_runs() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    let res =
+        common::within_the_recall_bound(|| second.get(&members), |r| r.status() == StatusCode::OK)
+            .await;
+    assert_eq!(res.status(), StatusCode::OK);
     // Both operator actions are in the org's chain, by the operator.
     let trail = second
         .get_json(&format!("/api/v1/orgs/{org}/audit?action=org."))

@@ -212,6 +212,34 @@ impl Store {
         org: OrgId,
         meta: RequestMeta,
     ) -> Result<Option<OrgScope>> {
+        let standing = match self.inner.standings.get(&self.inner.recall, &(user, org)) {
+            Some(standing) => standing,
+            None => {
+                let seen = self.inner.recall.generation();
+                let standing = self.read_standing(user, org).await?;
+                self.inner
+                    .standings
+                    .put(&self.inner.recall, seen, (user, org), standing.clone());
+                standing
+            }
+        };
+        Ok(match standing {
+            Standing::Outside => None,
+            Standing::Disabled => return Err(StoreError::OrgDisabled),
+            Standing::Member {
+                org_name,
+                permissions,
+                is_owner,
+                project_limited,
+            } => Some(
+                OrgScope::new(org, org_name, user, permissions, is_owner, meta)
+                    .with_project_limit(project_limited),
+            ),
+        })
+    }
+
+    /// What a user may do in an org, read from the database.
+    async fn read_standing(&self, user: UserId, org: OrgId) -> Result<Standing> {
         let rows = sqlx::query(
             "SELECT o.name, o.status, m.project_limited, r.permissions, r.builtin, r.name AS role FROM members m \
              JOIN orgs o ON o.id = m.org_id \
@@ -235,10 +263,10 @@ impl Store {
                 r.try_get::<String, _>("status")?,
             ),
             (None, Some(g)) => (g.org_name.clone(), g.org_status.clone()),
-            (None, None) => return Ok(None),
+            (None, None) => return Ok(Standing::Outside),
         };
         if status != "active" {
-            return Err(StoreError::OrgDisabled);
+            return Ok(Standing::Disabled);
         }
         let mut permissions = PermissionSet::EMPTY;
         let mut is_owner = false;
@@ -260,10 +288,12 @@ impl Store {
             Some(r) => r.try_get::<i64, _>("project_limited")? != 0,
             None => false,
         };
-        Ok(Some(
-            OrgScope::new(org, org_name, user, permissions, is_owner, meta)
-                .with_project_limit(project_limited),
-        ))
+        Ok(Standing::Member {
+            org_name,
+            permissions,
+            is_owner,
+            project_limited,
+        })
     }
 }
 
@@ -362,4 +392,18 @@ fn decode_user(r: &sqlx::any::AnyRow) -> Result<UserRecord> {
         name: r.try_get("name")?,
         password_hash: r.try_get("password_hash")?,
     })
+}
+
+/// A user's standing in an org: what [`Store::resolve_scope`] builds a scope from.
+#[derive(Clone, Debug)]
+pub(crate) enum Standing {
+    /// Neither a member nor holding a support grant.
+    Outside,
+    Disabled,
+    Member {
+        org_name: String,
+        permissions: PermissionSet,
+        is_owner: bool,
+        project_limited: bool,
+    },
 }

@@ -29,6 +29,7 @@ mod operator;
 mod org;
 mod projects;
 mod protocols;
+mod recall;
 mod retention;
 mod review;
 mod roles;
@@ -99,6 +100,7 @@ pub use workflows::{
     WORKFLOW_STEP,
 };
 
+use labledger_domain::{OrgId, UserId};
 use sqlx::{AnyPool, Connection};
 use std::sync::Arc;
 use writer::WritePath;
@@ -125,6 +127,13 @@ struct Inner {
     read: AnyPool,
     write: WritePath,
     head_seal: Option<HeadSealKey>,
+    recall: recall::Recall,
+    /// Sessions by token hash, before the idle and expiry checks (made at each use).
+    sessions: recall::Answers<Vec<u8>, SessionUser>,
+    /// A user's standing in an org.
+    standings: recall::Answers<(UserId, OrgId), instance::Standing>,
+    /// Whether an org requires MFA.
+    org_mfa: recall::Answers<OrgId, bool>,
 }
 
 impl Store {
@@ -146,7 +155,7 @@ impl Store {
                 engine::migrate(engine, &mut conn).await?;
                 conn.close().await?;
                 let pool = engine::postgres_pool(url, pick(options.max_connections, 16)).await?;
-                (pool.clone(), WritePath::Postgres(pool))
+                (pool.clone(), WritePath::postgres(pool))
             }
         };
         let store = Store {
@@ -155,6 +164,10 @@ impl Store {
                 read,
                 write,
                 head_seal: options.head_seal,
+                recall: Default::default(),
+                sessions: Default::default(),
+                standings: Default::default(),
+                org_mfa: Default::default(),
             }),
         };
         if store.inner.head_seal.is_some() {
@@ -192,8 +205,26 @@ impl Store {
         &self.inner.read
     }
 
+    /// Runs a write. Anything it changes may change who may do what: the remembered answers
+    /// are forgotten once it is done.
     pub(crate) async fn write<T: Send + 'static>(&self, f: writer::WriteFn<T>) -> Result<T> {
-        self.inner.write.run(f).await
+        let result = self.inner.write.run(f).await;
+        self.inner.recall.forget_all();
+        result
+    }
+
+    /// Runs a write to one org's chain whose job tells (with its value) whether it changed
+    /// anyone's access.
+    pub(crate) async fn write_for_org<T: Send + 'static>(
+        &self,
+        org: OrgId,
+        f: writer::WriteFn<(T, bool)>,
+    ) -> Result<T> {
+        let result = self.inner.write.run_for_org(org, f).await;
+        if !matches!(result, Ok((_, false))) {
+            self.inner.recall.forget_all();
+        }
+        result.map(|(value, _)| value)
     }
 }
 

@@ -81,6 +81,35 @@ impl Store {
     /// The live session for a token hash: none when unknown, past its absolute expiry, or idle
     /// for longer than `idle_secs`.
     pub async fn session(&self, token_hash: &[u8], idle_secs: i64) -> Result<Option<SessionUser>> {
+        let found = match self
+            .inner
+            .sessions
+            .get(&self.inner.recall, &token_hash.to_vec())
+        {
+            Some(found) => found,
+            None => {
+                let seen = self.inner.recall.generation();
+                let Some(found) = self.read_session(token_hash).await? else {
+                    return Ok(None);
+                };
+                self.inner.sessions.put(
+                    &self.inner.recall,
+                    seen,
+                    token_hash.to_vec(),
+                    found.clone(),
+                );
+                found
+            }
+        };
+        let now = Timestamp::now();
+        let session = &found.session;
+        if now >= session.expires_at || now >= session.last_seen_at.plus_secs(idle_secs) {
+            return Ok(None);
+        }
+        Ok(Some(found))
+    }
+
+    async fn read_session(&self, token_hash: &[u8]) -> Result<Option<SessionUser>> {
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.reauth_at, s.reauth_mfa, u.email, u.name, \
              COALESCE(t.active, 0) AS mfa_active \
@@ -101,10 +130,6 @@ impl Store {
             reauth_at: Timestamp::from_micros(r.try_get("reauth_at")?),
             reauth_mfa: r.try_get::<i64, _>("reauth_mfa")? == 1,
         };
-        let now = Timestamp::now();
-        if now >= session.expires_at || now >= session.last_seen_at.plus_secs(idle_secs) {
-            return Ok(None);
-        }
         Ok(Some(SessionUser {
             session,
             email: r.try_get("email")?,

@@ -137,23 +137,29 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
     let engine = store.engine();
     let key = store.head_seal()?.clone();
     let (value, appended) = store
-        .write(Box::new(move |conn| {
-            Box::pin(async move {
-                chain::lock_head(conn, engine, org).await?;
-                let mut tx = OrgTx {
-                    conn,
-                    org: org.to_string(),
-                    viewer,
-                    ledger: Ledger::default(),
-                };
-                let value = f(&mut tx).await?;
-                let OrgTx { conn, ledger, .. } = tx;
-                let events = ledger.into_events()?;
-                let appended =
-                    chain::append(conn, engine, &key, org, &actor, &meta, events).await?;
-                Ok((value, appended))
-            })
-        }))
+        .write_for_org(
+            org,
+            Box::new(move |conn| {
+                Box::pin(async move {
+                    chain::lock_head(conn, engine, org).await?;
+                    let mut tx = OrgTx {
+                        conn,
+                        org: org.to_string(),
+                        viewer,
+                        ledger: Ledger::default(),
+                    };
+                    let value = f(&mut tx).await?;
+                    let OrgTx { conn, ledger, .. } = tx;
+                    let events = ledger.into_events()?;
+                    let touches_access = events
+                        .iter()
+                        .any(|e| crate::recall::touches_access(&e.action));
+                    let appended =
+                        chain::append(conn, engine, &key, org, &actor, &meta, events).await?;
+                    Ok(((value, appended), touches_access))
+                })
+            }),
+        )
         .await?;
     metrics::counter!("labledger_audit_events_appended_total").increment(appended as u64);
     Ok(value)

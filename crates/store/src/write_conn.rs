@@ -60,11 +60,6 @@ impl LiteConn {
         }
     }
 
-    /// Runs statements without arguments (transaction control, pragmas), several at once.
-    pub(crate) fn batch(&self, sql: &str) -> Result<(), sqlx::Error> {
-        self.conn.execute_batch(sql).map_err(driver_error)
-    }
-
     /// Runs one query: its rows (all of them, or up to the first when `first_only`) and how
     /// many rows it changed.
     fn run(

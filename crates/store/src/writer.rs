@@ -1,13 +1,20 @@
-//! The write path. PostgreSQL: one pooled transaction per write. SQLite: one writer thread owns
-//! the only read-write connection (rusqlite, see `write_conn`) and runs each write as a job inside a SAVEPOINT of a shared
-//! transaction, committing when the queue runs dry or a batch is full (group commit): one fsync
-//! acknowledges many writes, a failed job rolls back only its own savepoint, and no job's result
-//! is released before its batch has committed.
+//! The write path, with group commit: a queue's runner executes each queued write as a job
+//! inside a SAVEPOINT of a shared transaction and commits when the queue runs dry or a batch is
+//! full, so one flush acknowledges many writes; a failed job rolls back only its own savepoint,
+//! and no job's outcome is released before its batch has committed.
+//!
+//! - SQLite: one writer thread owns the only read-write connection (rusqlite, see `write_conn`)
+//!   and runs every write.
+//! - PostgreSQL: writes to an org's chain queue per org (they would wait for the chain head's
+//!   row lock anyway); other writes run in a pooled transaction each.
 
 use crate::error::{Result, StoreError};
 use crate::write_conn::{LiteConn, WriteConn};
 use futures::future::BoxFuture;
-use sqlx::AnyPool;
+use labledger_domain::OrgId;
+use sqlx::{AnyPool, Executor};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// A unit of work against the write connection, run inside one transaction (or savepoint).
@@ -38,10 +45,17 @@ impl Job {
 /// How many jobs one commit may acknowledge at most.
 const MAX_BATCH: usize = 512;
 
+/// How many jobs may wait in one queue.
+const QUEUE: usize = 4096;
+
 #[derive(Clone)]
 pub(crate) enum WritePath {
     Sqlite(mpsc::Sender<Job>),
-    Postgres(AnyPool),
+    Postgres {
+        pool: AnyPool,
+        /// One queue per org for writes to its chain: its jobs share a transaction and a flush.
+        orgs: Arc<Mutex<HashMap<OrgId, mpsc::Sender<Job>>>>,
+    },
 }
 
 impl WritePath {
@@ -49,19 +63,27 @@ impl WritePath {
     /// jobs' futures (their statements are plain calls on that thread; awaiting anything else,
     /// such as the queue, goes through the runtime whose handle it keeps).
     pub(crate) fn sqlite(conn: rusqlite::Connection) -> Result<Self> {
-        let (tx, rx) = mpsc::channel(4096);
+        let (tx, rx) = mpsc::channel(QUEUE);
         let runtime = tokio::runtime::Handle::current();
-        let conn = WriteConn::Sqlite(LiteConn::new(conn));
+        let source = Source::Sqlite(WriteConn::Sqlite(LiteConn::new(conn)));
         std::thread::Builder::new()
             .name("labledger-sqlite-writer".into())
-            .spawn(move || runtime.block_on(run_writer(conn, rx)))
+            .spawn(move || runtime.block_on(run_batches(source, rx)))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
         Ok(WritePath::Sqlite(tx))
     }
 
+    pub(crate) fn postgres(pool: AnyPool) -> Self {
+        WritePath::Postgres {
+            pool,
+            orgs: Arc::default(),
+        }
+    }
+
+    /// Runs a write in a transaction of its own (PostgreSQL) or the writer's batch (SQLite).
     pub(crate) async fn run<T: Send + 'static>(&self, f: WriteFn<T>) -> Result<T> {
         match self {
-            WritePath::Postgres(pool) => {
+            WritePath::Postgres { pool, .. } => {
                 let mut conn = WriteConn::Sqlx(pool.begin().await?);
                 let value = f(&mut conn).await?;
                 if let WriteConn::Sqlx(tx) = conn {
@@ -69,86 +91,173 @@ impl WritePath {
                 }
                 Ok(value)
             }
-            WritePath::Sqlite(queue) => {
-                let (done, outcome) = oneshot::channel::<Result<T>>();
-                let job = Job {
-                    run: Box::new(move |conn| {
-                        Box::pin(async move {
-                            let result = match conn {
-                                Some(conn) => f(conn).await,
-                                None => Err(StoreError::WriterGone),
-                            };
-                            let ok = result.is_ok();
-                            let deliver: Deliver = Box::new(move |commit_error| {
-                                let outcome = match (result, commit_error) {
-                                    // A fault, not a refusal: the driver's text is for the log.
-                                    (Ok(_), Some(e)) => {
-                                        Err(StoreError::CommitFailed(e.to_string()))
-                                    }
-                                    (result, _) => result,
-                                };
-                                let _ = done.send(outcome);
-                            });
-                            (ok, deliver)
-                        })
-                    }),
+            WritePath::Sqlite(queue) => queued(queue, f).await,
+        }
+    }
+
+    /// Runs a write to one org's chain. PostgreSQL: queued behind the org's other writes, which
+    /// would wait for its chain head's row lock anyway; the queue's runner carries them in one
+    /// transaction (a savepoint each) and one commit, instead of one flush per write.
+    pub(crate) async fn run_for_org<T: Send + 'static>(
+        &self,
+        org: OrgId,
+        f: WriteFn<T>,
+    ) -> Result<T> {
+        match self {
+            WritePath::Sqlite(queue) => queued(queue, f).await,
+            WritePath::Postgres { pool, orgs } => {
+                let queue = {
+                    let mut orgs = orgs.lock().map_err(|_| StoreError::WriterGone)?;
+                    match orgs.get(&org) {
+                        Some(queue) if !queue.is_closed() => queue.clone(),
+                        _ => {
+                            let (tx, rx) = mpsc::channel(QUEUE);
+                            tokio::spawn(run_batches(Source::Postgres(pool.clone()), rx));
+                            orgs.insert(org, tx.clone());
+                            tx
+                        }
+                    }
                 };
-                queue.send(job).await.map_err(|_| StoreError::WriterGone)?;
-                outcome.await.map_err(|_| StoreError::WriterGone)?
+                queued(&queue, f).await
             }
         }
     }
 }
 
-/// Runs transaction control on the writer's connection.
-fn control(conn: &WriteConn, sql: &str) -> Result<()> {
-    match conn {
-        WriteConn::Sqlite(lite) => Ok(lite.batch(sql)?),
-        WriteConn::Sqlx(_) => Err(StoreError::Corrupt(
-            "the SQLite writer holds a pooled connection".into(),
-        )),
+/// Sends a job to a batch runner and waits for its outcome (known once its batch committed).
+async fn queued<T: Send + 'static>(queue: &mpsc::Sender<Job>, f: WriteFn<T>) -> Result<T> {
+    let (done, outcome) = oneshot::channel::<Result<T>>();
+    let job = Job {
+        run: Box::new(move |conn| {
+            Box::pin(async move {
+                let result = match conn {
+                    Some(conn) => f(conn).await,
+                    None => Err(StoreError::WriterGone),
+                };
+                let ok = result.is_ok();
+                let deliver: Deliver = Box::new(move |commit_error| {
+                    let outcome = match (result, commit_error) {
+                        // A fault, not a refusal: the driver's text is for the log.
+                        (Ok(_), Some(e)) => Err(StoreError::CommitFailed(e.to_string())),
+                        (result, _) => result,
+                    };
+                    let _ = done.send(outcome);
+                });
+                (ok, deliver)
+            })
+        }),
+    };
+    queue.send(job).await.map_err(|_| StoreError::WriterGone)?;
+    outcome.await.map_err(|_| StoreError::WriterGone)?
+}
+
+/// Where a batch runner's transactions come from.
+enum Source {
+    /// SQLite: the one read-write connection, kept for the life of the store.
+    Sqlite(WriteConn),
+    /// PostgreSQL: a pooled connection per batch.
+    Postgres(AnyPool),
+}
+
+impl Source {
+    async fn begin(&mut self) -> Result<Batch<'_>> {
+        match self {
+            Source::Sqlite(conn) => {
+                conn.execute("BEGIN IMMEDIATE").await?;
+                Ok(Batch::Kept(conn))
+            }
+            Source::Postgres(pool) => Ok(Batch::Pooled(WriteConn::Sqlx(pool.begin().await?))),
+        }
     }
 }
 
-async fn run_writer(mut conn: WriteConn, mut queue: mpsc::Receiver<Job>) {
-    while let Some(first) = queue.recv().await {
-        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "sqlite writer could not begin a transaction");
-            first.abort(&e);
-            continue;
+/// One batch's transaction.
+enum Batch<'a> {
+    Kept(&'a mut WriteConn),
+    Pooled(WriteConn),
+}
+
+impl Batch<'_> {
+    fn conn(&mut self) -> &mut WriteConn {
+        match self {
+            Batch::Kept(conn) => conn,
+            Batch::Pooled(conn) => conn,
         }
+    }
+
+    async fn commit(self) -> Result<()> {
+        match self {
+            Batch::Kept(conn) => {
+                if let Err(e) = conn.execute("COMMIT").await {
+                    let _ = conn.execute("ROLLBACK").await;
+                    return Err(e.into());
+                }
+                Ok(())
+            }
+            Batch::Pooled(WriteConn::Sqlx(tx)) => Ok(tx.commit().await?),
+            Batch::Pooled(WriteConn::Sqlite(_)) => Ok(()),
+        }
+    }
+
+    async fn rollback(self) {
+        match self {
+            Batch::Kept(conn) => {
+                let _ = conn.execute("ROLLBACK").await;
+            }
+            // Dropping an open sqlx transaction rolls it back.
+            Batch::Pooled(_) => {}
+        }
+    }
+}
+
+/// Drains a queue: each batch runs the queued jobs in one transaction, each in a savepoint (a
+/// failing job rolls back only its own), commits once, then releases every job's outcome.
+async fn run_batches(mut source: Source, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = match source.begin().await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(error = %e, "the writer could not begin a transaction");
+                first.abort(&e);
+                continue;
+            }
+        };
         let mut delivers: Vec<Deliver> = Vec::new();
         let mut next = Some(first);
         let mut failure: Option<StoreError> = None;
         while let Some(job) = next.take() {
-            if let Err(e) = control(&conn, "SAVEPOINT job") {
+            let conn = batch.conn();
+            if let Err(e) = conn.execute("SAVEPOINT job").await {
+                let e = StoreError::from(e);
                 job.abort(&e);
                 failure = Some(e);
                 break;
             }
-            let (ok, deliver) = (job.run)(Some(&mut conn)).await;
+            let (ok, deliver) = (job.run)(Some(&mut *conn)).await;
             delivers.push(deliver);
             let end = if ok {
-                "RELEASE job"
+                "RELEASE SAVEPOINT job"
             } else {
-                "ROLLBACK TO job; RELEASE job"
+                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
             };
-            if let Err(e) = control(&conn, end) {
-                failure = Some(e);
+            if let Err(e) = conn.execute(end).await {
+                failure = Some(e.into());
                 break;
             }
             if delivers.len() < MAX_BATCH {
                 next = queue.try_recv().ok();
             }
         }
-        if failure.is_none() {
-            if let Err(e) = control(&conn, "COMMIT") {
-                failure = Some(e);
+        match failure {
+            None => {
+                if let Err(e) = batch.commit().await {
+                    failure = Some(e);
+                }
             }
+            Some(_) => batch.rollback().await,
         }
         if failure.is_some() {
-            let _ = control(&conn, "ROLLBACK");
-            tracing::error!(error = ?failure, jobs = delivers.len(), "sqlite group commit failed");
+            tracing::error!(error = ?failure, jobs = delivers.len(), "group commit failed");
         }
         metrics::histogram!("labledger_store_group_commit_jobs").record(delivers.len() as f64);
         for deliver in delivers {

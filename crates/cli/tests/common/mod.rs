@@ -251,6 +251,24 @@ impl Drop for TestServer {
 
 /// Starts a server on a fresh database; its first org is owned by ADMIN_EMAIL. It mails through
 /// its own local SMTP server (so invitation routes work in the route-enumerating tests).
+/// Waits for a change made outside the server (an operator command) to reach it: a server
+/// remembers who may do what for at most a second (`store::recall`), so `check` must hold
+/// within two. Returns the last answer of `check`.
+pub async fn within_the_recall_bound<F, Fut, T>(mut check: F, holds: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let answer = check().await;
+        if holds(&answer) || std::time::Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub async fn spawn() -> TestServer {
     spawn_with_mail(&[]).await
 }
