@@ -305,11 +305,34 @@ pub fn spawn_on_env(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> TestServer {
-    let log = std::fs::File::create(data_dir.path().join("server.log")).unwrap();
+    let (child, base, org_id) = start(data_dir.path(), database_url.as_deref(), extra, envs);
+    TestServer {
+        child,
+        smtp: None,
+        base,
+        data_dir,
+        database_url,
+        org_id,
+    }
+}
+
+/// Starts `labledger serve` on a data dir (and database); returns the process, its base URL and
+/// the id of the org it created on a first start (empty otherwise).
+fn start(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (Child, String, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("server.log"))
+        .unwrap();
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
         .arg("--data-dir")
-        .arg(data_dir.path())
+        .arg(data_dir)
         .args(extra)
         .env("LABLEDGER_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("LABLEDGER_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -318,7 +341,7 @@ pub fn spawn_on_env(
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .envs(envs.iter().copied());
-    if let Some(url) = &database_url {
+    if let Some(url) = database_url {
         cmd.env("LABLEDGER_DATABASE_URL", url);
     }
     let mut child = cmd.spawn().expect("start labledger serve");
@@ -327,8 +350,7 @@ pub fn spawn_on_env(
     let mut org_id = String::new();
     let base = loop {
         let Some(Ok(line)) = lines.next() else {
-            let log =
-                std::fs::read_to_string(data_dir.path().join("server.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
             panic!("server exited before listening; log:\n{log}");
         };
         if let Some(rest) = line.strip_prefix("First start: created organization ") {
@@ -347,17 +369,20 @@ pub fn spawn_on_env(
     };
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    TestServer {
-        child,
-        smtp: None,
-        base,
-        data_dir,
-        database_url,
-        org_id,
-    }
+    (child, base, org_id)
 }
 
 impl TestServer {
+    /// Kills the server with SIGKILL (no shutdown of any kind), then starts it again on the same
+    /// data. Its base URL changes.
+    pub fn crash_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let (child, base, _) = start(self.data_dir.path(), self.database_url.as_deref(), &[], &[]);
+        self.child = child;
+        self.base = base;
+    }
+
     /// The server's process id (e.g. to read its peak memory from /proc).
     pub fn pid(&self) -> u32 {
         self.child.id()
