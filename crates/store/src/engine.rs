@@ -102,10 +102,31 @@ pub(crate) fn sqlite_writer(url: &str, sync: SqliteSync) -> Result<rusqlite::Con
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 4000;"
+         PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 65536;"
     ))
     .map_err(|e| StoreError::Refused(format!("cannot set up the SQLite writer: {e}")))?;
     Ok(conn)
+}
+
+/// A connection that copies the WAL back into the database file beside the writer
+/// (`PRAGMA wal_checkpoint(PASSIVE)` never blocks the writer or the readers).
+pub(crate) fn sqlite_checkpointer(url: &str) -> Result<rusqlite::Connection> {
+    let conn = sqlite_open(url)?;
+    conn.execute_batch("PRAGMA busy_timeout = 10000;")
+        .map_err(|e| StoreError::Refused(format!("cannot set up the SQLite checkpointer: {e}")))?;
+    Ok(conn)
+}
+
+fn sqlite_open(url: &str) -> Result<rusqlite::Connection> {
+    let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_owned();
+    rusqlite::Connection::open(&path).map_err(|e| {
+        StoreError::Refused(format!(
+            "cannot open the SQLite database {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 pub(crate) async fn sqlite_readers(url: &str, max: u32) -> Result<AnyPool> {

@@ -134,6 +134,8 @@ struct Inner {
     standings: recall::Answers<(UserId, OrgId), instance::Standing>,
     /// Whether an org requires MFA.
     org_mfa: recall::Answers<OrgId, bool>,
+    /// An org's custom sample fields (every registration checks against them).
+    field_defs: recall::Answers<OrgId, Vec<labledger_domain::custom_field::FieldDef>>,
 }
 
 impl Store {
@@ -147,8 +149,9 @@ impl Store {
             Engine::Sqlite => {
                 engine::sqlite_migrate(url).await?;
                 let conn = engine::sqlite_writer(url, options.sqlite_sync)?;
+                let checkpointer = engine::sqlite_checkpointer(url)?;
                 let readers = engine::sqlite_readers(url, pick(options.max_connections, 4)).await?;
-                (readers, WritePath::sqlite(conn)?)
+                (readers, WritePath::sqlite(conn, checkpointer)?)
             }
             Engine::Postgres => {
                 let mut conn = sqlx::AnyConnection::connect(url).await?;
@@ -168,6 +171,7 @@ impl Store {
                 sessions: Default::default(),
                 standings: Default::default(),
                 org_mfa: Default::default(),
+                field_defs: Default::default(),
             }),
         };
         if store.inner.head_seal.is_some() {

@@ -24,6 +24,10 @@ impl<'a> Org<'a> {
         self.scope
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        self.store
+    }
+
     pub(crate) fn org_text(&self) -> String {
         self.scope.org_id().to_string()
     }

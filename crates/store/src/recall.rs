@@ -1,5 +1,6 @@
 //! A short memory of who a credential is and what they may do in an org, so a request does not
-//! read the session, the membership, the roles and the org's policy again on every call.
+//! read the session, the membership, the roles, the org's policy and its sample fields again on
+//! every call.
 //!
 //! Correctness first. Every write that could change an answer bumps a generation counter when
 //! it commits (every write outside an org, and every org write recording an event that is not
@@ -85,12 +86,12 @@ impl<K: Hash + Eq, V: Clone> Answers<K, V> {
     }
 }
 
-/// Whether an org write recording `action` may change who may do what: anything but an event
-/// about lab records. Unknown actions count as access changes (forgetting is always safe).
+/// Whether an org write recording `action` may change a remembered answer (who may do what, the
+/// org's policy or its sample fields): anything but an event about lab records. Unknown actions
+/// count (forgetting is always safe).
 pub(crate) fn touches_access(action: &str) -> bool {
     const LAB_RECORDS: &[&str] = &[
         "sample.",
-        "sample_field.",
         "batch.",
         "analysis.",
         "compliance.",
@@ -142,6 +143,7 @@ mod tests {
             assert!(!touches_access(action), "{action}");
         }
         assert!(touches_access("project.add_member"));
+        assert!(touches_access("sample_field.create"));
         assert!(touches_access("something.new"));
     }
 }

@@ -38,11 +38,23 @@ impl Org<'_> {
         if !self.scope().can(Permission::SAMPLES_WRITE) {
             self.scope().require(Permission::SAMPLES_READ)?;
         }
+        // Read on every registration: remembered like the caller's standing (`recall`).
+        let store = self.store();
+        let org = self.scope().org_id();
+        if let Some(defs) = store.inner.field_defs.get(&store.inner.recall, &org) {
+            return Ok(defs);
+        }
+        let seen = store.inner.recall.generation();
         let rows = sqlx::query(SELECT)
             .bind(self.org_text())
             .fetch_all(self.reader())
             .await?;
-        rows.iter().map(decode).collect()
+        let defs: Vec<FieldDef> = rows.iter().map(decode).collect::<Result<_>>()?;
+        store
+            .inner
+            .field_defs
+            .put(&store.inner.recall, seen, org, defs.clone());
+        Ok(defs)
     }
 
     /// Defines a custom sample field; its key is unique in the org.

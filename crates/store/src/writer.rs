@@ -45,6 +45,9 @@ impl Job {
 /// How many jobs one commit may acknowledge at most.
 const MAX_BATCH: usize = 512;
 
+/// How often the WAL is copied back into the database file (SQLite).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// How many jobs may wait in one queue.
 const QUEUE: usize = 4096;
 
@@ -62,14 +65,37 @@ impl WritePath {
     /// Starts the SQLite writer: an OS thread of its own that owns the connection and runs the
     /// jobs' futures (their statements are plain calls on that thread; awaiting anything else,
     /// such as the queue, goes through the runtime whose handle it keeps).
-    pub(crate) fn sqlite(conn: rusqlite::Connection) -> Result<Self> {
+    pub(crate) fn sqlite(
+        conn: rusqlite::Connection,
+        checkpointer: rusqlite::Connection,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let runtime = tokio::runtime::Handle::current();
         let source = Source::Sqlite(WriteConn::Sqlite(LiteConn::new(conn)));
-        std::thread::Builder::new()
-            .name("labledger-sqlite-writer".into())
-            .spawn(move || runtime.block_on(run_batches(source, rx)))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
+        let start = |name: &str, run: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(run)
+                .map(|_| ())
+                .map_err(|e| StoreError::Corrupt(format!("cannot start {name}: {e}")))
+        };
+        start(
+            "labledger-sqlite-writer",
+            Box::new(move || runtime.block_on(run_batches(source, rx))),
+        )?;
+        let writer = tx.downgrade();
+        start(
+            "labledger-sqlite-checkpoint",
+            Box::new(move || {
+                // Until the store is gone (its writer queue closed).
+                while writer.upgrade().is_some() {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "sqlite checkpoint failed");
+                    }
+                }
+            }),
+        )?;
         Ok(WritePath::Sqlite(tx))
     }
 
