@@ -239,7 +239,11 @@ pub async fn audit_verify(db: KeyedDatabaseArgs, org: Option<String>) -> anyhow:
         }
         None => orgs.into_iter().map(|o| (o.id, o.name)).collect(),
     };
-    let mut broken = 0;
+    if targets.is_empty() {
+        println!("no organizations in this database: nothing to verify");
+        return Ok(0);
+    }
+    let (total, mut broken) = (targets.len(), 0);
     for (id, name) in targets {
         let started = std::time::Instant::now();
         match store.verify_audit_as_operator(id).await? {
@@ -257,7 +261,13 @@ pub async fn audit_verify(db: KeyedDatabaseArgs, org: Option<String>) -> anyhow:
             }
         }
     }
-    Ok(if broken == 0 { 0 } else { 1 })
+    if broken == 0 {
+        println!("verdict: all {total} organization chain(s) intact");
+        Ok(0)
+    } else {
+        println!("verdict: {broken} of {total} organization chain(s) BROKEN");
+        Ok(1)
+    }
 }
 
 fn hex_head(hash: &[u8]) -> String {

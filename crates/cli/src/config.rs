@@ -20,6 +20,7 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
+    /// The database URL: the one given, or the SQLite file of the data dir.
     pub fn url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
@@ -29,11 +30,43 @@ impl DatabaseArgs {
                 .with_context(|| format!("reading {}", file.display()))?;
             return Ok(text.trim().to_owned());
         }
-        ensure_private_dir(&self.data_dir)?;
         Ok(labledger_store::sqlite_url_for_data_dir(&self.data_dir))
     }
 
+    /// Opens the LabLedger database that must already be there (operator commands): a wrong
+    /// directory or URL is refused (exit 2), and nothing is created.
     pub async fn open(&self, options: StoreOptions) -> anyhow::Result<Store> {
+        let url = self.url()?;
+        let options = StoreOptions {
+            existing_only: true,
+            ..options
+        };
+        Store::open(&url, options)
+            .await
+            .context("opening the database")
+    }
+
+    /// Refuses a data dir without a database file before anything (a key file) is made there.
+    pub fn refuse_a_missing_sqlite_file(&self) -> anyhow::Result<()> {
+        if self.database_url.is_none() && self.database_url_file.is_none() {
+            let path = self.data_dir.join("labledger.db");
+            if !path.is_file() {
+                return Err(labledger_store::StoreError::NoLabLedger(format!(
+                    "no LabLedger database at {} (is --data-dir right? `labledger serve` creates \
+                     one on first start)",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the database, setting it up on first start (`serve`).
+    pub async fn open_or_create(&self, options: StoreOptions) -> anyhow::Result<Store> {
+        if self.database_url.is_none() && self.database_url_file.is_none() {
+            ensure_private_dir(&self.data_dir)?;
+        }
         let url = self.url()?;
         Store::open(&url, options)
             .await
@@ -55,6 +88,7 @@ impl KeyedDatabaseArgs {
     /// Opens the store able to seal chain heads; `create_key` allows making the data-dir master
     /// key on first use (as `serve` does); verification never makes one.
     pub async fn open(&self, create_key: bool) -> anyhow::Result<Store> {
+        self.db.refuse_a_missing_sqlite_file()?;
         let master = if create_key {
             self.master_key.load(&self.db.data_dir)?
         } else {

@@ -105,7 +105,8 @@ fn new_master(args: &RotateArgs) -> anyhow::Result<[u8; 32]> {
 }
 
 async fn rotate_master(args: &RotateArgs) -> anyhow::Result<()> {
-    let old_bytes = args.master_key.load(&args.db.data_dir)?;
+    args.db.refuse_a_missing_sqlite_file()?;
+    let old_bytes = args.master_key.load_existing(&args.db.data_dir)?;
     let new_bytes = new_master(args)?;
     let old = Vault::keys_only(old_bytes);
     let new = Vault::keys_only(new_bytes);
@@ -183,7 +184,8 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
     let org: OrgId = raw
         .parse()
         .map_err(|_| anyhow!("`{raw}` is not an organization id"))?;
-    let master = args.master_key.load(&args.db.data_dir)?;
+    args.db.refuse_a_missing_sqlite_file()?;
+    let master = args.master_key.load_existing(&args.db.data_dir)?;
     let vault = Vault::keys_only(master);
     let store = args
         .db

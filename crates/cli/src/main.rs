@@ -130,7 +130,19 @@ fn main() -> std::process::ExitCode {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A command pointed at no LabLedger at all is a usage error, told apart from a
+            // failure of the command itself.
+            let nothing_there = e.chain().any(|cause| {
+                matches!(
+                    cause.downcast_ref::<labledger_store::StoreError>(),
+                    Some(labledger_store::StoreError::NoLabLedger(_))
+                )
+            });
+            if nothing_there {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -125,7 +125,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &master_key,
     );
     let vault = open_vault(&args, master_key)?;
-    let store = args.db.open(options).await?;
+    let store = args.db.open_or_create(options).await?;
     first_start(&store).await?;
     // TOTP secrets are sealed by the platform key the master key wraps (not the master key).
     let user_secrets = crate::keys::user_secrets_key(&store, &master_key).await?;

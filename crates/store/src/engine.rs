@@ -154,6 +154,47 @@ pub(crate) async fn postgres_pool(url: &str, max: u32) -> Result<AnyPool> {
         .await?)
 }
 
+/// Refuses a database that LabLedger never set up, without creating or changing anything: an
+/// SQLite file that does not exist (or has no LabLedger tables), a PostgreSQL database without
+/// LabLedger's migrations.
+pub(crate) async fn require_labledger(engine: Engine, url: &str) -> Result<()> {
+    let place = match engine {
+        Engine::Sqlite => {
+            let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .get_filename()
+                .to_owned();
+            if !path.is_file() {
+                return Err(StoreError::NoLabLedger(format!(
+                    "no LabLedger database at {} (is --data-dir right? `labledger serve` \
+                     creates one on first start)",
+                    path.display()
+                )));
+            }
+            path.display().to_string()
+        }
+        Engine::Postgres => "the PostgreSQL database of the URL".to_owned(),
+    };
+    let read_only = match engine {
+        Engine::Sqlite => format!("{}?mode=ro", url.split('?').next().unwrap_or(url)),
+        Engine::Postgres => url.to_owned(),
+    };
+    let mut conn = options(&read_only)?.connect().await?;
+    let known: Option<i64> = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 1 AND success = TRUE",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .unwrap_or(None);
+    conn.close().await?;
+    if known.unwrap_or(0) == 0 {
+        return Err(StoreError::NoLabLedger(format!(
+            "{place} holds no LabLedger data (is the --data-dir or --database-url right? \
+             `labledger serve` sets one up on first start)"
+        )));
+    }
+    Ok(())
+}
+
 /// Applies pending migrations. A database migrated by a newer binary (a version this binary
 /// does not know) is refused: sqlx reports the unknown version and nothing is changed.
 pub(crate) async fn migrate(engine: Engine, conn: &mut AnyConnection) -> Result<()> {

@@ -41,6 +41,10 @@ pub enum StoreError {
     CommitFailed(String),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// An operator pointed a command at a place that holds no LabLedger database (a wrong
+    /// directory or URL): nothing was created there.
+    #[error("{0}")]
+    NoLabLedger(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

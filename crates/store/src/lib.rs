@@ -114,6 +114,9 @@ pub struct StoreOptions {
     /// The key that seals audit chain heads (derived from the master key). Without it the store
     /// can read but not append to or verify any org's chain.
     pub head_seal: Option<HeadSealKey>,
+    /// Refuse a place that holds no LabLedger database instead of creating one there (every
+    /// operator command but `serve`).
+    pub existing_only: bool,
 }
 
 /// A handle to the database; cheap to clone.
@@ -145,6 +148,9 @@ impl Store {
     pub async fn open(url: &str, options: StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url)?;
+        if options.existing_only {
+            engine::require_labledger(engine, url).await?;
+        }
         let (read, write) = match engine {
             Engine::Sqlite => {
                 engine::sqlite_migrate(url).await?;
