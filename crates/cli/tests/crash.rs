@@ -2,6 +2,13 @@
 //! of the registrations it acknowledged, and every org's chain verifies after the restart.
 //! (The writer acknowledges a write only after the commit that carries it.)
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use reqwest::StatusCode;

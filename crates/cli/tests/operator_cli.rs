@@ -2,6 +2,13 @@
 //! directory, an empty database) it says so and exits 2 without creating anything there, and
 //! `audit verify` ends with a verdict line.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::process::{Command, Output};
