@@ -46,20 +46,9 @@ impl DatabaseArgs {
             .context("opening the database")
     }
 
-    /// Refuses a data dir without a database file before anything (a key file) is made there.
-    pub fn refuse_a_missing_sqlite_file(&self) -> anyhow::Result<()> {
-        if self.database_url.is_none() && self.database_url_file.is_none() {
-            let path = self.data_dir.join("labledger.db");
-            if !path.is_file() {
-                return Err(labledger_store::StoreError::NoLabLedger(format!(
-                    "no LabLedger database at {} (is --data-dir right? `labledger serve` creates \
-                     one on first start)",
-                    path.display()
-                ))
-                .into());
-            }
-        }
-        Ok(())
+    /// Refuses a place without LabLedger before anything (a key file) is made there.
+    pub async fn require_labledger(&self) -> anyhow::Result<()> {
+        Ok(Store::require_labledger(&self.url()?).await?)
     }
 
     /// Opens the database, setting it up on first start (`serve`).
@@ -88,7 +77,7 @@ impl KeyedDatabaseArgs {
     /// Opens the store able to seal chain heads; `create_key` allows making the data-dir master
     /// key on first use (as `serve` does); verification never makes one.
     pub async fn open(&self, create_key: bool) -> anyhow::Result<Store> {
-        self.db.refuse_a_missing_sqlite_file()?;
+        self.db.require_labledger().await?;
         let master = if create_key {
             self.master_key.load(&self.db.data_dir)?
         } else {

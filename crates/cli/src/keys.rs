@@ -105,7 +105,7 @@ fn new_master(args: &RotateArgs) -> anyhow::Result<[u8; 32]> {
 }
 
 async fn rotate_master(args: &RotateArgs) -> anyhow::Result<()> {
-    args.db.refuse_a_missing_sqlite_file()?;
+    args.db.require_labledger().await?;
     let old_bytes = args.master_key.load_existing(&args.db.data_dir)?;
     let new_bytes = new_master(args)?;
     let old = Vault::keys_only(old_bytes);
@@ -184,7 +184,7 @@ async fn rotate_org(args: &RotateArgs, raw: &str) -> anyhow::Result<()> {
     let org: OrgId = raw
         .parse()
         .map_err(|_| anyhow!("`{raw}` is not an organization id"))?;
-    args.db.refuse_a_missing_sqlite_file()?;
+    args.db.require_labledger().await?;
     let master = args.master_key.load_existing(&args.db.data_dir)?;
     let vault = Vault::keys_only(master);
     let store = args

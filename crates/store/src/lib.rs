@@ -186,6 +186,13 @@ impl Store {
         Ok(store)
     }
 
+    /// Refuses a place that LabLedger never set up (see [`StoreOptions::existing_only`]),
+    /// without opening a store or changing anything.
+    pub async fn require_labledger(url: &str) -> Result<()> {
+        sqlx::any::install_default_drivers();
+        engine::require_labledger(Engine::from_url(url)?, url).await
+    }
+
     /// The head seal key, which every append to and verification of a chain needs.
     pub(crate) fn head_seal(&self) -> Result<&HeadSealKey> {
         self.inner.head_seal.as_ref().ok_or_else(|| {
