@@ -268,6 +268,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
             max_connections: 0,
             // A throwaway benchmark database: any key seals its chain heads.
             head_seal: Some(labledger_store::HeadSealKey::from_master(&[0x42; 32])),
+            ..StoreOptions::default()
         },
     )
     .await?;

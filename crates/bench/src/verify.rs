@@ -166,6 +166,7 @@ async fn fill(url: &str, events: i64, flags: &Flags, seal: &HeadSealKey) -> anyh
             sqlite_sync: SqliteSync::Normal,
             max_connections: 0,
             head_seal: Some(seal.clone()),
+            ..StoreOptions::default()
         },
     )
     .await?;
