@@ -157,8 +157,10 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
         "samples",
         "seconds",
         "concurrency",
+        "writes-beside",
     ])?;
     let total: usize = flags.num_or("samples", 1_000_000)?;
+    let writes_beside: u64 = flags.num_or("writes-beside", 0)?;
     let seconds: u64 = flags.num_or("seconds", 10)?;
     let concurrency: usize = flags.num_or("concurrency", 4)?;
     let (server, _cluster) = start(flags).await?;
@@ -200,6 +202,38 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
         total as f64 / fill.as_secs_f64()
     );
 
+    // Registrations at a steady rate beside the reads (reads must not queue behind the writer).
+    let stop_writes = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writes = (writes_beside > 0).then(|| {
+        let (client, csrf, url) = (session.client.clone(), session.csrf.clone(), base.clone());
+        let stop = stop_writes.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / writes_beside));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let started = Instant::now();
+            let (mut sent, in_flight) =
+                (0u64, std::sync::Arc::new(tokio::sync::Semaphore::new(256)));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    break;
+                };
+                let (client, csrf, url) = (client.clone(), csrf.clone(), url.clone());
+                tokio::spawn(async move {
+                    let _ = client
+                        .post(&url)
+                        .header("x-csrf-token", &csrf)
+                        .json(&json!({"sample_type": "blood"}))
+                        .send()
+                        .await;
+                    drop(permit);
+                });
+                sent += 1;
+            }
+            sent as f64 / started.elapsed().as_secs_f64()
+        })
+    });
+
     let client = session.client.clone();
     let get = move |url: String| {
         let client = client.clone();
@@ -219,6 +253,11 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
         ("first page", "", false),
         ("random cursor", "", true),
         ("type filter + random cursor", "&sample_type=serum", true),
+        (
+            "status + type filter, first page",
+            "&status=registered&sample_type=serum",
+            false,
+        ),
     ];
     for (label, extra, random) in scenarios {
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0x9E37_79B9));
@@ -241,6 +280,10 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
             &lat,
             wall,
         );
+    }
+    stop_writes.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(writes) = writes {
+        println!("registrations beside the reads: {:.0}/s", writes.await?);
     }
     println!("server peak RSS {}", server.peak_rss());
     server.stop().await

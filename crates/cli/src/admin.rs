@@ -19,6 +19,29 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AccessCommand,
     },
+    /// User accounts (for instances without mail: no password-reset link can be sent).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum UserCommand {
+    /// List user accounts: email, name, MFA, organizations, whether a reset awaits a change.
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Give a user a one-time password (printed once) that serves only to choose a new one at
+    /// the next login; ends all their sessions; recorded in each of their organizations' audit
+    /// chains.
+    ResetPassword {
+        #[command(flatten)]
+        db: KeyedDatabaseArgs,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -109,6 +132,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     let command = match command {
         AdminCommand::Org { command } => command,
         AdminCommand::Access { command } => return access(command).await,
+        AdminCommand::User { command } => return user(command).await,
     };
     match command {
         OrgCommand::Create {
@@ -222,6 +246,49 @@ async fn access(command: AccessCommand) -> anyhow::Result<()> {
          it grants nothing until an Owner or Admin of the organization approves it",
         role.name()
     );
+    Ok(())
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::List { db } => {
+            let store = db.open(StoreOptions::default()).await?;
+            println!(
+                "{:<36}  {:<3}  {:>4}  {:<14}  email (name)",
+                "id", "mfa", "orgs", "password"
+            );
+            for u in store.list_users().await? {
+                println!(
+                    "{:<36}  {:<3}  {:>4}  {:<14}  {} ({})",
+                    u.id,
+                    if u.mfa { "on" } else { "off" },
+                    u.orgs,
+                    if u.must_change_password {
+                        "must change"
+                    } else {
+                        "set"
+                    },
+                    u.email,
+                    u.name
+                );
+            }
+        }
+        UserCommand::ResetPassword { db, email } => {
+            let email = field(Email::parse("--email", &email))?;
+            let store = db.open(false).await?;
+            let password = labledger_auth::generate_password();
+            let hash = labledger_auth::hash_password_blocking(&password)?;
+            let done = store
+                .reset_password_by_operator(email.as_str().to_owned(), hash, operator())
+                .await?;
+            println!(
+                "Reset the password of {email} ({}): {} session(s) ended; recorded in {} \
+                 organization(s)",
+                done.user, done.sessions_ended, done.orgs
+            );
+            println!("One-time password (shown this once; it serves only to choose a new one): {password}");
+        }
+    }
     Ok(())
 }
 

@@ -49,6 +49,14 @@ fn operator_commands() -> Vec<Vec<&'static str>> {
             "--reason",
             "Ticket 1",
         ],
+        vec!["admin", "user", "list"],
+        vec![
+            "admin",
+            "user",
+            "reset-password",
+            "--email",
+            "owner@lab.example",
+        ],
         vec!["keys", "rotate", "--master"],
         vec!["vault", "sweep"],
     ]
@@ -144,5 +152,115 @@ async fn audit_verify_ends_with_a_verdict() {
             .last()
             .is_some_and(|l| l.starts_with("verdict: all 2 organization chain(s) intact")),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_reset_password_serves_only_to_choose_a_new_one() {
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let server = common::spawn().await;
+    let org = server.org_id.clone();
+    let before = server.owner().await;
+    let out = server
+        .cli()
+        .args([
+            "admin",
+            "user",
+            "reset-password",
+            "--email",
+            common::ADMIN_EMAIL,
+            "--data-dir",
+        ])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    let once = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "One-time password (shown this once; it serves only to choose a new one): ",
+            )
+        })
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // Every session of theirs ended (an operator command reaches the server within a second).
+    let res = common::within_the_recall_bound(
+        || before.get("/api/v1/me"),
+        |r| r.status() == StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The old password is gone.
+    let res = reqwest::Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // The one-time password logs in, but opens nothing but the change: API and UI.
+    let user = server.login(common::ADMIN_EMAIL, &once).await;
+    let samples = format!("/api/v1/orgs/{org}/samples");
+    let res = user.get(&samples).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let problem: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/password-change-required");
+    let page = user.get(&format!("/orgs/{org}")).await;
+    assert_eq!(page.url().path(), "/security/password");
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("An administrator reset your password"));
+
+    let res = user
+        .post(
+            "/api/v1/me/password",
+            json!({"current_password": once, "new_password": "seven lanterns drift over quiet harbours"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(user.get(&samples).await.status(), StatusCode::OK);
+
+    // Each of their orgs records the reset, by the operator.
+    let trail = user
+        .get_json(&format!(
+            "/api/v1/orgs/{org}/audit?action=member.password_reset"
+        ))
+        .await;
+    assert_eq!(trail["items"][0]["actor_type"], "operator", "{trail}");
+    let list = server
+        .cli()
+        .args(["admin", "user", "list", "--data-dir"])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
+    assert!(said(&list).contains(common::ADMIN_EMAIL), "{}", said(&list));
+
+    // An unknown email is a readable refusal.
+    let out = server
+        .cli()
+        .args([
+            "admin",
+            "user",
+            "reset-password",
+            "--email",
+            "nobody@lab.example",
+            "--data-dir",
+        ])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        said(&out).contains("no user with the email"),
+        "{}",
+        said(&out)
     );
 }

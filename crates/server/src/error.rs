@@ -50,6 +50,9 @@ pub enum ApiError {
     /// A sensitive action needs the password entered within the last few minutes.
     #[error("step-up re-authentication required")]
     StepUpRequired,
+    /// An operator reset the password: it serves only to choose a new one.
+    #[error("password change required")]
+    PasswordChangeRequired,
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -110,7 +113,8 @@ impl ApiError {
             | ApiError::Csrf
             | ApiError::OrgDisabled
             | ApiError::MfaEnrolmentRequired
-            | ApiError::StepUpRequired => StatusCode::FORBIDDEN,
+            | ApiError::StepUpRequired
+            | ApiError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::Refused(_) => StatusCode::CONFLICT,
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
@@ -144,6 +148,7 @@ impl ApiError {
             ApiError::MfaRequired => "mfa-required",
             ApiError::MfaEnrolmentRequired => "mfa-enrolment-required",
             ApiError::StepUpRequired => "step-up-required",
+            ApiError::PasswordChangeRequired => "password-change-required",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
             ApiError::Throttled(_) => "throttled",
@@ -171,6 +176,7 @@ impl ApiError {
             ApiError::MfaRequired => "Authentication code required",
             ApiError::MfaEnrolmentRequired => "MFA enrolment required",
             ApiError::StepUpRequired => "Re-authentication required",
+            ApiError::PasswordChangeRequired => "Password change required",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
             ApiError::Throttled(_) => "Too many attempts",
@@ -205,6 +211,11 @@ impl ApiError {
             ),
             ApiError::StepUpRequired => Some(
                 "This action needs a recent password entry: POST /api/v1/auth/step-up, then retry."
+                    .to_owned(),
+            ),
+            ApiError::PasswordChangeRequired => Some(
+                "An operator reset this account's password: choose a new one (POST /api/v1/me/password \
+                 with the one-time password as current_password) before anything else."
                     .to_owned(),
             ),
             ApiError::PayloadTooLarge => {

@@ -92,6 +92,15 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
     }
 }
 
+/// What a session whose password must change may still reach.
+const PASSWORD_CHANGE_PATHS: &[&str] = &[
+    "/api/v1/me",
+    "/api/v1/me/password",
+    "/api/v1/auth/logout",
+    "/security/password",
+    "/logout",
+];
+
 /// The session behind the request's cookie, if it is live. Refreshes its idle clock about
 /// once a minute.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthUser>, ApiError> {
@@ -110,6 +119,14 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Auth
     };
     if Timestamp::now() >= found.session.last_seen_at.plus_secs(60) {
         state.store().touch_session(token_hash.clone()).await?;
+    }
+    // A password reset by an operator opens nothing but the way to choose a new one.
+    if found.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path()) {
+        security_event(
+            SecurityEvent::PermissionDenied,
+            &format!("password change required: user={}", found.session.user_id),
+        );
+        return Err(ApiError::PasswordChangeRequired);
     }
     Ok(Some(AuthUser {
         user_id: found.session.user_id,

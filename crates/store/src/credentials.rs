@@ -283,7 +283,7 @@ async fn set_password_in(
     password_hash: &str,
     keep: Option<Vec<u8>>,
 ) -> Result<u64> {
-    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+    sqlx::query("UPDATE users SET password_hash = $2, must_change_password = 0 WHERE id = $1")
         .bind(user.to_string())
         .bind(password_hash.to_owned())
         .execute(&mut *conn)

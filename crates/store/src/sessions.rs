@@ -39,6 +39,8 @@ pub struct SessionUser {
     pub name: String,
     /// The user has an active TOTP authenticator.
     pub mfa_active: bool,
+    /// An operator reset their password: it serves only to choose a new one.
+    pub must_change_password: bool,
 }
 
 impl Store {
@@ -111,7 +113,7 @@ impl Store {
 
     async fn read_session(&self, token_hash: &[u8]) -> Result<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.reauth_at, s.reauth_mfa, u.email, u.name, \
+            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.reauth_at, s.reauth_mfa, u.email, u.name, u.must_change_password, \
              COALESCE(t.active, 0) AS mfa_active \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              LEFT JOIN user_totp t ON t.user_id = s.user_id WHERE s.token_hash = $1",
@@ -135,6 +137,7 @@ impl Store {
             email: r.try_get("email")?,
             name: r.try_get("name")?,
             mfa_active: r.try_get::<i64, _>("mfa_active")? == 1,
+            must_change_password: r.try_get::<i64, _>("must_change_password")? == 1,
         }))
     }
 

@@ -60,8 +60,28 @@ pub async fn change_password(
     client: ClientInfo,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    change_password_with(
+        &state,
+        &user,
+        &client,
+        req.current_password,
+        &req.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes the caller's password (API and UI): checks the new one, throttles and checks the
+/// current one, then stores the new one and ends the user's other sessions (their count).
+pub async fn change_password_with(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+    current_password: String,
+    new_password: &str,
+) -> ApiResult<u64> {
     let mut errors = FieldErrors::default();
-    if req.current_password.is_empty() || req.current_password.chars().count() > 1024 {
+    if current_password.is_empty() || current_password.chars().count() > 1024 {
         errors.push(FieldError::new(
             "current_password",
             "must be 1 to 1024 characters",
@@ -76,24 +96,24 @@ pub async fn change_password(
         .collect();
     let mut context: Vec<&str> = vec![&user.email, &user.name];
     context.extend(orgs.iter().map(String::as_str));
-    let new = errors.check(strong_password("new_password", &req.new_password, &context));
+    let new = errors.check(strong_password("new_password", new_password, &context));
     errors.into_result()?;
     let Some(new) = new else {
         return Err(ApiError::Internal("validated password missing".into()));
     };
-    let keys = super::auth::login_keys(&user.email, &client);
-    super::auth::check_throttle(&state, &keys, &user.email).await?;
+    let keys = super::auth::login_keys(&user.email, client);
+    super::auth::check_throttle(state, &keys, &user.email).await?;
     let stored = state
         .store()
         .user(user.user_id)
         .await?
         .map(|u| u.password_hash);
-    if !state.hasher().verify(req.current_password, stored).await? {
+    if !state.hasher().verify(current_password, stored).await? {
         security_event(
             SecurityEvent::PasswordChangeFailed,
             &format!("user={}", user.user_id),
         );
-        super::auth::count_failure(&state, keys).await?;
+        super::auth::count_failure(state, keys).await?;
         return Err(ApiError::Invalid(vec![FieldError::new(
             "current_password",
             "is not your current password",
@@ -108,7 +128,7 @@ pub async fn change_password(
         SecurityEvent::PasswordChanged,
         &format!("user={} other_sessions_ended={ended}", user.user_id),
     );
-    Ok(StatusCode::NO_CONTENT)
+    Ok(ended)
 }
 
 #[derive(Deserialize, ToSchema)]

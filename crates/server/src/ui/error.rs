@@ -17,6 +17,8 @@ pub enum UiError {
     MfaEnrolment,
     /// A sensitive action needs the password again: go to the confirmation page.
     StepUp,
+    /// The password was reset by an operator: go to the page that changes it.
+    PasswordChange,
     /// An error page, inside the navigation of the caller when it is known.
     Page {
         status: StatusCode,
@@ -103,6 +105,9 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::StepUpRequired => {
             "This action needs you to confirm your password (and code) again.".into()
         }
+        ApiError::PasswordChangeRequired => {
+            "Your password was reset by an administrator: choose a new one first.".into()
+        }
         ApiError::NotFound => not_found_message().into(),
         ApiError::Unavailable(_) => with_request_id("The service is not ready; try again shortly."),
         ApiError::Internal(_) => with_request_id("Something went wrong on our side; it has been logged."),
@@ -159,6 +164,7 @@ impl From<ApiError> for UiError {
             ApiError::OrgDisabled => "Organization disabled",
             ApiError::MfaEnrolmentRequired => return UiError::MfaEnrolment,
             ApiError::StepUpRequired => return UiError::StepUp,
+            ApiError::PasswordChangeRequired => return UiError::PasswordChange,
             ApiError::MfaRequired => "Authentication code required",
             ApiError::Conflict(_) | ApiError::Refused(_) => "Not possible",
             ApiError::BadRequest(..) | ApiError::Invalid(_) => "Invalid input",
@@ -193,6 +199,9 @@ impl IntoResponse for UiError {
             UiError::Login => return Redirect::to("/login").into_response(),
             UiError::MfaEnrolment => return Redirect::to("/security?required=1").into_response(),
             UiError::StepUp => return Redirect::to("/security/step-up").into_response(),
+            UiError::PasswordChange => {
+                return Redirect::to("/security/password?required=1").into_response()
+            }
             UiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Not found",

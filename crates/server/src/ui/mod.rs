@@ -24,6 +24,7 @@ mod flash;
 mod invitations;
 mod layout;
 mod members;
+mod password;
 mod protocols;
 mod retention;
 mod review;
@@ -63,6 +64,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/switch", get(dashboard::switch_org))
         .route("/security", get(security::page))
+        .route(
+            "/security/password",
+            get(password::form).post(password::submit),
+        )
         .route("/security/totp", post(security::enrol))
         .route("/security/totp/confirm", post(security::confirm))
         .route("/security/totp/disable", post(security::disable_form))
