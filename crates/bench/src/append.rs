@@ -312,7 +312,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     );
     if commits > 0 {
         println!(
-            "  SQLite group commit: {commits} commits ({:.0}/s), {:.1} jobs per commit on average, largest {largest}",
+            "  group commit: {commits} commits ({:.0}/s), {:.1} jobs per commit on average, largest {largest}",
             commits as f64 / run.wall.as_secs_f64(),
             jobs as f64 / commits as f64
         );

@@ -102,7 +102,8 @@ pub(crate) fn sqlite_writer(url: &str, sync: SqliteSync) -> Result<rusqlite::Con
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 65536;"
+         PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 65536; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;"
     ))
     .map_err(|e| StoreError::Refused(format!("cannot set up the SQLite writer: {e}")))?;
     Ok(conn)
