@@ -46,6 +46,7 @@ mod tests;
 mod tokens;
 mod trail;
 mod tx;
+mod verify;
 mod visibility;
 mod workflows;
 mod writer;
