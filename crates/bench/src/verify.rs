@@ -68,6 +68,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     measure_store(&url, &seal, org, events, runs).await?;
     measure_cli(flags, &dir, None, events, runs)?;
     sqlite_baselines(&sqlite_path, org, events, runs, &dir)?;
+    any_baseline(&url, org, events, runs).await?;
 
     if flags.str_or("pg", "off") == "on" {
         let cluster = crate::pg::Cluster::start(flags.num_or("pg-port", 54402)?)?;
@@ -80,6 +81,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
         measure_store(&pg_url, &seal, org, events, runs).await?;
         measure_cli(flags, &dir, Some(&pg_url), events, runs)?;
         postgres_baseline(&pg_url, org, events, runs).await?;
+        any_baseline(&pg_url, org, events, runs).await?;
     }
     Ok(())
 }
@@ -497,6 +499,39 @@ async fn postgres_baseline(
     conn.close().await?;
     report(
         "baseline: bare row fetch, sqlx PostgreSQL, 1 connection",
+        events,
+        &times,
+    );
+    Ok(())
+}
+
+/// Same run, same data: every row fetched through sqlx's `Any` driver, the store's general read
+/// path (each row converted into owned `Any` values), nothing hashed: what verification cost per
+/// row before it read each engine natively.
+async fn any_baseline(url: &str, org: OrgId, events: i64, runs: usize) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    let org_text = org.to_string();
+    let sql = select("$1");
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut n = 0i64;
+        let mut rows = sqlx::query(&sql).bind(&org_text).fetch(&pool);
+        while let Some(r) = rows.try_next().await? {
+            std::hint::black_box((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(7)?));
+            n += 1;
+        }
+        drop(rows);
+        times.push(t0.elapsed());
+        check_count(n, events)?;
+    }
+    pool.close().await;
+    report(
+        "baseline: bare row fetch, sqlx Any driver, 1 connection",
         events,
         &times,
     );
