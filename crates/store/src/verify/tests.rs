@@ -1,6 +1,6 @@
 //! The ranges checked apart and merged give exactly the verdict of one pass from event 1,
 //! whatever was cut, added or altered and however the chain is split.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
 use labledger_domain::audit::{ActorKind, AuditEvent};
@@ -194,5 +194,144 @@ fn small_chains_take_one_range_and_large_ones_split_evenly() {
     for pair in ranges.windows(2) {
         assert_eq!(pair[0].high + 1, pair[1].start);
         assert_eq!(pair[1].low, pair[1].start);
+    }
+}
+
+/// The SQLite reader end to end on a chain long enough to be split: rows written with correct
+/// links and a sealed head, then cut and edited in each range and at the border between them.
+mod on_sqlite {
+    use super::chain;
+    use crate::chain::Verification;
+    use crate::*;
+    use labledger_domain::audit::ChainBreak;
+    use labledger_domain::jcs::canonicalize;
+    use labledger_domain::validate::{Email, OrgName, PersonName};
+    use labledger_domain::OrgId;
+    use sqlx::{Connection, Executor, Row, SqliteConnection};
+
+    const EVENTS: i64 = 45_000;
+
+    async fn long_chain() -> (tempfile::TempDir, Store, OrgId, SqliteConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url_for_data_dir(dir.path());
+        let key = HeadSealKey::from_master(&[9; 32]);
+        let store = Store::open(
+            &url,
+            StoreOptions {
+                head_seal: Some(key.clone()),
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let owner = NewOwner {
+            email: Email::parse("e", "o@lab.example").unwrap(),
+            name: PersonName::parse("n", "O").unwrap(),
+            password_hash: "x".into(),
+        };
+        let (org, _, _) = store
+            .create_org(OrgName::parse("n", "Lab").unwrap(), owner, Actor::system())
+            .await
+            .unwrap();
+        // The events LabLedger wrote, then synthetic ones linked to them, as direct SQL would.
+        let mut conn = SqliteConnection::connect(&url).await.unwrap();
+        let head = sqlx::query("SELECT seq FROM audit_heads WHERE org_id = $1")
+            .bind(org.to_string())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let written: i64 = head.get(0);
+        let mut tx = conn.begin().await.unwrap();
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_events WHERE org_id = $1 ORDER BY seq")
+                .bind(org.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+        let mut prev: [u8; 32] = rows.last().unwrap().1.clone().try_into().unwrap();
+        for row in chain(org, EVENTS).into_iter().skip(written as usize) {
+            let mut e = row.event;
+            e.changes = serde_json::json!({"n": {"before": null, "after": e.seq}});
+            prev = e.chain_hash(&prev);
+            sqlx::query(
+                "INSERT INTO audit_events (org_id, seq, at, actor_type, actor_id, action, \
+                 target_type, target_id, changes, request_id, source_ip, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(org.to_string())
+            .bind(e.seq)
+            .bind(e.at.micros())
+            .bind(e.actor_kind.as_str())
+            .bind(e.actor_id)
+            .bind(e.action)
+            .bind(e.target_type)
+            .bind(e.target_id)
+            .bind(canonicalize(&e.changes))
+            .bind(e.request_id)
+            .bind(e.source_ip)
+            .bind(prev.to_vec())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3, seal = $4 WHERE org_id = $1")
+            .bind(org.to_string())
+            .bind(EVENTS)
+            .bind(prev.to_vec())
+            .bind(key.seal(org, EVENTS, &prev))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        conn.execute("DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_events_no_update")
+            .await
+            .unwrap();
+        (dir, store, org, conn)
+    }
+
+    async fn delete(conn: &mut SqliteConnection, org: OrgId, seq: i64) {
+        sqlx::query("DELETE FROM audit_events WHERE org_id = $1 AND seq = $2")
+            .bind(org.to_string())
+            .bind(seq)
+            .execute(conn)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_split_chain_verifies_and_breaks_where_one_pass_would() {
+        let (_dir, store, org, mut conn) = long_chain().await;
+        match store.verify_audit_as_operator(org).await.unwrap() {
+            Verification::Intact { events, .. } => assert_eq!(events, EVENTS),
+            other => panic!("{other:?}"),
+        }
+        // An edit in the second half (a range of its own on two cores).
+        sqlx::query("UPDATE audit_events SET action = 'x' WHERE org_id = $1 AND seq = 40000")
+            .bind(org.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.verify_audit_as_operator(org).await.unwrap(),
+            Verification::Broken(ChainBreak::HashMismatch { seq: 40_000 })
+        );
+        // The last event of the first half gone: the second half has no anchor, the pass a gap.
+        delete(&mut conn, org, EVENTS / 2).await;
+        assert_eq!(
+            store.verify_audit_as_operator(org).await.unwrap(),
+            Verification::Broken(ChainBreak::Gap {
+                seq: EVENTS / 2,
+                found: EVENTS / 2 + 1
+            })
+        );
+        // An earlier break is named first, whichever range finished first.
+        delete(&mut conn, org, 100).await;
+        assert_eq!(
+            store.verify_audit_as_operator(org).await.unwrap(),
+            Verification::Broken(ChainBreak::Gap {
+                seq: 100,
+                found: 101
+            })
+        );
     }
 }
