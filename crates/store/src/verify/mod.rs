@@ -30,6 +30,10 @@ const COLUMNS: &str = "seq, at, actor_type, actor_id, action, target_type, targe
 /// Below this many events per range, a second connection costs more than it saves.
 const MIN_EVENTS_PER_RANGE: i64 = 20_000;
 
+/// At most this many connections per verification, however many cores: PostgreSQL's connection
+/// limit is shared with the pool, and the reads stop scaling well before.
+const MAX_RANGES: usize = 8;
+
 /// Verifies one org's chain; see the module documentation.
 pub(crate) async fn verify(
     pool: &sqlx::AnyPool,
@@ -38,7 +42,9 @@ pub(crate) async fn verify(
     org: OrgId,
 ) -> Result<Verification> {
     let url = pool.connect_options().database_url.clone();
-    let parts = std::thread::available_parallelism().map_or(1, usize::from);
+    let parts = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_RANGES);
     let (head, outcomes) = match engine {
         Engine::Sqlite => sqlite::verify_ranges(url.as_str(), org, parts).await?,
         Engine::Postgres => postgres::verify_ranges(url.as_str(), org, parts).await?,
