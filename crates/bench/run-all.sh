@@ -5,7 +5,7 @@
 set -euo pipefail
 B=${B:-target/release/labledger-bench}
 REPS=${REPS:-3}
-VERIFY_EVENTS=${VERIFY_EVENTS:-200000}
+VERIFY_EVENTS=${VERIFY_EVENTS:-1000000}
 VERIFY_DIR=${VERIFY_DIR:-/tmp/labbench-verify-$VERIFY_EVENTS}
 
 QUIET_LOAD=${QUIET_LOAD:-1.5}   # wait for the 1-minute load average to fall below this…
@@ -53,6 +53,6 @@ step $B append --engine postgres --seconds 10 --concurrency 64
 step $B append --engine postgres --seconds 10 --concurrency 64 --orgs 16
 
 # Verify: the chain is kept in $VERIFY_DIR between runs (filled once).
-step $B verify --events "$VERIFY_EVENTS" --data-dir "$VERIFY_DIR"
+step $B verify --events "$VERIFY_EVENTS" --data-dir "$VERIFY_DIR" --pg on
 
 step $B idle-rss --starts 3

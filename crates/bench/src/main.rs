@@ -7,9 +7,10 @@
 //!   a one-sample `register_samples`, one event per transaction) from C concurrent tasks; events/s and per-call latency.
 //! - `raw-sqlite --seconds N [--sync full|normal] [--per-tx K] [--shape insert|audit]
 //!   [--driver sqlx|rusqlite]`: baselines on SQLite WAL with no store in between.
-//! - `verify --events N [--data-dir DIR] [--cli PATH]`: fills one org's chain through the store,
-//!   then times `verify_audit_as_operator`, the real `labledger audit verify`, and the parts of
-//!   verification apart (row fetch, decode, canonical JSON, SHA-256).
+//! - `verify --events N [--data-dir DIR] [--cli PATH] [--pg on]`: fills one org's chain through the
+//!   store, then times `verify_audit_as_operator` and the real `labledger audit verify` beside a
+//!   bare row scan and `openssl dgst -sha256` of the hashed bytes; `--pg on` repeats it on a
+//!   throwaway PostgreSQL cluster holding a copy of the chain.
 //! - `idle-rss [--cli PATH] [--starts N]`: resident memory of an idle `labledger serve`.
 //! - `login-storm [--cli PATH] [--seconds N] [--storm C] [--readers R]`: p99 of authenticated
 //!   reads alone and during C concurrent password logins, and the server's peak memory.
@@ -40,7 +41,7 @@ const USAGE: &str = "usage: labledger-bench <command> [--flag value ...]
   raw-sqlite  [--seconds 10] [--sync full|normal] [--per-tx 1] [--shape insert|audit]
               [--driver sqlx|rusqlite]
   verify      [--events 1000000] [--data-dir DIR] [--fill-concurrency 256] [--fill-roles 4]
-              [--cli PATH] [--sample 100000] [--runs 3]
+              [--cli PATH] [--runs 3] [--pg on] [--pg-port 54402]
   idle-rss    [--cli PATH] [--starts 3] [--settle 2]
   login-storm [--cli PATH] [--seconds 8] [--storm 200] [--readers 4]
   http-register [--engine sqlite|postgres] [--url URL] [--seconds 10] [--warmup 2] [--concurrency 64]

@@ -1,24 +1,25 @@
 //! Audit verification throughput: one org's chain of N events on SQLite, verified by the store
-//! (`verify_audit_as_operator`) and by the real `labledger audit verify`, then taken apart:
-//! row fetch alone (through sqlx's Any driver, as the store reads, and through the native SQLite
-//! driver), and the CPU work per event (decode, canonical JSON, SHA-256) on an in-memory sample.
+//! (`verify_audit_as_operator`) and by the real `labledger audit verify`, beside same-run
+//! baselines: a bare row scan (every column read, nothing hashed) and `openssl dgst -sha256` over
+//! the very bytes verification hashes. With `--pg`, the same chain is copied into a throwaway
+//! PostgreSQL cluster (default, durable settings) and measured the same way there.
 
 use crate::append::{self, Stop};
 use crate::args::Flags;
 use crate::stats::{self, median};
 use anyhow::{bail, Context};
 use futures::TryStreamExt;
-use labledger_domain::audit::{ActorKind, AuditEvent, ChainVerifier, Hash, GENESIS_HASH};
-use labledger_domain::{OrgId, Timestamp};
+use labledger_domain::audit::EventColumns;
+use labledger_domain::OrgId;
 use labledger_store::{HeadSealKey, SqliteSync, Store, StoreOptions, Verification};
-use sha2::{Digest, Sha256};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Row};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const EVENT_COLUMNS: &str =
-    "org_id, seq, at, actor_type, actor_id, action, target_type, target_id, changes, request_id, source_ip, hash";
+    "seq, at, actor_type, actor_id, action, target_type, target_id, changes, request_id, source_ip, hash";
 
 pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     flags.only(&[
@@ -27,12 +28,12 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
         "fill-concurrency",
         "fill-roles",
         "cli",
-        "sample",
         "runs",
+        "pg",
+        "pg-port",
     ])?;
     let events: i64 = flags.num_or("events", 1_000_000)?;
     let runs: usize = flags.num_or("runs", 3)?;
-    let sample: usize = flags.num_or("sample", 100_000)?;
     let mut _tmp = None;
     let dir: PathBuf = match flags.get("data-dir") {
         Some(d) => PathBuf::from(d),
@@ -62,11 +63,41 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
         dir.display()
     );
 
-    // The store, opened afresh as `labledger audit verify` does.
+    println!("SQLite:");
+    let sqlite_path = dir.join("labledger.db");
+    measure_store(&url, &seal, org, events, runs).await?;
+    measure_cli(flags, &dir, None, events, runs)?;
+    sqlite_baselines(&sqlite_path, org, events, runs, &dir)?;
+    any_baseline(&url, org, events, runs).await?;
+
+    if flags.str_or("pg", "off") == "on" {
+        let cluster = crate::pg::Cluster::start(flags.num_or("pg-port", 54402)?)?;
+        let pg_url = cluster.url.clone();
+        copy_to_postgres(&sqlite_path, &pg_url, &seal, org).await?;
+        println!(
+            "PostgreSQL (throwaway cluster, {}):",
+            crate::pg::durability(&pg_url).await?
+        );
+        measure_store(&pg_url, &seal, org, events, runs).await?;
+        measure_cli(flags, &dir, Some(&pg_url), events, runs)?;
+        postgres_baseline(&pg_url, org, events, runs).await?;
+        any_baseline(&pg_url, org, events, runs).await?;
+    }
+    Ok(())
+}
+
+/// The store, opened afresh as `labledger audit verify` does, verifying `runs` times.
+async fn measure_store(
+    url: &str,
+    seal: &HeadSealKey,
+    org: OrgId,
+    events: i64,
+    runs: usize,
+) -> anyhow::Result<()> {
     let store = Store::open(
-        &url,
+        url,
         StoreOptions {
-            head_seal: Some(seal),
+            head_seal: Some(seal.clone()),
             ..StoreOptions::default()
         },
     )
@@ -85,40 +116,52 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     }
     drop(store);
     report("store.verify_audit_as_operator", events, &times);
+    Ok(())
+}
 
-    match crate::cli_path(flags) {
-        Ok(cli) => {
-            let mut times = Vec::new();
-            let mut said = String::new();
-            for _ in 0..runs {
-                let t0 = Instant::now();
-                let out = std::process::Command::new(&cli)
-                    .args(["audit", "verify", "--data-dir"])
-                    .arg(&dir)
-                    .env_remove("LABLEDGER_DATABASE_URL")
-                    .output()
-                    .context("running labledger audit verify")?;
-                times.push(t0.elapsed());
-                if !out.status.success() {
-                    bail!(
-                        "labledger audit verify failed: {}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            }
-            report(
-                "labledger audit verify (wall, whole process)",
-                events,
-                &times,
-            );
-            println!("    it said: {said}");
+/// The whole `labledger audit verify --data-dir DIR` process (PostgreSQL: with its URL).
+fn measure_cli(
+    flags: &Flags,
+    dir: &Path,
+    pg_url: Option<&str>,
+    events: i64,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let cli = match crate::cli_path(flags) {
+        Ok(cli) => cli,
+        Err(e) => {
+            println!("  labledger audit verify: skipped ({e:#})");
+            return Ok(());
         }
-        Err(e) => println!("  labledger audit verify: skipped ({e:#})"),
+    };
+    let mut times = Vec::new();
+    let mut said = String::new();
+    for _ in 0..runs {
+        let mut cmd = std::process::Command::new(&cli);
+        cmd.args(["audit", "verify", "--data-dir"]).arg(dir);
+        match pg_url {
+            Some(u) => cmd.env("LABLEDGER_DATABASE_URL", u),
+            None => cmd.env_remove("LABLEDGER_DATABASE_URL"),
+        };
+        let t0 = Instant::now();
+        let out = cmd.output().context("running labledger audit verify")?;
+        times.push(t0.elapsed());
+        if !out.status.success() {
+            bail!(
+                "labledger audit verify failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     }
-
-    breakdown(&url, org, events, sample, runs).await
+    report(
+        "labledger audit verify (wall, whole process)",
+        events,
+        &times,
+    );
+    println!("    it said: {said}");
+    Ok(())
 }
 
 fn report(what: &str, events: i64, times: &[Duration]) {
@@ -225,269 +268,6 @@ async fn fill(url: &str, events: i64, flags: &Flags, seal: &HeadSealKey) -> anyh
     Ok(org)
 }
 
-/// One row as stored, columns owned.
-struct RawRow {
-    org_id: String,
-    seq: i64,
-    at: i64,
-    actor_type: String,
-    actor_id: Option<String>,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    changes: String,
-    request_id: Option<String>,
-    source_ip: Option<String>,
-    hash: Vec<u8>,
-}
-
-fn raw_row<R: Row>(r: &R) -> anyhow::Result<RawRow>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(RawRow {
-        org_id: r.try_get("org_id")?,
-        seq: r.try_get("seq")?,
-        at: r.try_get("at")?,
-        actor_type: r.try_get("actor_type")?,
-        actor_id: r.try_get("actor_id")?,
-        action: r.try_get("action")?,
-        target_type: r.try_get("target_type")?,
-        target_id: r.try_get("target_id")?,
-        changes: r.try_get("changes")?,
-        request_id: r.try_get("request_id")?,
-        source_ip: r.try_get("source_ip")?,
-        hash: r.try_get("hash")?,
-    })
-}
-
-fn decode(raw: &RawRow) -> anyhow::Result<AuditEvent> {
-    Ok(AuditEvent {
-        org_id: raw.org_id.parse()?,
-        seq: raw.seq,
-        at: Timestamp::from_micros(raw.at),
-        actor_kind: ActorKind::parse(&raw.actor_type).context("actor type")?,
-        actor_id: raw.actor_id.clone(),
-        action: raw.action.clone(),
-        target_type: raw.target_type.clone(),
-        target_id: raw.target_id.clone(),
-        changes: serde_json::from_str(&raw.changes)?,
-        request_id: raw.request_id.clone(),
-        source_ip: raw.source_ip.clone(),
-    })
-}
-
-fn timed<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, Duration)> {
-    let t0 = Instant::now();
-    let v = f()?;
-    Ok((v, t0.elapsed()))
-}
-
-fn per_event(what: &str, n: usize, d: Duration) {
-    let ns = d.as_nanos() as f64 / n.max(1) as f64;
-    println!(
-        "    {what:<46} {ns:>7.0} ns/event = {:>9.0} events/s",
-        1e9 / ns
-    );
-}
-
-async fn breakdown(
-    url: &str,
-    org: OrgId,
-    events: i64,
-    sample: usize,
-    runs: usize,
-) -> anyhow::Result<()> {
-    let org_text = org.to_string();
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
-    println!("  where the time goes (whole chain, median of {runs}):");
-
-    // The store's read path: sqlx's Any driver over SQLite.
-    sqlx::any::install_default_drivers();
-    let any = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await?;
-    let mut fetch_any = Vec::new();
-    let mut fetch_any_get = Vec::new();
-    for _ in 0..runs {
-        let t0 = Instant::now();
-        let mut n = 0i64;
-        let mut rows = sqlx::query(&sql).bind(&org_text).fetch(&any);
-        while rows.try_next().await?.is_some() {
-            n += 1;
-        }
-        fetch_any.push(t0.elapsed());
-        check_count(n, events)?;
-        let t0 = Instant::now();
-        let mut rows = sqlx::query(&sql).bind(&org_text).fetch(&any);
-        while let Some(row) = rows.try_next().await? {
-            std::hint::black_box(raw_row(&row)?);
-        }
-        fetch_any_get.push(t0.elapsed());
-    }
-    any.close().await;
-    rate(
-        "row fetch only, Any driver (the store's path)",
-        events,
-        &fetch_any,
-    );
-    rate(
-        "row fetch + column copy, Any driver",
-        events,
-        &fetch_any_get,
-    );
-
-    // The native SQLite driver, same query, no Any conversion.
-    let mut native = SqliteConnectOptions::new()
-        .filename(sqlite_path(url)?)
-        .read_only(true)
-        .disable_statement_logging()
-        .connect()
-        .await?;
-    let mut fetch_native = Vec::new();
-    let mut fast_verify = Vec::new();
-    for _ in 0..runs {
-        let t0 = Instant::now();
-        let mut rows = sqlx::query(&sql).bind(&org_text).fetch(&mut native);
-        while let Some(row) = rows.try_next().await? {
-            std::hint::black_box(raw_row(&row)?);
-        }
-        drop(rows);
-        fetch_native.push(t0.elapsed());
-        // A verifier that writes each event's canonical form straight from the stored columns
-        // (the stored `changes` text is already canonical) into one reused buffer.
-        let t0 = Instant::now();
-        let mut chain = DirectChain::new();
-        let mut rows = sqlx::query(&sql).bind(&org_text).fetch(&mut native);
-        while let Some(row) = rows.try_next().await? {
-            chain.feed(&raw_row(&row)?.as_ref())?;
-        }
-        drop(rows);
-        fast_verify.push(t0.elapsed());
-        check_count(chain.next_seq - 1, events)?;
-    }
-    rate(
-        "row fetch + column copy, native SQLite driver",
-        events,
-        &fetch_native,
-    );
-    rate(
-        "prototype: native fetch + direct canonical hash",
-        events,
-        &fast_verify,
-    );
-
-    // rusqlite: SQLite stepped on the calling thread, rows borrowed in place.
-    let db = sqlite_path(url)?.to_owned();
-    let mut scan = Vec::new();
-    let mut scan_hash = Vec::new();
-    let mut parallel = Vec::new();
-    for _ in 0..runs {
-        let (path, org) = (db.clone(), org_text.clone());
-        let (n, t) = tokio::task::spawn_blocking(move || {
-            timed(|| {
-                rusqlite_scan(&path, &org, |e| {
-                    std::hint::black_box(e);
-                    Ok(())
-                })
-            })
-        })
-        .await??;
-        check_count(n, events)?;
-        scan.push(t);
-        let (path, org) = (db.clone(), org_text.clone());
-        let (n, t) = tokio::task::spawn_blocking(move || {
-            timed(|| {
-                let mut chain = DirectChain::new();
-                rusqlite_scan(&path, &org, |e| chain.feed(e))
-            })
-        })
-        .await??;
-        check_count(n, events)?;
-        scan_hash.push(t);
-        let (path, org) = (db.clone(), org_text.clone());
-        let (n, t) = tokio::task::spawn_blocking(move || {
-            timed(|| rusqlite_parallel(&path, &org, events, 2))
-        })
-        .await??;
-        check_count(n, events)?;
-        parallel.push(t);
-    }
-    rate("row fetch, rusqlite (borrowed, one thread)", events, &scan);
-    rate(
-        "prototype: rusqlite fetch + direct hash, 1 thread",
-        events,
-        &scan_hash,
-    );
-    rate(
-        "prototype: rusqlite + direct hash, 2 ranges in parallel",
-        events,
-        &parallel,
-    );
-
-    // CPU per event, on an in-memory sample (no I/O, no driver).
-    let mut rows_mem = Vec::with_capacity(sample);
-    {
-        let limited = format!("{sql} LIMIT {sample}");
-        let mut rows = sqlx::query(&limited).bind(&org_text).fetch(&mut native);
-        while let Some(row) = rows.try_next().await? {
-            rows_mem.push(raw_row(&row)?);
-        }
-    }
-    native.close().await?;
-    let n = rows_mem.len();
-    println!("  CPU per event on an in-memory sample of {n} events (one core):");
-    let (decoded, t_decode) = timed(|| {
-        rows_mem
-            .iter()
-            .map(decode)
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
-    per_event("decode row -> AuditEvent (incl. JSON parse)", n, t_decode);
-    let (canon, t_canon) = timed(|| {
-        Ok(decoded
-            .iter()
-            .map(AuditEvent::canonical)
-            .collect::<Vec<_>>())
-    })?;
-    per_event("AuditEvent::canonical (json! + JCS)", n, t_canon);
-    let (_, t_sha) = timed(|| {
-        let mut prev: Hash = GENESIS_HASH;
-        for c in &canon {
-            let mut h = Sha256::new();
-            h.update(prev);
-            h.update(c.as_bytes());
-            prev = h.finalize().into();
-        }
-        Ok(prev)
-    })?;
-    per_event("SHA-256 of prev hash + canonical bytes", n, t_sha);
-    let (_, t_feed) = timed(|| {
-        let mut v = ChainVerifier::new();
-        for (e, raw) in decoded.iter().zip(&rows_mem) {
-            v.feed(e, &raw.hash).map_err(|b| anyhow::anyhow!("{b}"))?;
-        }
-        Ok(())
-    })?;
-    per_event("ChainVerifier::feed (canonical + SHA-256)", n, t_feed);
-    let (_, t_direct) = timed(|| {
-        let mut chain = DirectChain::new();
-        for raw in &rows_mem {
-            chain.feed(&raw.as_ref())?;
-        }
-        Ok(())
-    })?;
-    per_event("prototype direct canonical hash (no decode)", n, t_direct);
-    let avg_canon = canon.iter().map(String::len).sum::<usize>() as f64 / n.max(1) as f64;
-    println!("    (canonical event: {avg_canon:.0} bytes on average)");
-    Ok(())
-}
-
 fn check_count(n: i64, events: i64) -> anyhow::Result<()> {
     if n != events {
         bail!("read {n} rows, expected {events}");
@@ -495,263 +275,266 @@ fn check_count(n: i64, events: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rate(what: &str, events: i64, times: &[Duration]) {
-    let m = median(times.to_vec());
-    println!(
-        "    {what:<58} {:>7.3} s = {:>9.0} events/s",
-        m.as_secs_f64(),
-        events as f64 / m.as_secs_f64()
+fn select(org_param: &str) -> String {
+    format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = {org_param} ORDER BY seq")
+}
+
+/// Same run, same data: reading every column of every row on one thread without hashing, and
+/// `openssl dgst -sha256` over the bytes verification hashes (each event's 32-byte link to the
+/// one before and its canonical text), written to a file in the page cache.
+fn sqlite_baselines(
+    db: &Path,
+    org: OrgId,
+    events: i64,
+    runs: usize,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let org_text = org.to_string();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(&select("?1"))?;
+    let mut scans = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut n = 0i64;
+        let mut rows = stmt.query([&org_text])?;
+        while let Some(r) = rows.next()? {
+            for i in 0..11 {
+                std::hint::black_box(r.get_ref(i)?);
+            }
+            n += 1;
+        }
+        scans.push(t0.elapsed());
+        check_count(n, events)?;
+    }
+    report(
+        "baseline: bare row scan, rusqlite, 1 thread",
+        events,
+        &scans,
     );
-}
 
-fn sqlite_path(url: &str) -> anyhow::Result<&Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .context("not a sqlite:// URL")?;
-    Ok(Path::new(rest.split('?').next().unwrap_or(rest)))
-}
-
-/// One stored event, borrowed from wherever the row lives.
-struct EventRef<'a> {
-    org_id: &'a str,
-    seq: i64,
-    at: i64,
-    actor_type: &'a str,
-    actor_id: Option<&'a str>,
-    action: &'a str,
-    target_type: &'a str,
-    target_id: Option<&'a str>,
-    changes: &'a str,
-    request_id: Option<&'a str>,
-    source_ip: Option<&'a str>,
-    hash: &'a [u8],
-}
-
-impl RawRow {
-    fn as_ref(&self) -> EventRef<'_> {
-        EventRef {
-            org_id: &self.org_id,
-            seq: self.seq,
-            at: self.at,
-            actor_type: &self.actor_type,
-            actor_id: self.actor_id.as_deref(),
-            action: &self.action,
-            target_type: &self.target_type,
-            target_id: self.target_id.as_deref(),
-            changes: &self.changes,
-            request_id: self.request_id.as_deref(),
-            source_ip: self.source_ip.as_deref(),
-            hash: &self.hash,
+    let hashed = dir.join("verify-hashed-bytes.bin");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&hashed)?);
+    let mut canonical = String::new();
+    let mut rows = stmt.query([&org_text])?;
+    while let Some(r) = rows.next()? {
+        let text = |i: usize| -> anyhow::Result<&str> { Ok(r.get_ref(i)?.as_str()?) };
+        let opt =
+            |i: usize| -> anyhow::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+        EventColumns {
+            org_id: &org_text,
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            actor_type: text(2)?,
+            actor_id: opt(3)?,
+            action: text(4)?,
+            target_type: text(5)?,
+            target_id: opt(6)?,
+            changes: text(7)?,
+            request_id: opt(8)?,
+            source_ip: opt(9)?,
+        }
+        .write_canonical(&mut canonical);
+        file.write_all(&[0u8; 32])?;
+        file.write_all(canonical.as_bytes())?;
+    }
+    file.flush()?;
+    drop(file);
+    let bytes = std::fs::metadata(&hashed)?.len();
+    let mut digests = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let out = std::process::Command::new("openssl")
+            .args(["dgst", "-sha256"])
+            .arg(&hashed)
+            .output()
+            .context("running openssl")?;
+        digests.push(t0.elapsed());
+        if !out.status.success() {
+            bail!("openssl dgst failed");
         }
     }
+    std::fs::remove_file(&hashed)?;
+    report(
+        &format!(
+            "baseline: openssl dgst -sha256 of the hashed bytes ({:.0} MiB, {:.0} B/event)",
+            bytes as f64 / (1024.0 * 1024.0),
+            bytes as f64 / events.max(1) as f64
+        ),
+        events,
+        &digests,
+    );
+    Ok(())
 }
 
-/// The chain recomputed from stored columns without building a JSON value: the canonical
-/// (RFC 8785) object is written field by field in sorted key order into one reused buffer,
-/// splicing in the stored `changes` text, which the store wrote canonicalized. A non-canonical
-/// `changes` text can only mean the row was altered, and then the hash does not match either.
-struct DirectChain {
-    next_seq: i64,
-    prev: Hash,
-    buf: String,
-}
-
-impl DirectChain {
-    fn new() -> Self {
-        Self {
-            next_seq: 1,
-            prev: GENESIS_HASH,
-            buf: String::with_capacity(1024),
-        }
-    }
-
-    fn feed(&mut self, r: &EventRef<'_>) -> anyhow::Result<()> {
-        if r.seq != self.next_seq {
-            bail!("gap at {}", self.next_seq);
-        }
-        let b = &mut self.buf;
-        b.clear();
-        b.push_str("{\"action\":");
-        json_str(b, r.action);
-        b.push_str(",\"actor_id\":");
-        json_opt(b, r.actor_id);
-        b.push_str(",\"actor_type\":");
-        json_str(b, r.actor_type);
-        b.push_str(",\"at\":");
-        push_int(b, r.at);
-        b.push_str(",\"changes\":");
-        b.push_str(r.changes);
-        b.push_str(",\"org_id\":");
-        json_str(b, r.org_id);
-        b.push_str(",\"request_id\":");
-        json_opt(b, r.request_id);
-        b.push_str(",\"seq\":");
-        push_int(b, r.seq);
-        b.push_str(",\"source_ip\":");
-        json_opt(b, r.source_ip);
-        b.push_str(",\"target_id\":");
-        json_opt(b, r.target_id);
-        b.push_str(",\"target_type\":");
-        json_str(b, r.target_type);
-        b.push('}');
-        let mut h = Sha256::new();
-        h.update(self.prev);
-        h.update(b.as_bytes());
-        let hash: Hash = h.finalize().into();
-        if hash.as_slice() != r.hash {
-            bail!(
-                "hash mismatch at {} (the direct canonical form differs from the store's)",
-                r.seq
-            );
-        }
-        self.prev = hash;
-        self.next_seq += 1;
-        Ok(())
-    }
-}
-
-/// Decimal digits of an integer without going through `fmt` (JCS prints safe integers plainly).
-fn push_int(out: &mut String, n: i64) {
-    if n < 0 {
-        out.push('-');
-    }
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = n.unsigned_abs();
+/// The benchmark chain copied row for row (same org id, hashes and sealed head: the seal is
+/// over org, seq and hash under the same key) into a fresh PostgreSQL database.
+async fn copy_to_postgres(
+    db: &Path,
+    pg_url: &str,
+    seal: &HeadSealKey,
+    org: OrgId,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    // Migrates the database, as the server would.
+    drop(
+        Store::open(
+            pg_url,
+            StoreOptions {
+                head_seal: Some(seal.clone()),
+                ..StoreOptions::default()
+            },
+        )
+        .await?,
+    );
+    let org_text = org.to_string();
+    let lite =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut pg = PgConnection::connect(pg_url).await?;
+    let mut tx = pg.begin().await?;
+    let (name, created_at): (String, i64) = lite.query_row(
+        "SELECT name, created_at FROM orgs WHERE id = ?1",
+        [&org_text],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(&org_text)
+        .bind(name)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+    let mut stmt = lite.prepare(&select("?1"))?;
+    let mut rows = stmt.query([&org_text])?;
+    let mut batch: Vec<Vec<rusqlite::types::Value>> = Vec::with_capacity(1000);
+    let mut copied = 0u64;
     loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (v % 10) as u8;
+        let row = rows.next()?;
+        if let Some(r) = row {
+            batch.push((0..11).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?);
         }
-        v /= 10;
-        if v == 0 || i == 0 {
+        if batch.len() == 1000 || (row.is_none() && !batch.is_empty()) {
+            copied += batch.len() as u64;
+            insert_events(&mut tx, &org_text, &batch).await?;
+            batch.clear();
+        }
+        if row.is_none() {
             break;
         }
     }
-    for d in digits.iter().skip(i) {
-        out.push(char::from(*d));
-    }
+    let (seq, hash, head_seal): (i64, Vec<u8>, Option<Vec<u8>>) = lite.query_row(
+        "SELECT seq, hash, seal FROM audit_heads WHERE org_id = ?1",
+        [&org_text],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    sqlx::query("INSERT INTO audit_heads (org_id, seq, hash, seal) VALUES ($1, $2, $3, $4)")
+        .bind(&org_text)
+        .bind(seq)
+        .bind(hash)
+        .bind(head_seal)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE audit_events").execute(&mut pg).await?;
+    pg.close().await?;
+    println!(
+        "verify: copied {copied} events to PostgreSQL in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
-fn json_opt(out: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => json_str(out, s),
-        None => out.push_str("null"),
-    }
-}
-
-/// RFC 8785 string form (the same escapes as `labledger_domain::jcs`), copying plain text whole.
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push_str(s);
-    } else {
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\u{8}' => out.push_str("\\b"),
-                '\t' => out.push_str("\\t"),
-                '\n' => out.push_str("\\n"),
-                '\u{c}' => out.push_str("\\f"),
-                '\r' => out.push_str("\\r"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-    }
-    out.push('"');
-}
-
-/// Reads the org's events with rusqlite on the calling thread, handing each borrowed row to `f`.
-fn rusqlite_scan(
-    db: &Path,
+async fn insert_events(
+    tx: &mut PgConnection,
     org: &str,
-    f: impl FnMut(&EventRef<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<i64> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    scan_range(&conn, org, 1, i64::MAX, f)
-}
-
-fn scan_range(
-    conn: &rusqlite::Connection,
-    org: &str,
-    first: i64,
-    last: i64,
-    mut f: impl FnMut(&EventRef<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<i64> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq"
-    ))?;
-    let mut rows = stmt.query(rusqlite::params![org, first, last])?;
-    let mut n = 0;
-    while let Some(r) = rows.next()? {
-        let e = EventRef {
-            org_id: r.get_ref(0)?.as_str()?,
-            seq: r.get(1)?,
-            at: r.get(2)?,
-            actor_type: r.get_ref(3)?.as_str()?,
-            actor_id: r.get_ref(4)?.as_str_or_null()?,
-            action: r.get_ref(5)?.as_str()?,
-            target_type: r.get_ref(6)?.as_str()?,
-            target_id: r.get_ref(7)?.as_str_or_null()?,
-            changes: r.get_ref(8)?.as_str()?,
-            request_id: r.get_ref(9)?.as_str_or_null()?,
-            source_ip: r.get_ref(10)?.as_str_or_null()?,
-            hash: r.get_ref(11)?.as_blob()?,
-        };
-        f(&e)?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-/// The links checked in parallel: link n only needs event n and the stored hash of event n-1,
-/// so each thread verifies one contiguous range of sequence numbers, starting from the stored
-/// hash just before it. All links intact, contiguous from 1, is the same as the chain intact.
-fn rusqlite_parallel(db: &Path, org: &str, events: i64, threads: i64) -> anyhow::Result<i64> {
-    let per = (events + threads - 1) / threads;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (first, last) = (t * per + 1, ((t + 1) * per).min(events));
-                scope.spawn(move || -> anyhow::Result<i64> {
-                    let conn = rusqlite::Connection::open_with_flags(
-                        db,
-                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                    )?;
-                    let prev: Hash = if first == 1 {
-                        GENESIS_HASH
-                    } else {
-                        let stored: Vec<u8> = conn.query_row(
-                            "SELECT hash FROM audit_events WHERE org_id = ?1 AND seq = ?2",
-                            rusqlite::params![org, first - 1],
-                            |r| r.get(0),
-                        )?;
-                        stored
-                            .try_into()
-                            .map_err(|_| anyhow::anyhow!("stored hash is not 32 bytes"))?
-                    };
-                    let mut chain = DirectChain {
-                        next_seq: first,
-                        prev,
-                        buf: String::with_capacity(1024),
-                    };
-                    let n = scan_range(&conn, org, first, last, |e| chain.feed(e))?;
-                    if n != last - first + 1 {
-                        bail!("range {first}..={last}: {n} rows");
-                    }
-                    Ok(n)
-                })
-            })
-            .collect();
-        let mut total = 0;
-        for h in handles {
-            total += h
-                .join()
-                .map_err(|_| anyhow::anyhow!("verifier thread failed"))??;
+    batch: &[Vec<rusqlite::types::Value>],
+) -> anyhow::Result<()> {
+    use rusqlite::types::Value;
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+        "INSERT INTO audit_events (org_id, {EVENT_COLUMNS}) "
+    ));
+    q.push_values(batch, |mut b, row| {
+        b.push_bind(org.to_owned());
+        for v in row {
+            match v {
+                Value::Null => b.push_bind(None::<String>),
+                Value::Integer(i) => b.push_bind(*i),
+                Value::Real(f) => b.push_bind(*f),
+                Value::Text(t) => b.push_bind(t.clone()),
+                Value::Blob(bytes) => b.push_bind(bytes.clone()),
+            };
         }
-        Ok(total)
-    })
+    });
+    q.build().execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Same run, same data: every column of every row fetched over one connection with sqlx's
+/// native PostgreSQL driver (borrowed), nothing hashed.
+async fn postgres_baseline(
+    pg_url: &str,
+    org: OrgId,
+    events: i64,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let org_text = org.to_string();
+    let mut conn = PgConnection::connect(pg_url).await?;
+    let sql = select("$1");
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut n = 0i64;
+        let mut rows = sqlx::query(&sql).bind(&org_text).fetch(&mut conn);
+        while let Some(r) = rows.try_next().await? {
+            std::hint::black_box((
+                r.try_get::<i64, _>(0)?,
+                r.try_get::<&str, _>(4)?,
+                r.try_get::<&str, _>(7)?,
+                r.try_get::<&[u8], _>(10)?,
+            ));
+            n += 1;
+        }
+        drop(rows);
+        times.push(t0.elapsed());
+        check_count(n, events)?;
+    }
+    conn.close().await?;
+    report(
+        "baseline: bare row fetch, sqlx PostgreSQL, 1 connection",
+        events,
+        &times,
+    );
+    Ok(())
+}
+
+/// Same run, same data: every row fetched through sqlx's `Any` driver, the store's general read
+/// path (each row converted into owned `Any` values), nothing hashed: what verification cost per
+/// row before it read each engine natively.
+async fn any_baseline(url: &str, org: OrgId, events: i64, runs: usize) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    let org_text = org.to_string();
+    let sql = select("$1");
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut n = 0i64;
+        let mut rows = sqlx::query(&sql).bind(&org_text).fetch(&pool);
+        while let Some(r) = rows.try_next().await? {
+            std::hint::black_box((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(7)?));
+            n += 1;
+        }
+        drop(rows);
+        times.push(t0.elapsed());
+        check_count(n, events)?;
+    }
+    pool.close().await;
+    report(
+        "baseline: bare row fetch, sqlx Any driver, 1 connection",
+        events,
+        &times,
+    );
+    Ok(())
 }

@@ -5,9 +5,7 @@ use crate::error::{Result, StoreError};
 use crate::scope::{Actor, RequestMeta};
 use crate::seal::HeadSealKey;
 use crate::write_conn::WriteConn;
-use labledger_domain::audit::{
-    ActorKind, AuditEvent, ChainBreak, ChainVerifier, Hash, GENESIS_HASH,
-};
+use labledger_domain::audit::{ActorKind, AuditEvent, ChainBreak, Hash, GENESIS_HASH};
 use labledger_domain::{OrgId, Timestamp};
 use sqlx::Row;
 
@@ -200,56 +198,9 @@ fn decode_columns(row: &sqlx::any::AnyRow) -> Result<(StoredEvent, String)> {
     ))
 }
 
-/// The outcome of verifying one org's chain.
+/// The outcome of verifying one org's chain (by `crate::verify`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verification {
     Intact { events: i64, head_hash: Hash },
     Broken(ChainBreak),
-}
-
-/// Streams the org's chain in sequence order and checks every link, the head, and the head's
-/// seal under `key`.
-pub(crate) async fn verify(
-    pool: &sqlx::AnyPool,
-    key: &HeadSealKey,
-    org: OrgId,
-) -> Result<Verification> {
-    use futures::TryStreamExt;
-    let org_text = org.to_string();
-    let head = sqlx::query("SELECT seq, hash, seal FROM audit_heads WHERE org_id = $1")
-        .bind(&org_text)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let head_seq: i64 = head.try_get("seq")?;
-    let head_hash: Vec<u8> = head.try_get("hash")?;
-    let mut verifier = ChainVerifier::new();
-    // unscoped: verification answers integrity only (counts and the first broken link), no event
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
-    let mut rows = sqlx::query(&sql).bind(&org_text).fetch(pool);
-    while let Some(row) = rows.try_next().await? {
-        // The hash covers the changes exactly as stored, so they are spliced in unparsed.
-        let (stored, changes) = match decode_columns(&row) {
-            Ok(s) => s,
-            Err(StoreError::Corrupt(_)) => {
-                let seq: i64 = row.try_get("seq")?;
-                return Ok(Verification::Broken(ChainBreak::HashMismatch { seq }));
-            }
-            Err(e) => return Err(e),
-        };
-        let canonical = stored.event.canonical_with(&changes);
-        if let Err(b) = verifier.feed_canonical(stored.event.seq, &canonical, &stored.hash) {
-            return Ok(Verification::Broken(b));
-        }
-    }
-    let (events, head_hash) = match verifier.finish(head_seq, &head_hash) {
-        Ok(done) => done,
-        Err(b) => return Ok(Verification::Broken(b)),
-    };
-    // A chain whose links all hold may still have been extended with plain SQL: only the seal,
-    // made with a key the database does not hold, tells LabLedger's heads from others.
-    if let Some(b) = seal_break(key, org, &head)? {
-        return Ok(Verification::Broken(b));
-    }
-    Ok(Verification::Intact { events, head_hash })
 }

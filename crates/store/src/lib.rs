@@ -48,6 +48,7 @@ mod tests;
 mod tokens;
 mod trail;
 mod tx;
+mod verify;
 mod visibility;
 mod workflows;
 mod write_conn;

@@ -1,9 +1,10 @@
 //! The door to one org's data.
 
-use crate::chain::{self, Verification};
+use crate::chain::Verification;
 use crate::error::Result;
 use crate::scope::OrgScope;
 use crate::tx::{self, OrgWriteFn};
+use crate::verify;
 use crate::visibility::Viewer;
 use crate::Store;
 use labledger_domain::Permission;
@@ -48,7 +49,8 @@ impl<'a> Org<'a> {
     /// Recomputes the org's whole chain and checks it against the head kept apart and its seal.
     pub async fn verify_audit(&self) -> Result<Verification> {
         self.scope.require(Permission::AUDIT_READ)?;
-        chain::verify(self.reader(), self.store.head_seal()?, self.scope.org_id()).await
+        let key = self.store.head_seal()?;
+        verify::verify(self.reader(), self.store.engine(), key, self.scope.org_id()).await
     }
 }
 
@@ -59,6 +61,6 @@ impl Store {
         &self,
         org: labledger_domain::OrgId,
     ) -> Result<Verification> {
-        chain::verify(self.reader(), self.head_seal()?, org).await
+        verify::verify(self.reader(), self.engine(), self.head_seal()?, org).await
     }
 }
