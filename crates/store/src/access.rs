@@ -82,6 +82,8 @@ pub(crate) struct ActiveGrant {
     pub permissions: PermissionSet,
     pub org_name: String,
     pub org_status: String,
+    /// When the grant's window closes.
+    pub expires_at: Timestamp,
 }
 
 /// The user's grants in the org that are live now (the time comparison is in SQL).
@@ -91,7 +93,7 @@ pub(crate) async fn active_grants(
     user: UserId,
 ) -> Result<Vec<ActiveGrant>> {
     let rows = sqlx::query(
-        "SELECT a.kind, a.role_name, o.name, o.status FROM access_requests a \
+        "SELECT a.kind, a.role_name, a.expires_at, o.name, o.status FROM access_requests a \
          JOIN orgs o ON o.id = a.org_id \
          WHERE a.org_id = $1 AND a.user_id = $2 AND a.status = 'approved' \
          AND a.starts_at <= $3 AND a.expires_at > $3",
@@ -113,6 +115,7 @@ pub(crate) async fn active_grants(
                 permissions,
                 org_name: r.try_get("name")?,
                 org_status: r.try_get("status")?,
+                expires_at: Timestamp::from_micros(r.try_get("expires_at")?),
             })
         })
         .collect()

@@ -212,7 +212,13 @@ impl Store {
         org: OrgId,
         meta: RequestMeta,
     ) -> Result<Option<OrgScope>> {
-        let standing = match self.inner.standings.get(&self.inner.recall, &(user, org)) {
+        let remembered = self
+            .inner
+            .standings
+            .get(&self.inner.recall, &(user, org))
+            // A just-in-time grant ends at its end, not when the memory of it does.
+            .filter(|s| !s.has_lapsed(Timestamp::now()));
+        let standing = match remembered {
             Some(standing) => standing,
             None => {
                 let seen = self.inner.recall.generation();
@@ -231,6 +237,7 @@ impl Store {
                 permissions,
                 is_owner,
                 project_limited,
+                ..
             } => Some(
                 OrgScope::new(org, org_name, user, permissions, is_owner, meta)
                     .with_project_limit(project_limited),
@@ -293,6 +300,7 @@ impl Store {
             permissions,
             is_owner,
             project_limited,
+            grants_end: grants.iter().map(|g| g.expires_at).min(),
         })
     }
 }
@@ -405,5 +413,14 @@ pub(crate) enum Standing {
         permissions: PermissionSet,
         is_owner: bool,
         project_limited: bool,
+        /// When the first of the just-in-time grants it counts ends.
+        grants_end: Option<Timestamp>,
     },
+}
+
+impl Standing {
+    /// A grant it counts has ended since it was read.
+    fn has_lapsed(&self, now: Timestamp) -> bool {
+        matches!(self, Standing::Member { grants_end: Some(end), .. } if now >= *end)
+    }
 }
