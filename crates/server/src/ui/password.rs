@@ -4,24 +4,16 @@
 use super::error::{describe, UiError};
 use super::extract::{CsrfForm, UiUser};
 use super::flash::Flash;
-use super::layout::{self, csrf_field, Chrome, Nav};
+use super::layout::{self, csrf_field, Chrome};
+use super::security::{chrome, query_has};
 use crate::api::credentials::change_password_with;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, ClientInfo};
+use crate::extract::ClientInfo;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-
-async fn chrome(state: &AppState, user: &AuthUser) -> Result<Chrome, UiError> {
-    let memberships = state
-        .store()
-        .memberships(user.user_id)
-        .await
-        .map_err(ApiError::from)?;
-    Ok(Chrome::new(user, &memberships, None, Nav::None))
-}
 
 fn render(chrome: &Chrome, status: StatusCode, flash: Option<Flash>, required: bool) -> Response {
     let body = html! {
@@ -60,7 +52,7 @@ pub async fn form(
     UiUser(user): UiUser,
     RawQuery(query): RawQuery,
 ) -> Result<Response, UiError> {
-    let required = query.as_deref().is_some_and(|q| q.contains("required=1"));
+    let required = query_has(query.as_deref(), "required", "1");
     Ok(render(
         &chrome(&state, &user).await?,
         StatusCode::OK,

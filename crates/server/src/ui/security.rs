@@ -18,7 +18,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use maud::{html, Markup};
 
-async fn chrome(state: &AppState, user: &AuthUser) -> Result<Chrome, UiError> {
+/// The navigation of the user's own pages (no org selected).
+pub(super) async fn chrome(state: &AppState, user: &AuthUser) -> Result<Chrome, UiError> {
     let memberships = state
         .store()
         .memberships(user.user_id)
@@ -27,7 +28,7 @@ async fn chrome(state: &AppState, user: &AuthUser) -> Result<Chrome, UiError> {
     Ok(Chrome::new(user, &memberships, None, Nav::None))
 }
 
-fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
+pub(super) fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
     query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == key && v == value))
 }
 
