@@ -38,6 +38,16 @@ impl std::fmt::Debug for WriteConn {
     }
 }
 
+impl WriteConn {
+    /// Commits the transaction the connection is in.
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self {
+            WriteConn::Sqlx(tx) => tx.commit().await,
+            WriteConn::Sqlite(_) => self.execute("COMMIT").await.map(|_| ()),
+        }
+    }
+}
+
 /// The SQLite writer's connection and what it learnt about each statement's columns.
 pub(crate) struct LiteConn {
     conn: rusqlite::Connection,

@@ -112,9 +112,7 @@ impl WritePath {
             WritePath::Postgres { pool, .. } => {
                 let mut conn = WriteConn::Sqlx(pool.begin().await?);
                 let value = f(&mut conn).await?;
-                if let WriteConn::Sqlx(tx) = conn {
-                    tx.commit().await?;
-                }
+                conn.commit().await?;
                 Ok(value)
             }
             WritePath::Sqlite(queue) => queued(queue, f).await,
@@ -220,8 +218,7 @@ impl Batch<'_> {
                 }
                 Ok(())
             }
-            Batch::Pooled(WriteConn::Sqlx(tx)) => Ok(tx.commit().await?),
-            Batch::Pooled(WriteConn::Sqlite(_)) => Ok(()),
+            Batch::Pooled(conn) => Ok(conn.commit().await?),
         }
     }
 
