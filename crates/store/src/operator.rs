@@ -14,12 +14,11 @@ use futures::future::BoxFuture;
 use labledger_domain::audit::Changes;
 use labledger_domain::OrgId;
 use sqlx::any::{AnyQueryResult, AnyRow};
-use sqlx::{Execute, Row};
+use sqlx::Row;
 
 pub(crate) struct OperatorTx<'c> {
-    conn: &'c mut WriteConn,
+    ledger: Ledger<'c>,
     org: OrgId,
-    ledger: Ledger,
 }
 
 impl OperatorTx<'_> {
@@ -32,22 +31,19 @@ impl OperatorTx<'_> {
         self.org.to_string()
     }
 
-    /// Runs a statement that changes data.
+    /// Runs a statement that changes data (see [`Ledger::execute`]).
     pub(crate) async fn execute(&mut self, q: Q<'_>) -> Result<AnyQueryResult> {
-        self.ledger.changed();
-        Ok(q.execute(&mut *self.conn).await?)
+        self.ledger.execute(q).await
     }
 
-    /// Runs a statement that returns rows (a write unless it is a plain SELECT).
+    /// Runs a statement that returns rows (see [`Ledger::fetch_optional`]).
     pub(crate) async fn fetch_optional(&mut self, q: Q<'_>) -> Result<Option<AnyRow>> {
-        self.ledger.ran(q.sql());
-        Ok(q.fetch_optional(&mut *self.conn).await?)
+        self.ledger.fetch_optional(q).await
     }
 
-    /// The raw connection, for helpers shared with other write paths: counted as a write.
+    /// The raw connection, counted as a write.
     pub(crate) fn conn_mut(&mut self) -> &mut WriteConn {
-        self.ledger.changed();
-        self.conn
+        self.ledger.conn_mut()
     }
 
     /// Records what this write did, for the org's audit chain.
@@ -79,13 +75,11 @@ pub(crate) async fn run_in_chain<T>(
 ) -> Result<T> {
     chain::lock_head(conn, engine, org).await?;
     let mut tx = OperatorTx {
-        conn,
+        ledger: Ledger::new(conn),
         org,
-        ledger: Ledger::default(),
     };
     let value = f(&mut tx).await?;
-    let OperatorTx { conn, ledger, .. } = tx;
-    let events = ledger.into_events()?;
+    let (conn, events) = tx.ledger.into_events()?;
     chain::append(
         conn,
         engine,

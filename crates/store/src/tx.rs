@@ -15,15 +15,14 @@ use sqlx::query::Query;
 use sqlx::{Any, Execute};
 
 pub(crate) struct OrgTx<'c> {
-    conn: &'c mut WriteConn,
+    ledger: Ledger<'c>,
     org: String,
     viewer: Viewer,
-    ledger: Ledger,
 }
 
 pub(crate) type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
 
-impl<'c> OrgTx<'c> {
+impl OrgTx<'_> {
     /// The org id every statement must bind (as `$1` by convention).
     pub(crate) fn org(&self) -> &str {
         &self.org
@@ -34,28 +33,19 @@ impl<'c> OrgTx<'c> {
         &self.viewer
     }
 
-    /// Runs a statement that changes data.
+    /// Runs a statement that changes data (see [`Ledger::execute`]).
     pub(crate) async fn execute(&mut self, q: Q<'_>) -> Result<AnyQueryResult> {
-        self.ledger.changed();
-        Ok(q.execute(&mut *self.conn).await?)
+        self.ledger.execute(q).await
     }
 
-    /// Runs a statement that returns rows. Anything but a plain SELECT (an `INSERT … RETURNING`,
-    /// an upsert) counts as a write, so it cannot escape the audit rule.
+    /// Runs a statement that returns rows (see [`Ledger::fetch_optional`]).
     pub(crate) async fn fetch_optional(&mut self, q: Q<'_>) -> Result<Option<AnyRow>> {
-        self.ledger.ran(q.sql());
-        Ok(q.fetch_optional(&mut *self.conn).await?)
+        self.ledger.fetch_optional(q).await
     }
 
-    /// Like [`OrgTx::fetch_optional`], for many rows.
-    pub(crate) async fn fetch_all(&mut self, q: Q<'_>) -> Result<Vec<AnyRow>> {
-        self.ledger.ran(q.sql());
-        Ok(q.fetch_all(&mut *self.conn).await?)
-    }
-
+    /// The raw connection, counted as a write.
     pub(crate) fn conn_mut(&mut self) -> &mut WriteConn {
-        self.ledger.changed();
-        self.conn
+        self.ledger.conn_mut()
     }
 
     /// Records what this write did, for the org's audit chain.
@@ -68,27 +58,56 @@ impl<'c> OrgTx<'c> {
     ) {
         self.ledger.record(action, target_type, target_id, changes);
     }
+
+    /// Like [`OrgTx::fetch_optional`], for many rows.
+    pub(crate) async fn fetch_all(&mut self, q: Q<'_>) -> Result<Vec<AnyRow>> {
+        self.ledger.fetch_all(q).await
+    }
 }
 
-/// What a write did, as its door (member's or operator's) counts it: whether any statement may
-/// have changed data, and the events it recorded. The audit rule is applied here, once.
-#[derive(Default)]
-pub(crate) struct Ledger {
+/// A write's connection as its door (member's or operator's) counts it: whether any statement
+/// may have changed data, and the events it recorded. The audit rule is applied here, once.
+pub(crate) struct Ledger<'c> {
+    conn: &'c mut WriteConn,
     wrote: bool,
     events: Vec<PendingEvent>,
 }
 
-impl Ledger {
-    /// Counts a statement that changes data.
-    pub(crate) fn changed(&mut self) {
+impl<'c> Ledger<'c> {
+    pub(crate) fn new(conn: &'c mut WriteConn) -> Self {
+        Self {
+            conn,
+            wrote: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// Runs a statement that changes data.
+    pub(crate) async fn execute(&mut self, q: Q<'_>) -> Result<AnyQueryResult> {
         self.wrote = true;
+        Ok(q.execute(&mut *self.conn).await?)
     }
 
-    /// Counts a statement that returns rows: a write unless it is a plain SELECT.
-    pub(crate) fn ran(&mut self, sql: &str) {
-        self.wrote |= changes_data(sql);
+    /// Runs a statement that returns rows. Anything but a plain SELECT (an `INSERT … RETURNING`,
+    /// an upsert) counts as a write, so it cannot escape the audit rule.
+    pub(crate) async fn fetch_optional(&mut self, q: Q<'_>) -> Result<Option<AnyRow>> {
+        self.wrote |= changes_data(q.sql());
+        Ok(q.fetch_optional(&mut *self.conn).await?)
     }
 
+    /// Like [`Ledger::fetch_optional`], for many rows.
+    pub(crate) async fn fetch_all(&mut self, q: Q<'_>) -> Result<Vec<AnyRow>> {
+        self.wrote |= changes_data(q.sql());
+        Ok(q.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// The raw connection, for helpers shared with other write paths: counted as a write.
+    pub(crate) fn conn_mut(&mut self) -> &mut WriteConn {
+        self.wrote = true;
+        self.conn
+    }
+
+    /// Records what this write did, for the org's audit chain.
     pub(crate) fn record(
         &mut self,
         action: &str,
@@ -104,12 +123,13 @@ impl Ledger {
         });
     }
 
-    /// The events to append; a write that changed data and recorded none is refused.
-    pub(crate) fn into_events(self) -> Result<Vec<PendingEvent>> {
+    /// The connection back, with the events to append; a write that changed data and recorded
+    /// none is refused.
+    pub(crate) fn into_events(self) -> Result<(&'c mut WriteConn, Vec<PendingEvent>)> {
         if self.wrote && self.events.is_empty() {
             return Err(StoreError::Unaudited);
         }
-        Ok(self.events)
+        Ok((self.conn, self.events))
     }
 }
 
@@ -143,14 +163,12 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
                 Box::pin(async move {
                     chain::lock_head(conn, engine, org).await?;
                     let mut tx = OrgTx {
-                        conn,
+                        ledger: Ledger::new(conn),
                         org: org.to_string(),
                         viewer,
-                        ledger: Ledger::default(),
                     };
                     let value = f(&mut tx).await?;
-                    let OrgTx { conn, ledger, .. } = tx;
-                    let events = ledger.into_events()?;
+                    let (conn, events) = tx.ledger.into_events()?;
                     let touches_access = events
                         .iter()
                         .any(|e| crate::recall::touches_access(&e.action));
