@@ -42,6 +42,8 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # pdftotext: the storage tests read the codes back out of the label sheet PDF.
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+# openssl: the TLS tests make certificates and probe protocol versions with s_client.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then

@@ -6,6 +6,7 @@ mod config;
 mod export;
 mod keys;
 mod serve;
+mod tls;
 mod vault;
 
 use clap::{Parser, Subcommand};
@@ -24,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Instance administration (operators; no access to org data).
     Admin {
         #[command(subcommand)]
@@ -115,7 +116,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await.map(|()| 0),
+            Command::Serve(args) => serve::run(*args).await.map(|()| 0),
             Command::Admin { command } => admin::run(command).await.map(|()| 0),
             Command::Keys { command } => keys::run(command).await.map(|()| 0),
             Command::Audit {

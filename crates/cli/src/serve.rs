@@ -2,10 +2,12 @@
 
 use crate::config::{DatabaseArgs, MasterKeyArgs};
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use labledger_domain::validate::{Email, NewPassword, OrgName, PersonName};
 use labledger_server::{build_app, ServerConfig};
 use labledger_store::{Actor, NewOwner, SqliteSync, Store, StoreOptions};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -13,9 +15,19 @@ pub struct ServeArgs {
     pub db: DatabaseArgs,
     #[command(flatten)]
     pub master_key: MasterKeyArgs,
-    /// Address to listen on. Plain HTTP is served on loopback addresses only.
+    /// Address to listen on. Without `--tls-cert`, plain HTTP is served on a loopback address,
+    /// or on another address only behind the proxies named by `--behind-proxy`.
     #[arg(long, env = "LABLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); re-read with the key on SIGHUP.
+    #[arg(long, env = "LABLEDGER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "LABLEDGER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The lowest TLS version offered: `1.3` (the default) or `1.2`; nothing older, ever.
+    #[arg(long, env = "LABLEDGER_TLS_MIN", default_value = "1.3", value_parser = ["1.3", "1.2"])]
+    pub tls_min: String,
     /// SQLite durability: `full` (an acknowledged write survives power loss) or `normal`.
     #[arg(long, env = "LABLEDGER_SQLITE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
     pub sqlite_sync: String,
@@ -104,10 +116,14 @@ pub(crate) fn init_logging(format: &str) {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
-    if !args.listen.ip().is_loopback() {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::CertFiles::load(cert, key)?),
+        _ => None,
+    };
+    if tls.is_none() && !args.listen.ip().is_loopback() && args.behind_proxy.is_empty() {
         bail!(
-            "refusing to serve plain HTTP on {}: listen on a loopback address (127.0.0.1 or [::1]) \
-             behind a TLS-terminating proxy",
+            "refusing to serve plain HTTP on {}: give --tls-cert and --tls-key, or listen on a \
+             loopback address, or name the TLS-terminating proxy with --behind-proxy CIDR",
             args.listen
         );
     }
@@ -146,10 +162,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .unwrap_or_else(|| format!("{scheme}://{addr}"))
         .trim_end_matches('/')
         .to_owned();
     let config = ServerConfig {
@@ -157,6 +174,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies,
         smtp_url: args.smtp_url.clone(),
         smtp_from: args.smtp_from.clone(),
+        // Behind a TLS proxy the public URL says so.
+        https: tls.is_some() || public_url.starts_with("https://"),
         public_url,
         session_idle_secs: args.session_idle_minutes.max(1) * 60,
         session_lifetime_secs: args.session_lifetime_hours.max(1) * 3600,
@@ -169,7 +188,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;
     println!(
-        "LabLedger listening on http://{addr} ({} database)",
+        "LabLedger listening on {scheme}://{addr} ({} database)",
         store.engine().name()
     );
     tracing::info!(%addr, engine = store.engine().name(), "listening");
@@ -182,12 +201,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     spawn_session_purge(store);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    match tls {
+        Some(certs) => {
+            let min = crate::tls::MinVersion::parse(&args.tls_min)?;
+            let config = crate::tls::server_config(certs.clone(), min)?;
+            crate::tls::reload_on_sighup(certs);
+            // `tap_io` only so that axum hands the peer address over as `ConnectInfo`.
+            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        }
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        }
+    }
     Ok(())
 }
 

@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 pub const SESSION_COOKIE: &str = "labledger_session";
+/// The session cookie over HTTPS: a browser keeps it only if `Secure`, `Path=/` and host-only.
+pub const SESSION_COOKIE_HTTPS: &str = "__Host-labledger_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A logged-in person, from a live session.
@@ -105,7 +107,7 @@ const PASSWORD_CHANGE_PATHS: &[&str] = &[
 /// once a minute.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthUser>, ApiError> {
     let jar = CookieJar::from_headers(&parts.headers);
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
+    let Some(cookie) = jar.get(state.config().session_cookie()) else {
         return Ok(None);
     };
     let token_hash = labledger_auth::token_hash(cookie.value());

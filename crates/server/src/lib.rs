@@ -106,6 +106,10 @@ pub fn build_app(store: Store, config: ServerConfig) -> Result<(Router, AppState
             client_addr::resolve_client,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            config.https,
+            middleware::strict_transport_security,
+        ))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state.clone());
     Ok((app, state))

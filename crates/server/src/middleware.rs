@@ -74,6 +74,23 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// Over HTTPS, browsers are told to use nothing else for two years (HSTS); over plain HTTP the
+/// header would mean nothing and is left out.
+pub async fn strict_transport_security(
+    axum::extract::State(https): axum::extract::State<bool>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    if https {
+        res.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    res
+}
+
 /// Counts requests by route template and status, and their latency.
 pub async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();

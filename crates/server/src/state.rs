@@ -14,8 +14,10 @@ pub struct ServerConfig {
     pub session_lifetime_secs: i64,
     /// Largest accepted request body for JSON routes (bytes).
     pub body_limit: usize,
-    /// Mark cookies `Secure` (served over TLS).
-    pub secure_cookies: bool,
+    /// Users reach this server over HTTPS (its own TLS, or a TLS proxy named by an `https://`
+    /// public URL): cookies are `Secure`, the session cookie takes the `__Host-` prefix (no
+    /// subdomain can set or shadow it), and responses carry HSTS.
+    pub https: bool,
     /// Password hashes computed at once, at most. Default: one core fewer than the machine has
     /// (at least one), so a login storm can never take every core from the other requests.
     pub hash_permits: usize,
@@ -44,13 +46,24 @@ pub struct ServerConfig {
     pub export_approval_bytes: u64,
 }
 
+impl ServerConfig {
+    /// The session cookie's name: `__Host-` prefixed over HTTPS.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.https {
+            crate::extract::SESSION_COOKIE_HTTPS
+        } else {
+            crate::extract::SESSION_COOKIE
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             session_idle_secs: 30 * 60,
             session_lifetime_secs: 12 * 3600,
             body_limit: 1024 * 1024,
-            secure_cookies: false,
+            https: false,
             hash_permits: std::thread::available_parallelism()
                 .map(|n| n.get().saturating_sub(1).max(1))
                 .unwrap_or(1),

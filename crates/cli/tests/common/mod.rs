@@ -330,8 +330,11 @@ fn start(
         .open(data_dir.join("server.log"))
         .unwrap();
     let mut cmd = Command::new(bin());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
-        .arg("--data-dir")
+    cmd.args(["serve", "--log-format", "text"]);
+    if !extra.contains(&"--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.arg("--data-dir")
         .arg(data_dir)
         .args(extra)
         .env("LABLEDGER_ADMIN_EMAIL", ADMIN_EMAIL)

@@ -2,7 +2,7 @@
 
 use super::CommonErrors;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, AuthUser, ClientInfo, SESSION_COOKIE};
+use crate::extract::{ApiJson, AuthUser, ClientInfo};
 use crate::security::{security_event, SecurityEvent};
 use crate::state::AppState;
 use axum::extract::State;
@@ -176,18 +176,19 @@ async fn me_of(state: &AppState, id: UserId, email: String, name: String) -> Api
 }
 
 pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, token))
+    Cookie::build((state.config().session_cookie(), token))
         .path("/")
         .http_only(true)
-        .secure(state.config().secure_cookies)
+        .secure(state.config().https)
         .same_site(SameSite::Lax)
         .build()
 }
 
-pub fn expired_cookie() -> Cookie<'static> {
-    let mut c = Cookie::build((SESSION_COOKIE, ""))
+pub fn expired_cookie(state: &AppState) -> Cookie<'static> {
+    let mut c = Cookie::build((state.config().session_cookie(), ""))
         .path("/")
         .http_only(true)
+        .secure(state.config().https)
         .build();
     c.make_removal();
     c
@@ -515,7 +516,7 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
     state.store().delete_session(user.token_hash).await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, expired_cookie().to_string())],
+        [(header::SET_COOKIE, expired_cookie(&state).to_string())],
     )
         .into_response())
 }

@@ -80,7 +80,8 @@ impl Modify for SecuritySchemes {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::extract::SESSION_COOKIE,
-                "Session cookie from POST /api/v1/auth/login; unsafe methods also need the X-CSRF-Token header.",
+                "Session cookie from POST /api/v1/auth/login (named `__Host-labledger_session` when served over \
+                 HTTPS); unsafe methods also need the X-CSRF-Token header.",
             ))),
         );
         components.add_security_scheme(

@@ -48,7 +48,7 @@ fn login_cookie(state: &AppState, token: String) -> Cookie<'static> {
     Cookie::build((LOGIN_COOKIE, token))
         .path("/login")
         .http_only(true)
-        .secure(state.config().secure_cookies)
+        .secure(state.config().https)
         .same_site(SameSite::Strict)
         .build()
 }
@@ -235,7 +235,7 @@ pub async fn logout(
         .await
         .map_err(ApiError::from)?;
     Ok((
-        [(header::SET_COOKIE, expired_cookie().to_string())],
+        [(header::SET_COOKIE, expired_cookie(&state).to_string())],
         Notice::LoggedOut.redirect("/login"),
     )
         .into_response())
