@@ -81,6 +81,17 @@ enum AuditCommand {
     },
 }
 
+/// The subcommand path of this invocation (`keys rotate`, `admin user reset-password`): the
+/// words before the first flag, never a flag's value (it could be a key or a password).
+fn command_path() -> String {
+    std::env::args()
+        .skip(1)
+        .take_while(|a| !a.starts_with('-'))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // rustls is built with both of its crypto providers (mail: aws-lc-rs, the S3 client: ring),
@@ -114,6 +125,23 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // Operator commands that change the instance (keys, orgs, users, access) are security
+    // events themselves: they go to the same stream as the server's (`LABLEDGER_SECURITY_LOG`).
+    let operator_command =
+        matches!(cli.command, Command::Admin { .. } | Command::Keys { .. }).then(command_path);
+    if operator_command.is_some() {
+        let sink = std::env::var("LABLEDGER_SECURITY_LOG")
+            .ok()
+            .map(|spec| {
+                labledger_server::security_log::SecuritySink::open(&spec, 64 << 20, 9)
+                    .unwrap_or_else(|e| {
+                        eprintln!("warning: LABLEDGER_SECURITY_LOG {spec}: {e}");
+                        labledger_server::security_log::SecuritySink::Stderr
+                    })
+            })
+            .unwrap_or(labledger_server::security_log::SecuritySink::None);
+        serve::init_logging("text", "warn", sink);
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await.map(|()| 0),
@@ -126,6 +154,20 @@ fn main() -> std::process::ExitCode {
             Command::Export { .. } => Ok(0),
         }
     });
+    if let Some(command) = &operator_command {
+        let outcome = match &result {
+            Ok(0) => "succeeded",
+            _ => "failed",
+        };
+        let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        tracing::info!(
+            target: "security",
+            event = "operator_command",
+            command = %command,
+            outcome,
+            actor = %format_args!("operator:{operator}"),
+        );
+    }
     match result {
         Ok(0) => std::process::ExitCode::SUCCESS,
         Ok(code) => std::process::ExitCode::from(code),

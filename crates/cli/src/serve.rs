@@ -4,6 +4,7 @@ use crate::config::{DatabaseArgs, MasterKeyArgs};
 use anyhow::{bail, Context};
 use axum::serve::ListenerExt;
 use labledger_domain::validate::{Email, NewPassword, OrgName, PersonName};
+use labledger_server::security_log::{SecurityLayer, SecuritySink};
 use labledger_server::{build_app, ServerConfig};
 use labledger_store::{Actor, NewOwner, SqliteSync, Store, StoreOptions};
 use std::net::SocketAddr;
@@ -96,26 +97,65 @@ pub struct ServeArgs {
     /// than this many hours, at start and then daily, in the background; 0 turns it off.
     #[arg(long, env = "LABLEDGER_ORPHAN_SWEEP_HOURS", default_value_t = 24)]
     pub orphan_sweep_hours: u64,
+    #[command(flatten)]
+    pub security: SecurityLogArgs,
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
 }
 
-pub(crate) fn init_logging(format: &str) {
+/// Logs to stderr (filtered by `LABLEDGER_LOG`) and the security stream (every security event,
+/// whatever the filter) to its sink.
+pub(crate) fn init_logging(format: &str, default_filter: &str, security: SecuritySink) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LABLEDGER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let log = if format == "json" {
+        log.json().with_filter(filter).boxed()
     } else {
-        builder.try_init()
+        log.with_filter(filter).boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(SecurityLayer::new(security))
+        .try_init();
+}
+
+/// Where security events go: `--security-log FILE`, `-` for stderr.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SecurityLogArgs {
+    /// Security events (failed logins, lockouts, refused cross-org and permission probes,
+    /// privilege grants, key operations, exports, integrity failures) as JSON lines to this file
+    /// (`-`: stderr, each line prefixed `SECURITY `).
+    #[arg(long, env = "LABLEDGER_SECURITY_LOG")]
+    pub security_log: Option<String>,
+    /// The security log is rotated (renamed to FILE.1, …) when it would pass this size (MiB).
+    #[arg(long, env = "LABLEDGER_SECURITY_LOG_MAX_MIB", default_value_t = 64)]
+    pub security_log_max_mib: u64,
+    /// Rotated security logs kept.
+    #[arg(long, env = "LABLEDGER_SECURITY_LOG_KEEP", default_value_t = 9)]
+    pub security_log_keep: u32,
+}
+
+impl SecurityLogArgs {
+    pub fn sink(&self) -> anyhow::Result<SecuritySink> {
+        match &self.security_log {
+            None => Ok(SecuritySink::None),
+            Some(spec) => SecuritySink::open(
+                spec,
+                self.security_log_max_mib.saturating_mul(1 << 20),
+                self.security_log_keep,
+            )
+            .with_context(|| format!("--security-log {spec}")),
+        }
+    }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(&args.log_format);
+    init_logging(&args.log_format, "info,sqlx=warn", args.security.sink()?);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::CertFiles::load(cert, key)?),
         _ => None,

@@ -65,7 +65,11 @@ pub fn open_vault(
 
 pub async fn run(command: VaultCommand) -> anyhow::Result<u8> {
     let VaultCommand::Sweep(args) = command;
-    crate::serve::init_logging("text");
+    crate::serve::init_logging(
+        "text",
+        "info,sqlx=warn",
+        labledger_server::security_log::SecuritySink::None,
+    );
     let store = args.db.open(StoreOptions::default()).await?;
     // The sweep never decrypts: any key will do for listing and removing.
     let key = *labledger_vault::keys::Key::generate().as_bytes();

@@ -166,6 +166,7 @@ pub async fn resolve_client(
             .config()
             .trusted_proxies
             .client_ip(peer, req.headers());
+        tracing::Span::current().record("client_ip", tracing::field::display(ip));
         req.extensions_mut().insert(ClientAddr(ip));
     }
     next.run(req).await

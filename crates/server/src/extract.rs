@@ -119,6 +119,10 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Auth
     else {
         return Ok(None);
     };
+    tracing::Span::current().record(
+        "actor",
+        tracing::field::display(format_args!("user:{}", found.session.user_id)),
+    );
     if Timestamp::now() >= found.session.last_seen_at.plus_secs(60) {
         state.store().touch_session(token_hash.clone()).await?;
     }
@@ -264,6 +268,13 @@ async fn path_org(parts: &mut Parts, state: &AppState) -> Result<Option<OrgId>, 
     Ok(raw.as_deref().and_then(|s| s.parse().ok()))
 }
 
+/// The org a request names, for the security stream (also when it is refused).
+fn note_org(org: Option<OrgId>) {
+    if let Some(org) = org {
+        tracing::Span::current().record("org", tracing::field::display(org));
+    }
+}
+
 /// The scope of an API token in the org of the path: no cookie and no CSRF token (a bearer
 /// credential is not sent by browsers on their own). Unknown, expired, revoked or dead tokens
 /// answer 401; a token of another org answers the same 404 as an org that does not exist.
@@ -277,6 +288,7 @@ async fn resolve_token_org(
     }
     let hash = labledger_auth::token_hash(token);
     let org = path_org(parts, state).await?;
+    note_org(org);
     let resolution = match org {
         Some(org) => {
             state
@@ -287,7 +299,15 @@ async fn resolve_token_org(
         None => TokenResolution::OtherOrg,
     };
     match resolution {
-        TokenResolution::Scope(scope) => Ok(scope),
+        TokenResolution::Scope(scope) => {
+            if let Some(token) = &scope.actor().id {
+                tracing::Span::current().record(
+                    "actor",
+                    tracing::field::display(format_args!("token:{token}")),
+                );
+            }
+            Ok(scope)
+        }
         TokenResolution::Invalid => Err(reject_token(
             "invalid, expired or revoked API token, or its creator or org is no longer active",
         )),
@@ -318,6 +338,7 @@ pub async fn resolve_org(
     user: &AuthUser,
 ) -> Result<OrgScope, ApiError> {
     let org = path_org(parts, state).await?;
+    note_org(org);
     let scope = match org {
         Some(org) => {
             state

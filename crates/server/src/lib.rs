@@ -14,6 +14,7 @@ pub mod mail;
 pub mod middleware;
 pub mod reports;
 pub mod security;
+pub mod security_log;
 pub mod sensitive;
 pub mod state;
 pub mod sweep;

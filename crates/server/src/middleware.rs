@@ -30,7 +30,17 @@ pub async fn in_request<F: std::future::Future>(id: String, work: F) -> F::Outpu
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // The caller's address, identity and org are filled in as they become known (the
+    // security stream carries them).
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        client_ip = tracing::field::Empty,
+        actor = tracing::field::Empty,
+        org = tracing::field::Empty,
+    );
     let mut res = in_request(
         id.clone(),
         tracing::Instrument::instrument(next.run(req), span),

@@ -1,5 +1,6 @@
 //! Security events: refused and failed requests are logged (target `security`) and counted,
-//! never written to an org's audit chain as if they had changed something.
+//! never written to an org's audit chain as if they had changed something. The store adds
+//! `privileged_change` events (grants, roles, tokens, keys, exports) after their commit.
 
 #[derive(Clone, Copy, Debug)]
 pub enum SecurityEvent {
@@ -62,8 +63,9 @@ impl SecurityEvent {
     }
 }
 
+/// Logs a security event (target `security`): the security stream writes and counts it
+/// (`crate::security_log`) with the request it belongs to.
 pub fn security_event(kind: SecurityEvent, detail: &str) {
-    metrics::counter!("labledger_security_events_total", "kind" => kind.as_str()).increment(1);
     match kind {
         SecurityEvent::LoginSucceeded
         | SecurityEvent::MfaEnabled

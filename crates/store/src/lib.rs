@@ -39,6 +39,7 @@ mod sample_fields;
 mod samples;
 mod scope;
 mod seal;
+mod security;
 mod sensitive;
 mod sessions;
 mod signatures;

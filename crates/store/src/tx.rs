@@ -154,9 +154,10 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
     let actor = scope.actor().clone();
     let meta = scope.meta().clone();
     let viewer = Viewer::of(scope);
+    let (actor_in, meta_in) = (actor.clone(), meta.clone());
     let engine = store.engine();
     let key = store.head_seal()?.clone();
-    let (value, appended) = store
+    let (value, appended, privileged) = store
         .write_for_org(
             org,
             Box::new(move |conn| {
@@ -172,13 +173,15 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
                     let touches_access = events
                         .iter()
                         .any(|e| crate::recall::touches_access(&e.action));
+                    let privileged = crate::security::privileged(&events);
                     let appended =
-                        chain::append(conn, engine, &key, org, &actor, &meta, events).await?;
-                    Ok(((value, appended), touches_access))
+                        chain::append(conn, engine, &key, org, &actor_in, &meta_in, events).await?;
+                    Ok(((value, appended, privileged), touches_access))
                 })
             }),
         )
         .await?;
     metrics::counter!("labledger_audit_events_appended_total").increment(appended as u64);
+    crate::security::report_committed(org, &actor, &meta, &privileged);
     Ok(value)
 }
