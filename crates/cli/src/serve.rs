@@ -326,13 +326,20 @@ pub fn strong_password(field: &str, raw: &str, context: &[&str]) -> anyhow::Resu
 }
 
 fn spawn_session_purge(store: Store) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            if let Err(e) = store.purge_expired_sessions().await {
-                tracing::warn!(error = %e, "purging expired sessions failed");
-            }
+    let schedule = labledger_server::jobs::Schedule {
+        job: "session_purge",
+        every: std::time::Duration::from_secs(3600),
+        lease: std::time::Duration::from_secs(600),
+    };
+    let purging = store.clone();
+    labledger_server::jobs::spawn_scheduled(store, schedule, move || {
+        let store = purging.clone();
+        async move {
+            let purged = store
+                .purge_expired_sessions()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!("{purged} expired sessions removed"))
         }
     });
 }

@@ -140,7 +140,8 @@ async fn health_readiness_and_metrics() {
         .unwrap();
     assert_eq!(
         ready,
-        json!({"status": "ready", "database": "ok", "migrations": "current"})
+        json!({"status": "ready", "database": "ok", "migrations": "current",
+               "object_store": "ok", "backups": "not_scheduled", "reasons": []})
     );
     let res = reqwest::get(server.url("/metrics")).await.unwrap();
     assert!(res.headers()["content-type"]
@@ -168,6 +169,23 @@ async fn health_readiness_and_metrics() {
         .unwrap();
     assert!(
         text.contains("labledger_audit_events_appended_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("labledger_audit_append_duration_seconds_bucket{"),
+        "audit append latency is a histogram"
+    );
+    assert!(text.contains(r#"labledger_db_pool_connections{state="idle"}"#));
+    // Errors are counted by problem type.
+    owner.get("/api/v1/orgs/not-an-org/members").await;
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"labledger_errors_total{type="not-found"}"#),
         "{text}"
     );
     // Every sample line is `name{labels} value`, and counters end in _total.

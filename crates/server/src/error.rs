@@ -286,6 +286,7 @@ impl IntoResponse for ApiError {
             ),
             _ => {}
         }
+        metrics::counter!("labledger_errors_total", "type" => self.slug()).increment(1);
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (status, body).into_response();

@@ -9,6 +9,7 @@ pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod jobs;
 pub mod labels;
 pub mod mail;
 pub mod middleware;
@@ -74,6 +75,35 @@ fn describe_metrics() {
     describe_histogram!(
         "labledger_store_group_commit_jobs",
         "Write jobs acknowledged by one SQLite commit."
+    );
+    describe_histogram!(
+        "labledger_audit_append_duration_seconds",
+        Unit::Seconds,
+        "Audited org writes, from queueing to durable commit with their audit events."
+    );
+    describe_counter!(
+        "labledger_errors_total",
+        "Error responses by problem type (the slug of /problems/…)."
+    );
+    describe_counter!(
+        "labledger_job_runs_total",
+        "Scheduled job runs on this node by job and outcome."
+    );
+    metrics::describe_gauge!(
+        "labledger_db_pool_connections",
+        "Read pool connections by state (idle, in_use)."
+    );
+    metrics::describe_gauge!(
+        "labledger_job_last_run_timestamp_seconds",
+        "When a scheduled job last finished on any node (Unix time)."
+    );
+    metrics::describe_gauge!(
+        "labledger_job_last_run_ok",
+        "Whether a scheduled job's last run on any node succeeded (1) or failed (0)."
+    );
+    metrics::describe_gauge!(
+        "labledger_backup_age_seconds",
+        "Seconds since the last successful backup of the instance (scheduled or `backup create`)."
     );
 }
 

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub max_file_size: u64,
     /// A project export whose files add up to more than this (bytes) waits for a second admin.
     pub export_approval_bytes: u64,
+    /// Backups are scheduled this often (`serve --backup-every`): readiness watches them.
+    pub backup_every: Option<std::time::Duration>,
 }
 
 impl ServerConfig {
@@ -77,6 +79,7 @@ impl Default for ServerConfig {
             vault: labledger_vault::Vault::ephemeral(),
             max_file_size: 10 << 30,
             export_approval_bytes: labledger_domain::export::DEFAULT_APPROVAL_BYTES,
+            backup_every: None,
         }
     }
 }
@@ -92,6 +95,7 @@ struct Inner {
     config: ServerConfig,
     metrics: PrometheusHandle,
     mailer: Option<crate::mail::Mailer>,
+    started_at: labledger_domain::time::Timestamp,
 }
 
 impl AppState {
@@ -118,6 +122,7 @@ impl AppState {
                 config,
                 metrics,
                 mailer,
+                started_at: labledger_domain::time::Timestamp::now(),
             }),
         }
     }
@@ -136,5 +141,9 @@ impl AppState {
     }
     pub fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
+    }
+    /// When this process began serving.
+    pub fn started_at(&self) -> labledger_domain::time::Timestamp {
+        self.inner.started_at
     }
 }

@@ -84,21 +84,26 @@ pub async fn sweep_orphans(
     Ok(report)
 }
 
-/// Sweeps at start and then every `every`, in the background (errors are logged).
+/// Sweeps every `every` in the background, on one node at a time (a job lease).
 pub fn spawn_sweeper(store: Store, vault: Vault, grace: Duration, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match sweep_orphans(&store, &vault, grace, false).await {
-                Ok(r) => tracing::info!(
-                    removed = r.removed.len(),
-                    referenced = r.referenced,
-                    failed = r.failed,
-                    "orphan sweep"
-                ),
-                Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
-            }
+    let schedule = crate::jobs::Schedule {
+        job: "orphan_sweep",
+        every,
+        lease: Duration::from_secs(3600),
+    };
+    let (jobs, sweeping) = (store.clone(), store);
+    crate::jobs::spawn_scheduled(jobs, schedule, move || {
+        let (store, vault) = (sweeping.clone(), vault.clone());
+        async move {
+            let r = sweep_orphans(&store, &vault, grace, false)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "removed {}, referenced {}, failed {}",
+                r.removed.len(),
+                r.referenced,
+                r.failed
+            ))
         }
     });
 }

@@ -22,6 +22,7 @@ mod file_links;
 mod files;
 mod instance;
 mod invitations;
+mod leases;
 mod lineage;
 mod members;
 mod mfa;
@@ -76,6 +77,7 @@ pub use files::{CreatedFile, FileObject, FileRecord, NewFile};
 pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
 pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use labledger_domain::custom_field::FieldDef;
+pub use leases::JobRecord;
 pub use lineage::{Lineage, NewChildren, Relative};
 pub use members::{Member, NewMember};
 pub use mfa::{OrgSettings, TotpRecord};
@@ -220,6 +222,11 @@ impl Store {
     /// Readiness: the database answers and its schema is exactly this binary's.
     pub async fn ready(&self) -> Result<bool> {
         engine::migrations_current(self.inner.engine, &self.inner.read).await
+    }
+
+    /// Connections of the read pool: (open, idle).
+    pub fn pool_use(&self) -> (u32, usize) {
+        (self.inner.read.size(), self.inner.read.num_idle())
     }
 
     pub(crate) fn reader(&self) -> &AnyPool {

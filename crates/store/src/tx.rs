@@ -157,6 +157,7 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
     let (actor_in, meta_in) = (actor.clone(), meta.clone());
     let engine = store.engine();
     let key = store.head_seal()?.clone();
+    let started = std::time::Instant::now();
     let (value, appended, privileged) = store
         .write_for_org(
             org,
@@ -182,6 +183,9 @@ pub(crate) async fn write_scoped<T: Send + 'static>(
         )
         .await?;
     metrics::counter!("labledger_audit_events_appended_total").increment(appended as u64);
+    // From handing the job to the writer to its durable commit: what an audited write costs.
+    metrics::histogram!("labledger_audit_append_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
     crate::security::report_committed(org, &actor, &meta, &privileged);
     Ok(value)
 }

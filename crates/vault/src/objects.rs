@@ -473,6 +473,19 @@ impl Vault {
         }
     }
 
+    /// Whether the object store answers (readiness): asking for an object that is never
+    /// written must come back "not found", not fail.
+    pub async fn reachable(&self) -> Result<(), ObjectError> {
+        match self
+            .store
+            .head(&Path::from("labledger-readiness-probe"))
+            .await
+        {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Removes an object (a duplicate of stored content, or a failed upload).
     pub async fn delete(&self, path: &str) -> Result<(), ObjectError> {
         Ok(self.store.delete(&Path::from(path)).await?)
