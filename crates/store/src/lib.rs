@@ -14,6 +14,7 @@ mod chain;
 mod compliance;
 mod credentials;
 mod dashboard;
+mod drills;
 mod engine;
 mod error;
 mod export_requests;
@@ -42,6 +43,7 @@ mod seal;
 mod sensitive;
 mod sessions;
 mod signatures;
+mod snapshot;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -67,6 +69,7 @@ pub use compliance::{
 };
 pub use credentials::{ThrottleKey, ThrottleScope};
 pub use dashboard::{Dashboard, DashboardItem};
+pub use drills::BackupDrill;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use export_requests::ExportRequest;
@@ -91,6 +94,7 @@ pub use scope::{Actor, OrgScope, RequestMeta};
 pub use seal::HeadSealKey;
 pub use sensitive::{FieldKeyMaker, FieldKeyMaterial, LegacySecret, PlatformKeyRow};
 pub use sessions::{Session, SessionInfo, SessionUser};
+pub use snapshot::{ChainHead, DumpItem, Loader, SnapshotInfo};
 pub use signatures::{CheckedSignature, Signature, Signer};
 pub use storage::{
     CustodyEvent, CustodyRecord, Location, LocationDetail, NewLocation, Occupant, OccupantSample,
