@@ -94,8 +94,8 @@ pub use scope::{Actor, OrgScope, RequestMeta};
 pub use seal::HeadSealKey;
 pub use sensitive::{FieldKeyMaker, FieldKeyMaterial, LegacySecret, PlatformKeyRow};
 pub use sessions::{Session, SessionInfo, SessionUser};
-pub use snapshot::{ChainHead, DumpItem, Loader, SnapshotInfo};
 pub use signatures::{CheckedSignature, Signature, Signer};
+pub use snapshot::{ChainHead, DumpItem, Loader, SnapshotInfo};
 pub use storage::{
     CustodyEvent, CustodyRecord, Location, LocationDetail, NewLocation, Occupant, OccupantSample,
     Placement,

@@ -108,9 +108,9 @@ fn open_header(backup_key: &[u8; 32], h: &[u8], what: &str) -> Result<Key, Archi
             Ok(body_key(backup_key, salt))
         }
         // The key is right (its MAC holds, or its id matches): a byte of the header changed.
-        (true, _, _) | (false, true, _) => {
-            Err(ArchiveError::Damaged("the header does not match its MAC".into()))
-        }
+        (true, _, _) | (false, true, _) => Err(ArchiveError::Damaged(
+            "the header does not match its MAC".into(),
+        )),
         (false, false, true) => Err(ArchiveError::WrongKey),
         (false, false, false) => Err(ArchiveError::NotABackup(what.to_owned())),
     }
@@ -350,7 +350,9 @@ impl ArchiveReader {
         self.fill(n).await?;
         let start = self.pos;
         self.pos += n;
-        self.plain.get(start..start + n).ok_or_else(|| damaged("short read"))
+        self.plain
+            .get(start..start + n)
+            .ok_or_else(|| damaged("short read"))
     }
 
     /// The next entry's name, or the end (after which the archive must end too).

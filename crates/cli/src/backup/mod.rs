@@ -193,7 +193,10 @@ struct Drill {
 async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let key = args.key.load()?;
     let live = (args.data_dir.is_some() || args.database_url.is_some()).then(|| DatabaseArgs {
-        data_dir: args.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data")),
+        data_dir: args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./data")),
         database_url: args.database_url.clone(),
         database_url_file: None,
     });
@@ -201,7 +204,10 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     if let Some(db) = &live {
         db.require_labledger().await?;
     }
-    let master = load_master(&args.master_key, live.as_ref().map(|d| d.data_dir.as_path()))?;
+    let master = load_master(
+        &args.master_key,
+        live.as_ref().map(|d| d.data_dir.as_path()),
+    )?;
     let started = std::time::Instant::now();
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let outcome = drill(&args.file, &key, master.as_ref()).await;
@@ -336,7 +342,10 @@ async fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
         restored.manifest.engine,
         restored.manifest.schema_version
     );
-    let master = load_master(&args.master_key, sqlite_dir.then_some(args.db.data_dir.as_path()))?;
+    let master = load_master(
+        &args.master_key,
+        sqlite_dir.then_some(args.db.data_dir.as_path()),
+    )?;
     let chains = restore::check_chains(&url, master.as_ref(), &restored.manifest.heads).await?;
     for line in &chains.lines {
         println!("{line}");

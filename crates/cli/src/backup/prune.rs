@@ -142,7 +142,9 @@ pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result
         }
     }
     archives.sort();
-    let now = labledger_domain::Timestamp::now().micros().div_euclid(1_000_000);
+    let now = labledger_domain::Timestamp::now()
+        .micros()
+        .div_euclid(1_000_000);
     let times: Vec<i64> = archives.iter().map(|(_, t)| *t).collect();
     let kept = to_keep(&times, now, keep);
     let verb = if dry_run { "would remove" } else { "removed" };
@@ -153,8 +155,7 @@ pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result
             continue;
         }
         if !dry_run {
-            std::fs::remove_file(dir.join(name))
-                .with_context(|| format!("removing {name}"))?;
+            std::fs::remove_file(dir.join(name)).with_context(|| format!("removing {name}"))?;
         }
         removed += 1;
         println!("{verb} {name}");
@@ -183,7 +184,10 @@ mod tests {
         let t = at(2026, 12, 7, 20) + 61;
         assert_eq!(archive_name(t), "labledger-20261207T200101Z.llbk");
         assert_eq!(parse_archive_name(&archive_name(t)), Some(t));
-        assert_eq!(parse_archive_name("labledger-20261207T200101Z.llbk.partial"), None);
+        assert_eq!(
+            parse_archive_name("labledger-20261207T200101Z.llbk.partial"),
+            None
+        );
         assert_eq!(parse_archive_name("notes.txt"), None);
         assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
@@ -191,7 +195,14 @@ mod tests {
     #[test]
     fn spec_parses() {
         let k: Keep = "7d,4w,12m".parse().unwrap();
-        assert_eq!(k, Keep { days: 7, weeks: 4, months: 12 });
+        assert_eq!(
+            k,
+            Keep {
+                days: 7,
+                weeks: 4,
+                months: 12
+            }
+        );
         assert!("7x".parse::<Keep>().is_err());
         assert!("d".parse::<Keep>().is_err());
     }
@@ -206,16 +217,27 @@ mod tests {
         // Days: the newest of each of the last 7 days.
         for d in 0..7 {
             let day = now.div_euclid(DAY) - d;
-            let newest = times.iter().filter(|t| t.div_euclid(DAY) == day).max().unwrap();
+            let newest = times
+                .iter()
+                .filter(|t| t.div_euclid(DAY) == day)
+                .max()
+                .unwrap();
             assert!(kept_times.contains(newest), "day {d}");
-            let older = times.iter().filter(|t| t.div_euclid(DAY) == day).min().unwrap();
+            let older = times
+                .iter()
+                .filter(|t| t.div_euclid(DAY) == day)
+                .min()
+                .unwrap();
             assert!(!kept_times.contains(older) || older == newest);
         }
         // Weeks: the Sunday ending each of the last 3 ISO weeks (this week's newest is today's).
         assert!(kept_times.contains(&(at(2026, 12, 6, 20))));
         assert!(kept_times.contains(&(at(2026, 11, 29, 20))));
         assert!(kept_times.contains(&(at(2026, 11, 22, 20))));
-        assert!(!kept_times.contains(&(at(2026, 11, 15, 20))), "4 weeks back is out");
+        assert!(
+            !kept_times.contains(&(at(2026, 11, 15, 20))),
+            "4 weeks back is out"
+        );
         // Months: the last of each month back to January 2026; none of December 2025.
         assert!(kept_times.contains(&(at(2026, 1, 31, 20))));
         assert!(kept_times.contains(&(at(2026, 6, 30, 20))));

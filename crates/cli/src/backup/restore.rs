@@ -35,7 +35,11 @@ pub async fn check_target_database(url: &str) -> anyhow::Result<()> {
 /// Refuses a target whose database or object store holds anything; changes nothing.
 pub async fn check_target(url: &str, vault: &Vault) -> anyhow::Result<()> {
     check_target_database(url).await?;
-    if !vault.is_empty().await.context("listing the target object store")? {
+    if !vault
+        .is_empty()
+        .await
+        .context("listing the target object store")?
+    {
         return Err(TargetNotEmpty(format!(
             "the target object store ({}) already holds objects: a backup is restored only into \
              an empty one",
@@ -61,7 +65,9 @@ pub async fn restore_into(
             serde_json::from_slice::<SnapshotEntry>(&bytes)
                 .map_err(|e| ArchiveError::Damaged(format!("{SNAPSHOT}: {e}")))?
         }
-        _ => return Err(ArchiveError::Damaged(format!("it does not begin with {SNAPSHOT}")).into()),
+        _ => {
+            return Err(ArchiveError::Damaged(format!("it does not begin with {SNAPSHOT}")).into())
+        }
     };
     let mut loader = match Loader::open(url, snapshot.schema_version).await {
         Ok(l) => l,
@@ -73,7 +79,10 @@ pub async fn restore_into(
     match load(reader, &mut loader, vault, progress).await {
         Ok((manifest, tables, objects, object_bytes)) => {
             let rows = loader.rows();
-            loader.finish().await.context("committing the restored rows")?;
+            loader
+                .finish()
+                .await
+                .context("committing the restored rows")?;
             Ok(Restored {
                 manifest,
                 rows,
@@ -270,9 +279,9 @@ pub async fn check_chains(
         let id = org.id.to_string();
         if !heads.iter().any(|h| h.org_id == id) {
             report.broken += 1;
-            report
-                .lines
-                .push(format!("org {id}: BROKEN: its chain head is not in the manifest"));
+            report.lines.push(format!(
+                "org {id}: BROKEN: its chain head is not in the manifest"
+            ));
         }
     }
     for head in heads {

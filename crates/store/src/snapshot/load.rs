@@ -152,7 +152,12 @@ impl Loader {
     pub async fn open(url: &str, schema_version: i64) -> Result<Loader> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url)?;
-        let known = engine.migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        let known = engine
+            .migrator()
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
         if schema_version > known {
             return Err(StoreError::Refused(format!(
                 "the backup's schema (migration {schema_version}) is newer than this binary's \
@@ -203,24 +208,23 @@ impl Loader {
     }
 
     async fn read_kinds(&mut self) -> Result<()> {
-        let rows = match self.engine {
-            Engine::Sqlite => {
-                sqlx::query(
-                    "SELECT m.name AS t, p.name AS c, p.type AS ty FROM sqlite_master m \
+        let rows =
+            match self.engine {
+                Engine::Sqlite => {
+                    sqlx::query(
+                        "SELECT m.name AS t, p.name AS c, p.type AS ty FROM sqlite_master m \
                      JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
-                )
-                .fetch_all(&mut self.conn)
-                .await?
-            }
-            Engine::Postgres => {
-                sqlx::query(
+                    )
+                    .fetch_all(&mut self.conn)
+                    .await?
+                }
+                Engine::Postgres => sqlx::query(
                     "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS ty \
                      FROM information_schema.columns WHERE table_schema = current_schema()",
                 )
                 .fetch_all(&mut self.conn)
-                .await?
-            }
-        };
+                .await?,
+            };
         for row in rows {
             let (t, c, ty): (String, String, String) =
                 (row.try_get("t")?, row.try_get("c")?, row.try_get("ty")?);
@@ -328,7 +332,10 @@ impl Loader {
             }
             let header: Header = serde_json::from_slice(line).map_err(corrupt)?;
             if header.table != table.name {
-                return Err(corrupt(format!("table {} in entry {}", header.table, table.name)));
+                return Err(corrupt(format!(
+                    "table {} in entry {}",
+                    header.table, table.name
+                )));
             }
             let kinds = self
                 .kinds
@@ -341,18 +348,25 @@ impl Loader {
                 })?;
                 columns.push((c, kind));
             }
-            table.rows_per_insert = (MAX_PARAMS / columns.len().max(1)).clamp(1, MAX_ROWS_PER_INSERT);
+            table.rows_per_insert =
+                (MAX_PARAMS / columns.len().max(1)).clamp(1, MAX_ROWS_PER_INSERT);
             table.columns = Some(columns);
             return Ok(());
         };
         let values: Vec<serde_json::Value> = serde_json::from_slice(line).map_err(corrupt)?;
         if values.len() != columns.len() {
-            return Err(corrupt(format!("a row of {} has {} values", table.name, values.len())));
+            return Err(corrupt(format!(
+                "a row of {} has {} values",
+                table.name,
+                values.len()
+            )));
         }
         let row = values
             .into_iter()
             .zip(columns)
-            .map(|(v, (c, kind))| bind(v, *kind).ok_or_else(|| corrupt(format!("{}.{c}", table.name))))
+            .map(|(v, (c, kind))| {
+                bind(v, *kind).ok_or_else(|| corrupt(format!("{}.{c}", table.name)))
+            })
             .collect::<Result<Vec<_>>>()?;
         table.batch.push(row);
         if table.batch.len() >= table.rows_per_insert {
@@ -379,7 +393,11 @@ impl Loader {
             sql.push_str(if r == 0 { "(" } else { ", (" });
             for i in 0..row.len() {
                 n += 1;
-                sql.push_str(&if i == 0 { format!("${n}") } else { format!(", ${n}") });
+                sql.push_str(&if i == 0 {
+                    format!("${n}")
+                } else {
+                    format!(", ${n}")
+                });
             }
             sql.push(')');
         }
@@ -427,8 +445,12 @@ impl Loader {
                 Suspended::Postgres { table, trigger } => self
                     .conn
                     .execute(
-                        format!("ALTER TABLE {} ENABLE TRIGGER {}", quote(&table), quote(&trigger))
-                            .as_str(),
+                        format!(
+                            "ALTER TABLE {} ENABLE TRIGGER {}",
+                            quote(&table),
+                            quote(&trigger)
+                        )
+                        .as_str(),
                     )
                     .await
                     .map(|_| ())?,

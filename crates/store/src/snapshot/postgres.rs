@@ -160,14 +160,11 @@ pub(crate) async fn tables(conn: &mut PgConnection) -> Result<Vec<TableMeta>> {
     .await?;
     let mut by_child: BTreeMap<String, Vec<(String, Vec<String>, Vec<String>)>> = BTreeMap::new();
     for fk in &fks {
-        by_child
-            .entry(fk.try_get("child")?)
-            .or_default()
-            .push((
-                fk.try_get("parent")?,
-                fk.try_get("from_cols")?,
-                fk.try_get("to_cols")?,
-            ));
+        by_child.entry(fk.try_get("child")?).or_default().push((
+            fk.try_get("parent")?,
+            fk.try_get("from_cols")?,
+            fk.try_get("to_cols")?,
+        ));
     }
     let mut out = Vec::new();
     for name in names.into_iter().filter(|n| super::is_snapshot_table(n)) {

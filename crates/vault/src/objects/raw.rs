@@ -17,7 +17,10 @@ impl Vault {
         match self.store.get(&Path::from(path)).await {
             Ok(got) => {
                 let size = got.meta.size;
-                Ok(Some((size, got.into_stream().map_err(ObjectError::from).boxed())))
+                Ok(Some((
+                    size,
+                    got.into_stream().map_err(ObjectError::from).boxed(),
+                )))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
@@ -77,6 +80,14 @@ impl Vault {
             match self.store.delete(&path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
+            }
+        }
+        // A local store keeps the emptied org directories: remove them too.
+        if let Some(root) = &self.local_root {
+            if let Ok(dirs) = std::fs::read_dir(root) {
+                for dir in dirs.flatten() {
+                    let _ = std::fs::remove_dir(dir.path());
+                }
             }
         }
         Ok(())
