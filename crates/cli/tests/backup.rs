@@ -491,7 +491,7 @@ async fn a_backup_taken_under_write_load_restores_to_chains_that_verify() {
             let mut n = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 common::fixtures::sample(&s, &o).await;
-                if n % 5 == 0 {
+                if n.is_multiple_of(5) {
                     upload(&s, &o, "load.bin", n.to_be_bytes().repeat(1000)).await;
                 }
                 n += 1;

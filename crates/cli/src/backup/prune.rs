@@ -78,7 +78,9 @@ pub fn to_keep(archives: &[i64], now: i64, keep: Keep) -> BTreeSet<usize> {
         kept.insert(newest);
     }
     let today = now.div_euclid(86_400);
-    let periods: [(i64, fn(i64) -> i64); 3] = [
+    /// How many periods keep an archive, and the period a day falls in.
+    type Rule = (i64, fn(i64) -> i64);
+    let periods: [Rule; 3] = [
         (keep.days, |day| day),
         (keep.weeks, |day| week_index(day)),
         (keep.months, |day| month_index(day)),

@@ -158,7 +158,9 @@ pub(crate) async fn tables(conn: &mut PgConnection) -> Result<Vec<TableMeta>> {
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut by_child: BTreeMap<String, Vec<(String, Vec<String>, Vec<String>)>> = BTreeMap::new();
+    // child table -> (parent table, its columns, the parent's columns)
+    type ForeignKey = (String, Vec<String>, Vec<String>);
+    let mut by_child: BTreeMap<String, Vec<ForeignKey>> = BTreeMap::new();
     for fk in &fks {
         by_child.entry(fk.try_get("child")?).or_default().push((
             fk.try_get("parent")?,

@@ -136,8 +136,9 @@ pub(crate) fn tables(conn: &Connection) -> Result<Vec<TableMeta>> {
             let rows = stmt.query_map([&name], |r| r.get(0)).map_err(db)?;
             rows.collect::<Result<Vec<String>, _>>().map_err(db)?
         };
-        // (fk id) -> (parent table, [(from, to)])
-        let mut fks: BTreeMap<i64, (String, Vec<(String, Option<String>)>)> = BTreeMap::new();
+        // fk id -> (parent table, [(column, the parent's column; None: its primary key)])
+        type ColumnPairs = Vec<(String, Option<String>)>;
+        let mut fks: BTreeMap<i64, (String, ColumnPairs)> = BTreeMap::new();
         {
             let mut stmt = conn
                 .prepare(
