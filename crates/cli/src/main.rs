@@ -2,6 +2,7 @@
 //! that work on the same database, also while `serve` runs.
 
 mod admin;
+mod backup;
 mod config;
 mod export;
 mod keys;
@@ -45,6 +46,11 @@ enum Command {
     Vault {
         #[command(subcommand)]
         command: vault::VaultCommand,
+    },
+    /// Encrypted backups: create, verify (the restore drill), restore, prune.
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
     },
     /// Signed project exports (`.eln`).
     Export {
@@ -151,6 +157,7 @@ fn main() -> std::process::ExitCode {
                 command: AuditCommand::Verify { db, org },
             } => admin::audit_verify(db, org).await,
             Command::Vault { command } => vault::run(command).await,
+            Command::Backup { command } => backup::run(command).await,
             Command::Export { .. } => Ok(0),
         }
     });

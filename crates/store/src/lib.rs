@@ -14,6 +14,7 @@ mod chain;
 mod compliance;
 mod credentials;
 mod dashboard;
+mod drills;
 mod engine;
 mod error;
 mod export_requests;
@@ -44,6 +45,7 @@ mod security;
 mod sensitive;
 mod sessions;
 mod signatures;
+mod snapshot;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -69,6 +71,7 @@ pub use compliance::{
 };
 pub use credentials::{ThrottleKey, ThrottleScope};
 pub use dashboard::{Dashboard, DashboardItem};
+pub use drills::BackupDrill;
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use export_requests::ExportRequest;
@@ -95,6 +98,7 @@ pub use seal::HeadSealKey;
 pub use sensitive::{FieldKeyMaker, FieldKeyMaterial, LegacySecret, PlatformKeyRow};
 pub use sessions::{Session, SessionInfo, SessionUser};
 pub use signatures::{CheckedSignature, Signature, Signer};
+pub use snapshot::{ChainHead, DumpItem, Loader, SnapshotInfo};
 pub use storage::{
     CustodyEvent, CustodyRecord, Location, LocationDetail, NewLocation, Occupant, OccupantSample,
     Placement,

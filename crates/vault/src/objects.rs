@@ -24,6 +24,8 @@ use rand::RngCore;
 use sha2::Sha256;
 use std::sync::Arc;
 
+mod raw;
+
 /// Parts of a multipart upload: 8 MiB (S3 needs ≥ 5 MiB), at most two in flight.
 const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
