@@ -99,6 +99,20 @@ pub struct ServeArgs {
     pub orphan_sweep_hours: u64,
     #[command(flatten)]
     pub security: SecurityLogArgs,
+    /// Take an encrypted backup this often (`24h`, `6h`, `7d`; one node at a time) into
+    /// `--backup-dir`, under the backup key (`LABLEDGER_BACKUP_KEY_FILE`).
+    #[arg(long, env = "LABLEDGER_BACKUP_EVERY", requires = "backup_dir",
+          value_parser = crate::backup::schedule::parse_period)]
+    pub backup_every: Option<std::time::Duration>,
+    /// Where scheduled backups are written (`labledger-<time>.llbk`).
+    #[arg(long, env = "LABLEDGER_BACKUP_DIR", requires = "backup_every")]
+    pub backup_dir: Option<PathBuf>,
+    /// Retention of scheduled backups: the newest of each of the last N days, ISO weeks and
+    /// months (`7d,4w,12m`); the newest archive is always kept.
+    #[arg(long, env = "LABLEDGER_BACKUP_KEEP", default_value = "7d,4w,12m")]
+    pub backup_keep: String,
+    #[command(flatten)]
+    pub backup_key: crate::backup::BackupKeyArgs,
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "LABLEDGER_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
@@ -180,6 +194,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         &master_key,
     );
+    // A schedule that cannot run is refused before anything starts.
+    let backups = match (&args.backup_every, &args.backup_dir) {
+        (Some(every), Some(dir)) => Some(crate::backup::schedule::BackupSchedule {
+            dir: {
+                crate::backup::schedule::prepare_dir(dir)?;
+                dir.clone()
+            },
+            every: *every,
+            keep: args
+                .backup_keep
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--backup-keep: {e:#}"))?,
+            key: args.backup_key.load()?,
+        }),
+        _ => None,
+    };
     let vault = open_vault(&args, master_key)?;
     let store = args.db.open_or_create(options).await?;
     first_start(&store).await?;
@@ -224,6 +254,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         vault: vault.clone(),
         max_file_size: args.max_file_size,
         export_approval_bytes: args.export_approval_bytes,
+        backup_every: backups.as_ref().map(|b| b.every),
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;
@@ -232,6 +263,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store.engine().name()
     );
     tracing::info!(%addr, engine = store.engine().name(), "listening");
+    if let Some(schedule) = backups {
+        crate::backup::schedule::spawn(store.clone(), vault.clone(), schedule);
+    }
     if args.orphan_sweep_hours > 0 {
         labledger_server::sweep::spawn_sweeper(
             store.clone(),

@@ -12,6 +12,7 @@ mod manifest;
 mod progress;
 mod prune;
 mod restore;
+pub mod schedule;
 
 // For `serve`'s scheduled backups.
 #[allow(unused_imports)]

@@ -134,8 +134,35 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// What a prune kept and removed (or would remove), by file name.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub kept: Vec<String>,
+    pub removed: Vec<String>,
+}
+
 /// Applies the retention to `dir`; prints what is kept and removed (or would be).
 pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result<()> {
+    let pruned = prune_quietly(dir, keep, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for name in &pruned.kept {
+        println!("keep {name}");
+    }
+    for name in &pruned.removed {
+        println!("{verb} {name}");
+    }
+    println!(
+        "{} kept, {} {verb} ({} of {})",
+        pruned.kept.len(),
+        pruned.removed.len(),
+        pruned.kept.len() + pruned.removed.len(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Applies the retention to `dir` (for `serve`'s scheduled backups: nothing printed).
+pub fn prune_quietly(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result<Pruned> {
     let mut archives: Vec<(String, i64)> = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
@@ -149,26 +176,18 @@ pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result
         .div_euclid(1_000_000);
     let times: Vec<i64> = archives.iter().map(|(_, t)| *t).collect();
     let kept = to_keep(&times, now, keep);
-    let verb = if dry_run { "would remove" } else { "removed" };
-    let mut removed = 0;
-    for (i, (name, _)) in archives.iter().enumerate() {
+    let mut pruned = Pruned::default();
+    for (i, (name, _)) in archives.into_iter().enumerate() {
         if kept.contains(&i) {
-            println!("keep {name}");
+            pruned.kept.push(name);
             continue;
         }
         if !dry_run {
-            std::fs::remove_file(dir.join(name)).with_context(|| format!("removing {name}"))?;
+            std::fs::remove_file(dir.join(&name)).with_context(|| format!("removing {name}"))?;
         }
-        removed += 1;
-        println!("{verb} {name}");
+        pruned.removed.push(name);
     }
-    println!(
-        "{} kept, {removed} {verb} ({} of {})",
-        kept.len(),
-        archives.len(),
-        dir.display()
-    );
-    Ok(())
+    Ok(pruned)
 }
 
 #[cfg(test)]

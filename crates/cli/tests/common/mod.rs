@@ -386,6 +386,18 @@ impl TestServer {
         self.base = base;
     }
 
+    /// Another `serve` process on the same database and data dir (a second node), with its
+    /// own flags and environment; stopped when dropped.
+    pub fn second_node(&self, extra: &[&str], envs: &[(&str, &str)]) -> Node {
+        let (child, base, _) = start(
+            self.data_dir.path(),
+            self.database_url.as_deref(),
+            extra,
+            envs,
+        );
+        Node { child, base }
+    }
+
     /// The server's process id (e.g. to read its peak memory from /proc).
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -491,6 +503,19 @@ impl TestServer {
             .next()
             .unwrap()
             .to_owned()
+    }
+}
+
+/// A further `serve` process beside a [`TestServer`].
+pub struct Node {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
