@@ -136,6 +136,18 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             metrics::gauge!("labledger_backup_age_seconds").set((now - at.micros()) as f64 / 1e6);
         }
     }
+    // The last restore drill (`backup verify` against this instance).
+    if let Ok(Some(drill)) = state.store().latest_backup_drill().await {
+        metrics::gauge!("labledger_backup_drill_last_timestamp_seconds")
+            .set(drill.at.micros() as f64 / 1e6);
+        metrics::gauge!("labledger_backup_drill_last_passed").set(if drill.passed {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!("labledger_backup_drill_last_archive_bytes")
+            .set(drill.archive_size as f64);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(),

@@ -102,6 +102,18 @@ fn describe_metrics() {
         "Whether a scheduled job's last run on any node succeeded (1) or failed (0)."
     );
     metrics::describe_gauge!(
+        "labledger_backup_drill_last_timestamp_seconds",
+        "When the last restore drill (`backup verify`) of this instance ran (Unix time)."
+    );
+    metrics::describe_gauge!(
+        "labledger_backup_drill_last_passed",
+        "Whether the last restore drill passed (1) or failed (0)."
+    );
+    metrics::describe_gauge!(
+        "labledger_backup_drill_last_archive_bytes",
+        "Size of the archive the last restore drill checked."
+    );
+    metrics::describe_gauge!(
         "labledger_backup_age_seconds",
         "Seconds since the last successful backup of the instance (scheduled or `backup create`)."
     );
