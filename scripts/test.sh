@@ -44,6 +44,9 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # openssl: the TLS tests make certificates and probe protocol versions with s_client.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# nginx: the proxy test runs LabLedger behind the README's nginx example; testssl.sh scans its TLS.
+[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
 
 if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then
@@ -134,5 +137,10 @@ LABLEDGER_TEST_ENGINE=postgres cargo test --workspace --tests
 # token holding every permission): any finding fails the run. Bounded: about two minutes on 2 cores.
 section "Schemathesis (scripts/schemathesis.sh)"
 "$ROOT/scripts/schemathesis.sh"
+
+# ---------------------------------------------------------------------------------------------------------
+# testssl.sh against `serve --tls-cert`: nothing above LOW. About a minute.
+section "TLS scan (scripts/testssl.sh)"
+"$ROOT/scripts/testssl.sh" "$ROOT/target/debug/labledger"
 
 section "All checks passed"

@@ -145,8 +145,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         } else {
             0.0
         });
-        metrics::gauge!("labledger_backup_drill_last_archive_bytes")
-            .set(drill.archive_size as f64);
+        metrics::gauge!("labledger_backup_drill_last_archive_bytes").set(drill.archive_size as f64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
