@@ -292,3 +292,51 @@ mod tests {
         );
     }
 }
+
+/// A data region's name (`eu`, `us-east`): 1–32 lower-case letters, digits and dashes,
+/// starting with a letter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RegionName(String);
+
+impl RegionName {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let ok = (1..=32).contains(&raw.len())
+            && raw.starts_with(|c: char| c.is_ascii_lowercase())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(FieldError::new(
+                field,
+                "must be a region name: 1 to 32 lower-case letters, digits and dashes, starting with a letter",
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RegionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod region_tests {
+    use super::RegionName;
+
+    #[test]
+    fn region_names_are_short_lower_case_words() {
+        for good in ["eu", "us-east-1", "ch"] {
+            assert!(RegionName::parse("region", good).is_ok(), "{good}");
+        }
+        for bad in ["", "EU", "1eu", "eu_west", "eu west", &"x".repeat(33)] {
+            assert!(RegionName::parse("region", bad).is_err(), "{bad}");
+        }
+    }
+}

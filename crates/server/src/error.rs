@@ -72,6 +72,9 @@ pub enum ApiError {
     /// The record remains but its content was destroyed (a deleted file).
     #[error("gone: {0}")]
     Gone(String),
+    /// The org's data lives in another region than this node's: ask a node of that region.
+    #[error("the organization lives in region {0}")]
+    WrongRegion(String),
 }
 
 /// The RFC 9457 body.
@@ -92,6 +95,9 @@ pub struct Problem {
     /// the detail is logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// On 421 `wrong-region`: the region whose nodes serve the organization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// One rejected input field.
@@ -128,6 +134,7 @@ impl ApiError {
             ApiError::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::WrongRegion(_) => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -147,6 +154,7 @@ impl ApiError {
             ApiError::OrgDisabled => "org-disabled",
             ApiError::MfaRequired => "mfa-required",
             ApiError::MfaEnrolmentRequired => "mfa-enrolment-required",
+            ApiError::WrongRegion(_) => "wrong-region",
             ApiError::StepUpRequired => "step-up-required",
             ApiError::PasswordChangeRequired => "password-change-required",
             ApiError::Unavailable(_) => "unavailable",
@@ -175,6 +183,7 @@ impl ApiError {
             ApiError::OrgDisabled => "Organization disabled",
             ApiError::MfaRequired => "Authentication code required",
             ApiError::MfaEnrolmentRequired => "MFA enrolment required",
+            ApiError::WrongRegion(_) => "The organization lives in another region",
             ApiError::StepUpRequired => "Re-authentication required",
             ApiError::PasswordChangeRequired => "Password change required",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -246,6 +255,9 @@ impl ApiError {
             ApiError::RangeNotSatisfiable(size) => Some(format!(
                 "Ask for one byte range inside the file's {size} bytes, e.g. `Range: bytes=0-1023`."
             )),
+            ApiError::WrongRegion(region) => Some(format!(
+                "This organization's data lives in region `{region}`, which this node does not serve: use a node of region `{region}`."
+            )),
             ApiError::SmtpNotConfigured => Some(
                 "This server has no SMTP server configured (--smtp-url), so it cannot send invitations or password resets.".to_owned(),
             ),
@@ -265,6 +277,10 @@ impl ApiError {
                 .is_server_error()
                 .then(crate::middleware::current_request_id)
                 .flatten(),
+            region: match self {
+                ApiError::WrongRegion(r) => Some(r.clone()),
+                _ => None,
+            },
         }
     }
 }

@@ -268,6 +268,18 @@ async fn path_org(parts: &mut Parts, state: &AppState) -> Result<Option<OrgId>, 
     Ok(raw.as_deref().and_then(|s| s.parse().ok()))
 }
 
+/// A node with a region serves only orgs of that region and unpinned ones; others answer 421
+/// naming their region (to members only: outsiders got their 404 before).
+async fn require_region(state: &AppState, org: OrgId) -> Result<(), ApiError> {
+    let Some(node) = &state.config().region else {
+        return Ok(());
+    };
+    match state.store().org_region(org).await? {
+        Some(region) if !region.is_empty() && &region != node => Err(ApiError::WrongRegion(region)),
+        _ => Ok(()),
+    }
+}
+
 /// The org a request names, for the security stream (also when it is refused).
 fn note_org(org: Option<OrgId>) {
     if let Some(org) = org {
@@ -300,6 +312,7 @@ async fn resolve_token_org(
     };
     match resolution {
         TokenResolution::Scope(scope) => {
+            require_region(state, scope.org_id()).await?;
             if let Some(token) = &scope.actor().id {
                 tracing::Span::current().record(
                     "actor",
@@ -352,6 +365,7 @@ pub async fn resolve_org(
         security_event(SecurityEvent::NotVisible, parts.uri.path());
         ApiError::NotFound
     })?;
+    require_region(state, scope.org_id()).await?;
     // An org requiring MFA admits members without it nowhere but their own MFA pages.
     if !user.mfa_active && state.store().org_requires_mfa(scope.org_id()).await? {
         security_event(

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub max_file_size: u64,
     /// A project export whose files add up to more than this (bytes) waits for a second admin.
     pub export_approval_bytes: u64,
+    /// The region this node serves (`serve --region`): orgs pinned to another answer 421.
+    pub region: Option<String>,
     /// Backups are scheduled this often (`serve --backup-every`): readiness watches them.
     pub backup_every: Option<std::time::Duration>,
 }
@@ -80,6 +82,7 @@ impl Default for ServerConfig {
             max_file_size: 10 << 30,
             export_approval_bytes: labledger_domain::export::DEFAULT_APPROVAL_BYTES,
             backup_every: None,
+            region: None,
         }
     }
 }

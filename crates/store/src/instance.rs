@@ -8,7 +8,7 @@ use crate::operator::{run_in_chain, OperatorTx, OperatorWriteFn};
 use crate::scope::{Actor, OrgScope, RequestMeta};
 use crate::{roles, Store};
 use labledger_domain::audit::Changes;
-use labledger_domain::validate::{Email, OrgName, PersonName};
+use labledger_domain::validate::{Email, OrgName, PersonName, RegionName};
 use labledger_domain::{BuiltinRole, OrgId, PermissionSet, Timestamp, UserId};
 use serde::Serialize;
 use sqlx::Row;
@@ -112,6 +112,62 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// An operator asks to move an org's data to `region`; nothing moves until an Owner of the
+    /// org approves it in the org's settings. Audited as `org.region_move_request`.
+    pub async fn request_region_move(
+        &self,
+        org: OrgId,
+        region: RegionName,
+        actor: Actor,
+    ) -> Result<()> {
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let row = tx
+                        .fetch_optional(
+                            sqlx::query("SELECT region, region_move_to FROM orgs WHERE id = $1")
+                                .bind(tx.org_text()),
+                        )
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let current: String = row.try_get("region")?;
+                    let pending: String = row.try_get("region_move_to")?;
+                    if current == region.as_str() {
+                        return Err(StoreError::Refused(format!(
+                            "the organization's data already lives in region `{region}`"
+                        )));
+                    }
+                    tx.execute(
+                        sqlx::query("UPDATE orgs SET region_move_to = $2 WHERE id = $1")
+                            .bind(tx.org_text())
+                            .bind(region.as_str().to_owned()),
+                    )
+                    .await?;
+                    tx.record(
+                        "org.region_move_request",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new()
+                            .field("region_move_to", pending, region.as_str().to_owned())
+                            .field("region", current.clone(), current),
+                    );
+                    Ok(())
+                })
+            }),
+        )
+        .await
+    }
+
+    /// The region an org's data lives in (empty: not pinned); `None` for no such org.
+    pub async fn org_region(&self, org: OrgId) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT region FROM orgs WHERE id = $1")
+            .bind(org.to_string())
+            .fetch_optional(self.reader())
+            .await?)
     }
 
     /// Disables or re-enables an org (an operator action, audited in the org's chain).

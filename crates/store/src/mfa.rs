@@ -4,8 +4,10 @@
 
 use crate::error::{Result, StoreError};
 use crate::org::Org;
+use crate::tx::OrgTx;
 use crate::Store;
 use labledger_domain::audit::Changes;
+use labledger_domain::validate::RegionName;
 use labledger_domain::{OrgId, Permission, Timestamp, UserId};
 use sqlx::Row;
 
@@ -18,9 +20,13 @@ pub struct TotpRecord {
 }
 
 /// Settings of one org.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrgSettings {
     pub require_mfa: bool,
+    /// The region the org's data lives in (empty: not pinned).
+    pub region: String,
+    /// A region move an operator asked for, waiting for an Owner's approval.
+    pub region_move_to: Option<String>,
 }
 
 impl Store {
@@ -204,28 +210,44 @@ impl Store {
 impl Org<'_> {
     pub async fn settings(&self) -> Result<OrgSettings> {
         self.scope().require(Permission::ORG_SETTINGS_READ)?;
-        let v: i64 = sqlx::query_scalar("SELECT require_mfa FROM orgs WHERE id = $1")
+        let row = sqlx::query("SELECT require_mfa, region, region_move_to FROM orgs WHERE id = $1")
             .bind(self.org_text())
             .fetch_one(self.reader())
             .await?;
-        Ok(OrgSettings {
-            require_mfa: v == 1,
-        })
+        settings_of(&row)
     }
 
-    /// Changes the settings; audited as `org.settings_change` with before and after.
-    pub async fn update_settings(&self, require_mfa: Option<bool>) -> Result<OrgSettings> {
+    /// Changes the settings; audited as `org.settings_change` with before and after. A
+    /// `region` approves the move an operator asked for (Owners only; `org.region_change`).
+    pub async fn update_settings(
+        &self,
+        require_mfa: Option<bool>,
+        region: Option<RegionName>,
+    ) -> Result<OrgSettings> {
         self.scope().require(Permission::ORG_SETTINGS_WRITE)?;
+        if region.is_some() && !self.scope().is_owner() {
+            return Err(StoreError::NotAllowed(
+                "Only an Owner of the organization approves moving its data to another region."
+                    .into(),
+            ));
+        }
         self.write(Box::new(move |tx| {
             Box::pin(async move {
                 let org = tx.org().to_owned();
                 let row = tx
                     .fetch_optional(
-                        sqlx::query("SELECT require_mfa FROM orgs WHERE id = $1").bind(org.clone()),
+                        sqlx::query(
+                            "SELECT require_mfa, region, region_move_to FROM orgs WHERE id = $1",
+                        )
+                        .bind(org.clone()),
                     )
                     .await?
                     .ok_or(StoreError::NotFound)?;
-                let before = row.try_get::<i64, _>("require_mfa")? == 1;
+                let mut settings = settings_of(&row)?;
+                if let Some(region) = region {
+                    approve_region_move(tx, &mut settings, region).await?;
+                }
+                let before = settings.require_mfa;
                 let after = require_mfa.unwrap_or(before);
                 if before != after {
                     tx.execute(
@@ -243,9 +265,56 @@ impl Org<'_> {
                     Some(org),
                     Changes::new().field("require_mfa", before, after),
                 );
-                Ok(OrgSettings { require_mfa: after })
+                settings.require_mfa = after;
+                Ok(settings)
             })
         }))
         .await
     }
+}
+
+fn settings_of(row: &sqlx::any::AnyRow) -> Result<OrgSettings> {
+    let move_to: String = row.try_get("region_move_to")?;
+    Ok(OrgSettings {
+        require_mfa: row.try_get::<i64, _>("require_mfa")? == 1,
+        region: row.try_get("region")?,
+        region_move_to: (!move_to.is_empty()).then_some(move_to),
+    })
+}
+
+/// An Owner approves the region move an operator asked for: only that region is accepted.
+async fn approve_region_move(
+    tx: &mut OrgTx<'_>,
+    settings: &mut OrgSettings,
+    region: RegionName,
+) -> Result<()> {
+    if settings.region_move_to.as_deref() != Some(region.as_str()) {
+        return Err(StoreError::Refused(match &settings.region_move_to {
+            Some(pending) => format!(
+                "The pending move is to region `{pending}`, not `{region}`: approve that one, or ask the operator."
+            ),
+            None => "No region move is pending: an operator asks for one first (`labledger admin org move`)."
+                .into(),
+        }));
+    }
+    let org = tx.org().to_owned();
+    tx.execute(
+        sqlx::query("UPDATE orgs SET region = $2, region_move_to = '' WHERE id = $1")
+            .bind(org.clone())
+            .bind(region.as_str().to_owned()),
+    )
+    .await?;
+    tx.record(
+        "org.region_change",
+        "org",
+        Some(org),
+        Changes::new().field(
+            "region",
+            settings.region.clone(),
+            region.as_str().to_owned(),
+        ),
+    );
+    settings.region = region.as_str().to_owned();
+    settings.region_move_to = None;
+    Ok(())
 }

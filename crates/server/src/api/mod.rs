@@ -179,6 +179,10 @@ pub enum CommonErrors {
     /// No such record in this organization (or no such organization for the caller).
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
+    /// The organization's data lives in another region than this node serves (`region` names
+    /// it): ask a node of that region.
+    #[response(status = 421, content_type = "application/problem+json")]
+    WrongRegion(Problem),
 }
 
 /// The 401 of routes that take an e-signature: besides "not logged in", the password (or the

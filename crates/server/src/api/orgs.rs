@@ -39,12 +39,19 @@ pub async fn get_org(OrgAccess(scope): OrgAccess) -> Json<OrgView> {
 pub struct OrgSettingsView {
     /// Members without MFA can reach nothing of the org until they enrol.
     require_mfa: bool,
+    /// The region the org's data lives in; empty when not pinned (every node serves it).
+    region: String,
+    /// A move of the org's data to this region, asked for by an operator, waiting for an
+    /// Owner's approval (`PATCH …/settings` with `region`).
+    region_move_to: Option<String>,
 }
 
 impl From<OrgSettings> for OrgSettingsView {
     fn from(s: OrgSettings) -> Self {
         Self {
             require_mfa: s.require_mfa,
+            region: s.region,
+            region_move_to: s.region_move_to,
         }
     }
 }
@@ -67,6 +74,9 @@ pub async fn get_settings(
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrgSettingsRequest {
     require_mfa: Option<bool>,
+    /// Approves the pending region move (Owners only): must name the region an operator asked
+    /// for; the org's data is served from there on by that region's nodes only.
+    region: Option<String>,
 }
 
 /// Change the organization's settings (a sensitive action: needs a recent step-up). Audited as
@@ -92,11 +102,17 @@ pub async fn update_settings(
             "Enrol MFA for your own account before requiring it of the organization.".into(),
         ));
     }
+    let region = req
+        .region
+        .as_deref()
+        .map(|r| labledger_domain::validate::RegionName::parse("region", r))
+        .transpose()
+        .map_err(|e| ApiError::Invalid(vec![e]))?;
     Ok(Json(
         state
             .store()
             .org(&scope)
-            .update_settings(req.require_mfa)
+            .update_settings(req.require_mfa, region)
             .await?
             .into(),
     ))

@@ -128,6 +128,10 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::RangeNotSatisfiable(size) => {
             format!("The requested range is not inside the file's {size} bytes.")
         }
+        ApiError::WrongRegion(region) => format!(
+            "This organization's data lives in region {region}, which this server does not serve. \
+             Sign in at your organization's {region} address."
+        ),
     }
 }
 
@@ -177,6 +181,7 @@ impl From<ApiError> for UiError {
             ApiError::Integrity(_) => "Integrity check failed",
             ApiError::RangeNotSatisfiable(_) => "Range not satisfiable",
             ApiError::Gone(_) => "Deleted",
+            ApiError::WrongRegion(_) => "Another region",
         };
         UiError::Page {
             status: e.status(),
