@@ -224,6 +224,8 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         detail
     );
     if let Some(db) = live {
+        // The recorded drill also goes to the operational log, on the `security` target.
+        crate::serve::init_logging("text");
         let store = db.open(StoreOptions::default()).await?;
         let archive = args
             .file
@@ -273,7 +275,7 @@ async fn drill(file: &Path, key: &[u8; 32], master: Option<&[u8; 32]>) -> anyhow
     let seals = if chains.sealed {
         "links, heads and seals"
     } else {
-        "links and heads (no master key: seals not checked)"
+        "links and heads; without the master key the seals are not checked"
     };
     Ok(if chains.broken == 0 {
         Drill {
