@@ -16,6 +16,8 @@ mod restore;
 // For `serve`'s scheduled backups.
 #[allow(unused_imports)]
 pub use create::{archive_name, create_backup, BackupSummary};
+#[allow(unused_imports)]
+pub use prune::{apply_retention, Keep};
 
 use crate::config::{DatabaseArgs, MasterKeyArgs, MASTER_KEY_FILE};
 use crate::vault::{open_vault, ObjectStoreArgs};

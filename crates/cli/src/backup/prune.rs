@@ -134,8 +134,14 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Applies the retention to `dir`; prints what is kept and removed (or would be).
-pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result<()> {
+/// Applies the retention to the archives of `dir` (removing nothing on a dry run); answers each
+/// archive's name and whether it is kept, oldest first. Other files are never touched. Also for
+/// `serve`'s scheduled backups (`--backup-keep`).
+pub fn apply_retention(
+    dir: &std::path::Path,
+    keep: Keep,
+    dry_run: bool,
+) -> anyhow::Result<Vec<(String, bool)>> {
     let mut archives: Vec<(String, i64)> = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
@@ -149,23 +155,29 @@ pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result
         .div_euclid(1_000_000);
     let times: Vec<i64> = archives.iter().map(|(_, t)| *t).collect();
     let kept = to_keep(&times, now, keep);
-    let verb = if dry_run { "would remove" } else { "removed" };
-    let mut removed = 0;
-    for (i, (name, _)) in archives.iter().enumerate() {
-        if kept.contains(&i) {
-            println!("keep {name}");
-            continue;
+    let mut out = Vec::with_capacity(archives.len());
+    for (i, (name, _)) in archives.into_iter().enumerate() {
+        let keep_it = kept.contains(&i);
+        if !keep_it && !dry_run {
+            std::fs::remove_file(dir.join(&name)).with_context(|| format!("removing {name}"))?;
         }
-        if !dry_run {
-            std::fs::remove_file(dir.join(name)).with_context(|| format!("removing {name}"))?;
-        }
-        removed += 1;
-        println!("{verb} {name}");
+        out.push((name, keep_it));
     }
+    Ok(out)
+}
+
+/// `backup prune`: applies the retention and prints what is kept and removed (or would be).
+pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result<()> {
+    let outcome = apply_retention(dir, keep, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for (name, kept) in &outcome {
+        println!("{} {name}", if *kept { "keep" } else { verb });
+    }
+    let kept = outcome.iter().filter(|(_, k)| *k).count();
     println!(
-        "{} kept, {removed} {verb} ({} of {})",
-        kept.len(),
-        archives.len(),
+        "{kept} kept, {} {verb} ({} archives in {})",
+        outcome.len() - kept,
+        outcome.len(),
         dir.display()
     );
     Ok(())
