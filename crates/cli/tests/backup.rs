@@ -221,6 +221,37 @@ fn session_for<'a>(
     }
 }
 
+/// The restored schema keeps its triggers: events cannot be changed, and evidence for a
+/// finished workflow run is still refused (the trigger the restore suspended is back).
+async fn append_only_rules_hold(restored: &TestServer) {
+    use sqlx::Executor;
+    let mut db = restored.raw_db().await;
+    let err = db
+        .execute("UPDATE audit_events SET action = 'forged'")
+        .await
+        .expect_err("the restored chain is append-only");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let present: i64 = if restored.database_url.is_some() {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_trigger WHERE tgname = 'file_attachments_run_final' AND tgenabled = 'O'",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+    } else {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'file_attachments_run_final'",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        present, 1,
+        "the suspended insert trigger is back and enabled"
+    );
+}
+
 /// Starts a server on restored data (its master key copied beside it) and checks it shows
 /// exactly what the original showed, files' bytes included.
 async fn check_restored(
@@ -237,6 +268,7 @@ async fn check_restored(
     )
     .unwrap();
     let restored = common::spawn_on(dir, db, &[]);
+    append_only_rules_hold(&restored).await;
     let owner = restored.owner().await;
     let other = restored
         .login("boss@other.example", "other lab owner password")
