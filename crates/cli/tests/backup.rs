@@ -779,7 +779,7 @@ async fn objects_in_s3_are_backed_up_and_restored_into_an_empty_bucket_prefix() 
     let key = key_file(keys.path(), 10);
     let archive = keys.path().join("s3.llbk");
     let out = create_command(&server, &key, &archive)
-        .args(&source)
+        .args(source)
         .envs(S3_ENV)
         .output()
         .unwrap();
