@@ -131,10 +131,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    // Operator commands that change the instance (keys, orgs, users, access) are security
+    // Operator commands that change the instance (keys, orgs, users, access, backups) are security
     // events themselves: they go to the same stream as the server's (`LABLEDGER_SECURITY_LOG`).
-    let operator_command =
-        matches!(cli.command, Command::Admin { .. } | Command::Keys { .. }).then(command_path);
+    let operator_command = matches!(
+        cli.command,
+        Command::Admin { .. } | Command::Keys { .. } | Command::Backup { .. }
+    )
+    .then(command_path);
     if operator_command.is_some() {
         let sink = std::env::var("LABLEDGER_SECURITY_LOG")
             .ok()

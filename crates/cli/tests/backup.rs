@@ -221,6 +221,37 @@ fn session_for<'a>(
     }
 }
 
+/// The restored schema keeps its triggers: events cannot be changed, and evidence for a
+/// finished workflow run is still refused (the trigger the restore suspended is back).
+async fn append_only_rules_hold(restored: &TestServer) {
+    use sqlx::Executor;
+    let mut db = restored.raw_db().await;
+    let err = db
+        .execute("UPDATE audit_events SET action = 'forged'")
+        .await
+        .expect_err("the restored chain is append-only");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let present: i64 = if restored.database_url.is_some() {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_trigger WHERE tgname = 'file_attachments_run_final' AND tgenabled = 'O'",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+    } else {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'file_attachments_run_final'",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        present, 1,
+        "the suspended insert trigger is back and enabled"
+    );
+}
+
 /// Starts a server on restored data (its master key copied beside it) and checks it shows
 /// exactly what the original showed, files' bytes included.
 async fn check_restored(
@@ -237,6 +268,7 @@ async fn check_restored(
     )
     .unwrap();
     let restored = common::spawn_on(dir, db, &[]);
+    append_only_rules_hold(&restored).await;
     let owner = restored.owner().await;
     let other = restored
         .login("boss@other.example", "other lab owner password")
@@ -673,4 +705,124 @@ async fn prune_keeps_the_newest_per_period_and_lists_on_a_dry_run() {
     // At most 7 days + 4 weeks + 3 months (60 days span at most 3 months), at least 7.
     let archives = left.len() - 1;
     assert!((7..=14).contains(&archives), "{left:?}");
+}
+
+/// A moto S3 server on a free loopback port with a bucket `evidence`, stopped when dropped.
+struct Moto {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_moto() -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server is required (pip install \"moto[server]\"; scripts/test.sh does)");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(format!("{url}/")).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let res = reqwest::Client::new()
+        .put(format!("{url}/evidence"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    Moto { child, url }
+}
+
+const S3_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+#[tokio::test]
+async fn objects_in_s3_are_backed_up_and_restored_into_an_empty_bucket_prefix() {
+    let moto = start_moto().await;
+    let source = [
+        "--object-store",
+        "s3://evidence/live",
+        "--s3-endpoint",
+        moto.url.as_str(),
+    ];
+    let server = common::spawn_on_env(
+        tempfile::tempdir().unwrap(),
+        common::fresh_database().await,
+        &source,
+        &S3_ENV,
+    );
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let body: Vec<u8> = (0..9_000_000u32).map(|i| (i % 253) as u8).collect();
+    let id = upload(&owner, &org, "s3.bin", body.clone()).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), 10);
+    let archive = keys.path().join("s3.llbk");
+    let out = create_command(&server, &key, &archive)
+        .args(source)
+        .envs(S3_ENV)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 objects"));
+
+    let target = [
+        "--object-store",
+        "s3://evidence/restored",
+        "--s3-endpoint",
+        moto.url.as_str(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::fresh_database().await;
+    let master = server.data_dir.path().join("master.key");
+    let restore_to = |dir: &Path, db: Option<&str>| {
+        let mut cmd = bare();
+        cmd.args(["backup", "restore"])
+            .arg(&archive)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(target)
+            .envs(S3_ENV)
+            .env("LABLEDGER_BACKUP_KEY_FILE", &key)
+            .env(
+                "LABLEDGER_MASTER_KEY",
+                hex::encode(std::fs::read(&master).unwrap()),
+            );
+        if let Some(url) = db {
+            cmd.args(["--database-url", url]);
+        }
+        cmd.output().unwrap()
+    };
+    let out = restore_to(dir.path(), db.as_deref());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The same prefix again, with an empty database: the bucket prefix holds objects, refused.
+    let again = tempfile::tempdir().unwrap();
+    let out = restore_to(again.path(), common::fresh_database().await.as_deref());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds objects"));
+
+    std::fs::copy(&master, dir.path().join("master.key")).unwrap();
+    let restored = common::spawn_on_env(dir, db, &target, &S3_ENV);
+    let owner = restored.owner().await;
+    assert_eq!(download(&owner, &org, &id).await, body);
 }

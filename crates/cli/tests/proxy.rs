@@ -66,7 +66,7 @@ fn start_nginx(port: u16, upstream: &str, cert: &Path, key: &Path) -> Nginx {
         .into_iter()
         .find(|p| Command::new(p).arg("-v").output().is_ok())
         .expect("nginx is installed (scripts/test.sh installs nginx-light)");
-    let child = Command::new(nginx)
+    let mut child = Command::new(nginx)
         .arg("-c")
         .arg(dir.path().join("nginx.conf"))
         .stdout(Stdio::null())
@@ -79,6 +79,8 @@ fn start_nginx(port: u16, upstream: &str, cert: &Path, key: &Path) -> Nginx {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
     panic!("nginx did not start: {log}");
 }

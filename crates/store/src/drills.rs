@@ -69,3 +69,47 @@ impl Store {
         .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{sqlite_url_for_data_dir, StoreOptions};
+
+    #[tokio::test]
+    async fn the_latest_drill_is_the_newest_and_drills_are_kept_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &sqlite_url_for_data_dir(dir.path()),
+            StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.latest_backup_drill().await.unwrap(), None);
+        let drill = |at: i64, passed: bool| BackupDrill {
+            at: Timestamp::from_micros(at),
+            archive: format!("a{at}.llbk"),
+            archive_size: 10,
+            passed,
+            detail: "d".into(),
+            duration_ms: 5,
+        };
+        store.record_backup_drill(drill(2, false)).await.unwrap();
+        store.record_backup_drill(drill(1, true)).await.unwrap();
+        assert_eq!(
+            store.latest_backup_drill().await.unwrap(),
+            Some(drill(2, false))
+        );
+        let changed = store
+            .write(Box::new(|conn| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE backup_drills SET result = 'pass'")
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            }))
+            .await;
+        assert!(changed.is_err(), "a drill's record cannot be changed");
+    }
+}

@@ -35,6 +35,8 @@ const READ_BLOCK: usize = 256 * 1024;
 pub enum ArchiveError {
     #[error("{0} is not a LabLedger backup archive")]
     NotABackup(String),
+    #[error("cannot read {0}")]
+    Unreadable(String),
     #[error("the backup key does not open this archive (LABLEDGER_BACKUP_KEY / _FILE)")]
     WrongKey,
     #[error("archive format version {0} is newer than this binary: use a newer LabLedger")]
@@ -298,7 +300,7 @@ impl ArchiveReader {
     pub async fn open(path: &std::path::Path, backup_key: &[u8; 32]) -> anyhow::Result<Self> {
         let mut file = tokio::fs::File::open(path)
             .await
-            .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+            .map_err(|e| ArchiveError::Unreadable(format!("{}: {e}", path.display())))?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         (&mut file)
             .take(HEADER_LEN as u64)

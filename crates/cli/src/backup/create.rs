@@ -50,7 +50,6 @@ impl std::fmt::Display for BackupSummary {
 
 /// Writes a backup of `store` and the objects of `vault` to `out` (through `out.partial`, mode
 /// 0600, renamed when complete). For `serve`'s scheduled backups: quiet.
-#[allow(dead_code)]
 pub async fn create_backup(
     store: &Store,
     vault: &Vault,
@@ -61,7 +60,6 @@ pub async fn create_backup(
 }
 
 /// The name of a backup file made at `at`, as `backup prune` reads it.
-#[allow(dead_code)]
 pub fn archive_name(at: Timestamp) -> String {
     super::prune::archive_name(at.micros().div_euclid(1_000_000))
 }

@@ -15,8 +15,8 @@ mod restore;
 pub mod schedule;
 
 // For `serve`'s scheduled backups.
-#[allow(unused_imports)]
-pub use create::{archive_name, create_backup, BackupSummary};
+pub use create::{archive_name, create_backup};
+pub use prune::{apply_retention, Keep};
 
 use crate::config::{DatabaseArgs, MasterKeyArgs, MASTER_KEY_FILE};
 use crate::vault::{open_vault, ObjectStoreArgs};
@@ -225,6 +225,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         detail
     );
     if let Some(db) = live {
+        // The recorded drill also goes to the security stream (`LABLEDGER_SECURITY_LOG`).
         let store = db.open(StoreOptions::default()).await?;
         let archive = args
             .file
@@ -274,7 +275,7 @@ async fn drill(file: &Path, key: &[u8; 32], master: Option<&[u8; 32]>) -> anyhow
     let seals = if chains.sealed {
         "links, heads and seals"
     } else {
-        "links and heads (no master key: seals not checked)"
+        "links and heads; without the master key the seals are not checked"
     };
     Ok(if chains.broken == 0 {
         Drill {

@@ -134,35 +134,14 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// What a prune kept and removed (or would remove), by file name.
-#[derive(Debug, Default)]
-pub struct Pruned {
-    pub kept: Vec<String>,
-    pub removed: Vec<String>,
-}
-
-/// Applies the retention to `dir`; prints what is kept and removed (or would be).
-pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result<()> {
-    let pruned = prune_quietly(dir, keep, dry_run)?;
-    let verb = if dry_run { "would remove" } else { "removed" };
-    for name in &pruned.kept {
-        println!("keep {name}");
-    }
-    for name in &pruned.removed {
-        println!("{verb} {name}");
-    }
-    println!(
-        "{} kept, {} {verb} ({} of {})",
-        pruned.kept.len(),
-        pruned.removed.len(),
-        pruned.kept.len() + pruned.removed.len(),
-        dir.display()
-    );
-    Ok(())
-}
-
-/// Applies the retention to `dir` (for `serve`'s scheduled backups: nothing printed).
-pub fn prune_quietly(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result<Pruned> {
+/// Applies the retention to the archives of `dir` (removing nothing on a dry run); answers each
+/// archive's name and whether it is kept, oldest first. Other files are never touched. Also for
+/// `serve`'s scheduled backups (`--backup-keep`).
+pub fn apply_retention(
+    dir: &std::path::Path,
+    keep: Keep,
+    dry_run: bool,
+) -> anyhow::Result<Vec<(String, bool)>> {
     let mut archives: Vec<(String, i64)> = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
@@ -176,18 +155,32 @@ pub fn prune_quietly(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow
         .div_euclid(1_000_000);
     let times: Vec<i64> = archives.iter().map(|(_, t)| *t).collect();
     let kept = to_keep(&times, now, keep);
-    let mut pruned = Pruned::default();
+    let mut out = Vec::with_capacity(archives.len());
     for (i, (name, _)) in archives.into_iter().enumerate() {
-        if kept.contains(&i) {
-            pruned.kept.push(name);
-            continue;
-        }
-        if !dry_run {
+        let keep_it = kept.contains(&i);
+        if !keep_it && !dry_run {
             std::fs::remove_file(dir.join(&name)).with_context(|| format!("removing {name}"))?;
         }
-        pruned.removed.push(name);
+        out.push((name, keep_it));
     }
-    Ok(pruned)
+    Ok(out)
+}
+
+/// `backup prune`: applies the retention and prints what is kept and removed (or would be).
+pub fn prune(dir: &std::path::Path, keep: Keep, dry_run: bool) -> anyhow::Result<()> {
+    let outcome = apply_retention(dir, keep, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for (name, kept) in &outcome {
+        println!("{} {name}", if *kept { "keep" } else { verb });
+    }
+    let kept = outcome.iter().filter(|(_, k)| *k).count();
+    println!(
+        "{kept} kept, {} {verb} ({} archives in {})",
+        outcome.len() - kept,
+        outcome.len(),
+        dir.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

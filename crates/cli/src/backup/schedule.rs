@@ -1,7 +1,7 @@
 //! `serve --backup-every 24h --backup-dir DIR --backup-keep 7d,4w,12m`: backups on a schedule,
 //! taken by one node at a time (the `backup` job lease), then the retention applied.
 
-use super::prune::{prune_quietly, Keep};
+use super::{apply_retention, Keep};
 use anyhow::{bail, Context};
 use labledger_store::Store;
 use labledger_vault::Vault;
@@ -68,14 +68,14 @@ pub fn spawn(store: Store, vault: Vault, schedule: BackupSchedule) {
             let summary = super::create_backup(&store, &vault, &key, &dir.join(name))
                 .await
                 .map_err(|e| format!("{e:#}"))?;
-            let pruned = tokio::task::spawn_blocking(move || prune_quietly(&dir, keep, false))
+            let archives = tokio::task::spawn_blocking(move || apply_retention(&dir, keep, false))
                 .await
                 .map_err(|e| e.to_string())?
-                .map_err(|e| format!("pruning: {e:#}"))?;
+                .map_err(|e| format!("applying the retention: {e:#}"))?;
+            let kept = archives.iter().filter(|(_, kept)| *kept).count();
             Ok(format!(
-                "{summary}; retention kept {}, removed {}",
-                pruned.kept.len(),
-                pruned.removed.len()
+                "{summary}; retention kept {kept}, removed {}",
+                archives.len() - kept
             ))
         }
     });

@@ -65,8 +65,11 @@ pub struct Loader {
     rows: u64,
 }
 
-/// At most this many parameters in one INSERT (SQLite allows 32,766, PostgreSQL 65,535).
-const MAX_PARAMS: usize = 8_000;
+/// At most this many parameters in one INSERT. SQLite allows 32,766, but sqlx-sqlite looks each
+/// parameter's name up by number (`sqlite3_bind_parameter_name`, a linear scan), so a statement
+/// costs the square of its parameters: a few hundred is the sweet spot. PostgreSQL allows 65,535.
+const MAX_PARAMS_SQLITE: usize = 200;
+const MAX_PARAMS_POSTGRES: usize = 8_000;
 const MAX_ROWS_PER_INSERT: usize = 500;
 
 fn quote(ident: &str) -> String {
@@ -348,8 +351,12 @@ impl Loader {
                 })?;
                 columns.push((c, kind));
             }
+            let max_params = match self.engine {
+                Engine::Sqlite => MAX_PARAMS_SQLITE,
+                Engine::Postgres => MAX_PARAMS_POSTGRES,
+            };
             table.rows_per_insert =
-                (MAX_PARAMS / columns.len().max(1)).clamp(1, MAX_ROWS_PER_INSERT);
+                (max_params / columns.len().max(1)).clamp(1, MAX_ROWS_PER_INSERT);
             table.columns = Some(columns);
             return Ok(());
         };
