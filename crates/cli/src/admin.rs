@@ -87,6 +87,18 @@ pub enum OrgCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Ask to move an organization's data to another region. Nothing moves until an Owner of
+    /// the organization approves it (org settings, `region`); from then on only nodes of that
+    /// region (`serve --region`) serve it. Recorded in the organization's audit chain.
+    Move {
+        #[command(flatten)]
+        db: KeyedDatabaseArgs,
+        #[arg(long)]
+        org: String,
+        /// The region's name (`eu`, `us-east`).
+        #[arg(long)]
+        region: String,
+    },
     /// Disable an organization: its members can no longer reach its data.
     Disable {
         #[command(flatten)]
@@ -185,6 +197,18 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
                     org.id, org.status, org.members, org.name
                 );
             }
+        }
+        OrgCommand::Move { db, org, region } => {
+            let region = labledger_domain::validate::RegionName::parse("--region", &region)
+                .map_err(|e| anyhow!("{e}"))?;
+            let store = db.open(false).await?;
+            store
+                .request_region_move(org_id(&org)?, region.clone(), operator())
+                .await?;
+            println!(
+                "Asked to move organization {org} to region {region}: waiting for an Owner's \
+                 approval (organization settings)"
+            );
         }
         OrgCommand::Disable { db, org } => {
             let store = db.open(false).await?;

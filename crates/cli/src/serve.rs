@@ -99,6 +99,11 @@ pub struct ServeArgs {
     pub orphan_sweep_hours: u64,
     #[command(flatten)]
     pub security: SecurityLogArgs,
+    /// The data region this node serves (`eu`, `us-east`): organizations pinned to another
+    /// region answer 421 `wrong-region` naming theirs; unpinned ones are served everywhere.
+    /// Give each region's nodes that region's database and object store.
+    #[arg(long, env = "LABLEDGER_REGION")]
+    pub region: Option<String>,
     /// Take an encrypted backup this often (`24h`, `6h`, `7d`; one node at a time) into
     /// `--backup-dir`, under the backup key (`LABLEDGER_BACKUP_KEY_FILE`).
     #[arg(long, env = "LABLEDGER_BACKUP_EVERY", requires = "backup_dir",
@@ -194,6 +199,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         &master_key,
     );
+    let region = match &args.region {
+        Some(raw) => Some(
+            labledger_domain::validate::RegionName::parse("--region", raw)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .as_str()
+                .to_owned(),
+        ),
+        None => None,
+    };
     // A schedule that cannot run is refused before anything starts.
     let backups = match (&args.backup_every, &args.backup_dir) {
         (Some(every), Some(dir)) => Some(crate::backup::schedule::BackupSchedule {
@@ -255,6 +269,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_file_size: args.max_file_size,
         export_approval_bytes: args.export_approval_bytes,
         backup_every: backups.as_ref().map(|b| b.every),
+        region,
         ..ServerConfig::default()
     };
     let (app, _state) = build_app(store.clone(), config).map_err(anyhow::Error::msg)?;
