@@ -355,6 +355,21 @@ async fn backup_verify_restore_give_back_every_record_file_and_chain_head() {
         assert_eq!(rows[0].get::<String, _>("archive"), "labledger.llbk");
         assert_eq!(rows[0].get::<i64, _>("archive_size"), bytes.len() as i64);
     }
+    // ... where monitoring sees it.
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("labledger_backup_drill_last_passed 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "labledger_backup_drill_last_archive_bytes {}",
+        bytes.len()
+    )));
     // Without the live instance, nothing is recorded and no master key is needed.
     let out = verify(&archive, &key);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
