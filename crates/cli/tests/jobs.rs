@@ -59,6 +59,11 @@ async fn two_nodes_take_each_scheduled_backup_once() {
         "30d",
     ];
     let envs = [("LABLEDGER_BACKUP_KEY", BACKUP_KEY)];
+    // What a node killed mid-backup leaves behind; the next scheduled run clears it.
+    let stale = backups
+        .path()
+        .join("labledger-20200101T000000Z.llbk.partial");
+    std::fs::write(&stale, "half an archive").unwrap();
     let first = spawn_on_env(
         tempfile::tempdir().unwrap(),
         fresh_database().await,
@@ -95,6 +100,7 @@ async fn two_nodes_take_each_scheduled_backup_once() {
     // The retention (newest of each day) leaves the newest archive of today.
     let names = archive_times(backups.path());
     assert_eq!(names.len(), 1, "{names:?}");
+    assert!(!stale.exists(), "the unfinished archive was removed");
 
     let ready: Value = reqwest::get(first.url("/readyz"))
         .await

@@ -64,6 +64,9 @@ pub fn spawn(store: Store, vault: Vault, schedule: BackupSchedule) {
         let (store, vault) = (backing_up.clone(), vault.clone());
         let (dir, keep, key) = (schedule.dir.clone(), schedule.keep, schedule.key);
         async move {
+            // Holding the lease, no other scheduled backup is writing here: a `.partial` is
+            // what a node killed mid-backup left.
+            remove_partials(&dir).map_err(|e| format!("{e:#}"))?;
             let name = super::archive_name(labledger_domain::Timestamp::now());
             let summary = super::create_backup(&store, &vault, &key, &dir.join(name))
                 .await
@@ -79,6 +82,24 @@ pub fn spawn(store: Store, vault: Vault, schedule: BackupSchedule) {
             ))
         }
     });
+}
+
+/// Removes unfinished scheduled archives (`labledger-….llbk.partial`) from `dir`.
+fn remove_partials(dir: &std::path::Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(archive) = name.strip_suffix(".partial") {
+            if super::prune::parse_archive_name(archive).is_some() {
+                std::fs::remove_file(dir.join(&name))
+                    .with_context(|| format!("removing the unfinished {name}"))?;
+                tracing::warn!(
+                    file = name,
+                    "removed an unfinished backup left by an interrupted run"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
