@@ -101,7 +101,8 @@ pub struct ServeArgs {
     pub security: SecurityLogArgs,
     /// The data region this node serves (`eu`, `us-east`): organizations pinned to another
     /// region answer 421 `wrong-region` naming theirs; unpinned ones are served everywhere.
-    /// Give each region's nodes that region's database and object store.
+    /// Nodes of all regions share the database; give each region's nodes that region's object
+    /// store.
     #[arg(long, env = "LABLEDGER_REGION")]
     pub region: Option<String>,
     /// Take an encrypted backup this often (`24h`, `6h`, `7d`; one node at a time) into
