@@ -190,11 +190,20 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
         }
         OrgCommand::List { db } => {
             let store = db.open(StoreOptions::default()).await?;
-            println!("{:<36}  {:<8}  {:>7}  name", "id", "status", "members");
+            println!(
+                "{:<36}  {:<8}  {:>7}  {:<16}  name",
+                "id", "status", "members", "region"
+            );
             for org in store.list_orgs().await? {
+                let region = match (org.region.as_str(), org.region_move_to.as_str()) {
+                    ("", "") => "-".to_owned(),
+                    (now, "") => now.to_owned(),
+                    ("", to) => format!("- → {to}?"),
+                    (now, to) => format!("{now} → {to}?"),
+                };
                 println!(
-                    "{:<36}  {:<8}  {:>7}  {}",
-                    org.id, org.status, org.members, org.name
+                    "{:<36}  {:<8}  {:>7}  {:<16}  {}",
+                    org.id, org.status, org.members, region, org.name
                 );
             }
         }

@@ -72,6 +72,19 @@ async fn an_org_moved_to_another_region_is_served_only_there() {
     let settings = owner.get_json(&settings_path).await;
     assert_eq!(settings["region"], "");
     assert_eq!(settings["region_move_to"], "us");
+    let listing = server
+        .cli()
+        .args(["admin", "org", "list", "--data-dir"])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with(&org) && l.contains("- → us?")),
+        "the pending move shows: {listing}"
+    );
 
     // An Admin may change settings, but not where the data lives.
     let admin = owner

@@ -28,6 +28,9 @@ pub struct OrgSummary {
     pub status: String,
     pub created_at: Timestamp,
     pub members: i64,
+    /// Where its data lives ('' = not pinned), and a move waiting for an Owner ('' = none).
+    pub region: String,
+    pub region_move_to: String,
 }
 
 #[derive(Clone, Debug)]
@@ -95,7 +98,7 @@ impl Store {
 
     pub async fn list_orgs(&self) -> Result<Vec<OrgSummary>> {
         let rows = sqlx::query(
-            "SELECT o.id, o.name, o.status, o.created_at, \
+            "SELECT o.id, o.name, o.status, o.created_at, o.region, o.region_move_to, \
              (SELECT COUNT(*) FROM members m WHERE m.org_id = o.id) AS members \
              FROM orgs o ORDER BY o.created_at, o.id",
         )
@@ -109,6 +112,8 @@ impl Store {
                     status: r.try_get("status")?,
                     created_at: Timestamp::from_micros(r.try_get("created_at")?),
                     members: r.try_get("members")?,
+                    region: r.try_get("region")?,
+                    region_move_to: r.try_get("region_move_to")?,
                 })
             })
             .collect()
