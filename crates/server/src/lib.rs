@@ -148,10 +148,9 @@ pub fn build_app(store: Store, config: ServerConfig) -> Result<(Router, AppState
             state.clone(),
             client_addr::resolve_client,
         ))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             config.https,
-            middleware::strict_transport_security,
+            middleware::security_headers,
         ))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state.clone());

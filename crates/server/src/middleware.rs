@@ -58,7 +58,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; \
     base-uri 'none'";
 
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// The headers of every response. `https` (the state): over HTTPS, browsers are also told to
+/// use nothing else for two years (HSTS); over plain HTTP that header would mean nothing.
+pub async fn security_headers(
+    axum::extract::State(https): axum::extract::State<bool>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
@@ -81,21 +87,11 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         set(h, "cache-control", "no-store");
     }
-    res
-}
-
-/// Over HTTPS, browsers are told to use nothing else for two years (HSTS); over plain HTTP the
-/// header would mean nothing and is left out.
-pub async fn strict_transport_security(
-    axum::extract::State(https): axum::extract::State<bool>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let mut res = next.run(req).await;
     if https {
-        res.headers_mut().insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        set(
+            h,
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
         );
     }
     res
