@@ -308,12 +308,7 @@ async fn refused_requests_are_security_events_not_audit_events() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(common::audit_len(&owner, org).await, before);
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for kind in ["permission_denied", "not_visible", "login_failed"] {
         assert!(
             metrics.contains(&format!(

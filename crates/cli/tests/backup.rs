@@ -356,12 +356,7 @@ async fn backup_verify_restore_give_back_every_record_file_and_chain_head() {
         assert_eq!(rows[0].get::<i64, _>("archive_size"), bytes.len() as i64);
     }
     // ... where monitoring sees it.
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("labledger_backup_drill_last_passed 1"),
         "{metrics}"

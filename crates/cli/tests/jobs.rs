@@ -30,12 +30,7 @@ fn archive_times(dir: &std::path::Path) -> Vec<String> {
 
 /// The successful backup runs a node counted.
 async fn backup_runs(base: &str) -> i64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics_at(base).await;
     text.lines()
         .find(|l| {
             l.starts_with("labledger_job_runs_total{")
@@ -109,12 +104,7 @@ async fn two_nodes_take_each_scheduled_backup_once() {
         .await
         .unwrap();
     assert_eq!(ready["backups"], "ok", "{ready}");
-    let metrics = reqwest::get(first.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = first.metrics().await;
     assert!(
         metrics.contains("labledger_backup_age_seconds "),
         "{metrics}"

@@ -161,12 +161,7 @@ async fn health_readiness_and_metrics() {
             json!({"name": "R", "permissions": []}),
         )
         .await;
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     assert!(
         text.contains("labledger_audit_events_appended_total 1"),
         "{text}"
@@ -178,12 +173,7 @@ async fn health_readiness_and_metrics() {
     assert!(text.contains(r#"labledger_db_pool_connections{state="idle"}"#));
     // Errors are counted by problem type.
     owner.get("/api/v1/orgs/not-an-org/members").await;
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     assert!(
         text.contains(r#"labledger_errors_total{type="not-found"}"#),
         "{text}"

@@ -85,38 +85,6 @@ fn start_nginx(port: u16, upstream: &str, cert: &Path, key: &Path) -> Nginx {
     panic!("nginx did not start: {log}");
 }
 
-fn make_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("proxy.crt"), dir.join("proxy.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    (cert, key)
-}
-
 /// A browser at `source` (a loopback address of its own) going through the proxy.
 fn client_from(source: &str, cert: &Path) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -151,7 +119,7 @@ async fn behind_nginx_each_client_is_throttled_on_its_own_address() {
         ],
     );
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key) = make_cert(certs.path());
+    let (cert, key) = common::certs::self_signed(certs.path(), "localhost", "DNS:localhost");
     let _nginx = start_nginx(port, &server.base, &cert, &key);
     let base = format!("https://localhost:{port}");
     let login = |client: reqwest::Client, password: &'static str| {

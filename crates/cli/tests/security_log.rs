@@ -119,14 +119,7 @@ async fn security_events_are_json_lines_with_request_client_actor_and_org() {
         .starts_with("sample.")));
 
     // Counted by kind.
-    let metrics = http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for kind in ["login_failed", "not_visible", "privileged_change"] {
         assert!(
             metrics

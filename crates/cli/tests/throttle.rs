@@ -47,12 +47,7 @@ fn retry_after(res: &reqwest::Response) -> i64 {
 }
 
 async fn security_events(server: &common::TestServer, kind: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     let prefix = format!("labledger_security_events_total{{kind=\"{kind}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 pub mod browser;
+pub mod certs;
 pub mod fixtures;
 
 pub const ADMIN_EMAIL: &str = "owner@lab.example";
@@ -403,6 +404,11 @@ impl TestServer {
         self.child.id()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        metrics_at(&self.base).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -605,4 +611,14 @@ pub async fn audit_len(owner: &Session, org: &str) -> i64 {
         .await;
     assert_eq!(v["ok"], true, "{v}");
     v["verified_events"].as_i64().unwrap()
+}
+
+/// The Prometheus text of `/metrics` of the server (or node) at `base`.
+pub async fn metrics_at(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
