@@ -387,23 +387,7 @@ async fn an_sqlite_backup_restores_into_postgresql() {
         return;
     };
     let server = common::spawn_on(tempfile::tempdir().unwrap(), None, &[]);
-    let (other, other_owner, files) = populate(&server).await;
-    let owner = server.owner().await;
-    let mut expected = Vec::new();
-    for org in [server.org_id.clone(), other.clone()] {
-        let s = session_for(&org, &owner, &other, &other_owner);
-        expected.push((org.clone(), org_state(s, &org).await));
-    }
-    let keys = tempfile::tempdir().unwrap();
-    let key = key_file(keys.path(), 2);
-    let archive = keys.path().join("a.llbk");
-    let out = create(&server, &key, &archive);
-    assert!(out.status.success(), "{}", text(&out));
-    let dir = tempfile::tempdir().unwrap();
-    let master = server.data_dir.path().join("master.key");
-    let out = restore(&archive, &key, dir.path(), Some(&target), &master);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    check_restored(dir, Some(target), &server, &expected, &other, &files).await;
+    restores_across_engines(&server, Some(target), 2).await;
 }
 
 /// On a PostgreSQL run: a PostgreSQL backup restores into SQLite.
@@ -413,7 +397,13 @@ async fn a_postgresql_backup_restores_into_sqlite() {
         return;
     }
     let server = common::spawn().await;
-    let (other, other_owner, files) = populate(&server).await;
+    restores_across_engines(&server, None, 3).await;
+}
+
+/// Backs `server` up (under a key made of `key_byte`) and restores it into `target` (a
+/// PostgreSQL URL) or a new SQLite data dir; the restored instance must show the same.
+async fn restores_across_engines(server: &TestServer, target: Option<String>, key_byte: u8) {
+    let (other, other_owner, files) = populate(server).await;
     let owner = server.owner().await;
     let mut expected = Vec::new();
     for org in [server.org_id.clone(), other.clone()] {
@@ -421,15 +411,15 @@ async fn a_postgresql_backup_restores_into_sqlite() {
         expected.push((org.clone(), org_state(s, &org).await));
     }
     let keys = tempfile::tempdir().unwrap();
-    let key = key_file(keys.path(), 3);
+    let key = key_file(keys.path(), key_byte);
     let archive = keys.path().join("a.llbk");
-    let out = create(&server, &key, &archive);
+    let out = create(server, &key, &archive);
     assert!(out.status.success(), "{}", text(&out));
     let dir = tempfile::tempdir().unwrap();
     let master = server.data_dir.path().join("master.key");
-    let out = restore(&archive, &key, dir.path(), None, &master);
+    let out = restore(&archive, &key, dir.path(), target.as_deref(), &master);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    check_restored(dir, None, &server, &expected, &other, &files).await;
+    check_restored(dir, target, server, &expected, &other, &files).await;
 }
 
 #[tokio::test]
