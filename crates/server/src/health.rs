@@ -101,7 +101,7 @@ async fn backup_health(state: &AppState) -> BackupHealth {
     let period = i64::try_from(every.as_secs()).unwrap_or(i64::MAX);
     let now = labledger_domain::time::Timestamp::now();
     match state.store().job_record(BACKUP_JOB).await {
-        Ok(Some(record)) if record.last_outcome.starts_with("failed") => BackupHealth::Failed,
+        Ok(Some(record)) if record.last_run_failed() => BackupHealth::Failed,
         Ok(Some(record)) => match record.last_run_at {
             Some(at) if at.plus_secs(period.saturating_mul(2)) >= now => BackupHealth::Ok,
             Some(_) => BackupHealth::Overdue,
@@ -121,20 +121,18 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("labledger_db_pool_connections", "state" => "in_use")
         .set(f64::from(open).max(idle as f64) - idle as f64);
     let now = labledger_domain::time::Timestamp::now().micros();
-    for job in [BACKUP_JOB, "orphan_sweep", "session_purge"] {
-        let Ok(Some(record)) = state.store().job_record(job).await else {
-            continue;
-        };
+    for record in state.store().job_records().await.unwrap_or_default() {
         let Some(at) = record.last_run_at else {
             continue;
         };
-        metrics::gauge!("labledger_job_last_run_timestamp_seconds", "job" => job)
+        let ok = !record.last_run_failed();
+        let job = record.job;
+        metrics::gauge!("labledger_job_last_run_timestamp_seconds", "job" => job.clone())
             .set(at.micros() as f64 / 1e6);
-        let ok = !record.last_outcome.starts_with("failed");
-        metrics::gauge!("labledger_job_last_run_ok", "job" => job).set(if ok { 1.0 } else { 0.0 });
         if job == BACKUP_JOB && ok {
             metrics::gauge!("labledger_backup_age_seconds").set((now - at.micros()) as f64 / 1e6);
         }
+        metrics::gauge!("labledger_job_last_run_ok", "job" => job).set(if ok { 1.0 } else { 0.0 });
     }
     // The last restore drill (`backup verify` against this instance).
     if let Ok(Some(drill)) = state.store().latest_backup_drill().await {

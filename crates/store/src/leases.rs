@@ -78,14 +78,32 @@ impl Store {
         .bind(job)
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.map(|r| {
-            let last: i64 = r.get("last_run_at");
-            JobRecord {
-                job: r.get("job"),
-                last_run_at: (last > 0).then(|| Timestamp::from_micros(last)),
-                last_outcome: r.get("last_outcome"),
-                runs: r.get("runs"),
-            }
-        }))
+        Ok(row.as_ref().map(record_of))
+    }
+
+    /// The last runs of every job that ever ran or was claimed (for monitoring).
+    pub async fn job_records(&self) -> Result<Vec<JobRecord>> {
+        let rows =
+            sqlx::query("SELECT job, last_run_at, last_outcome, runs FROM job_leases ORDER BY job")
+                .fetch_all(self.reader())
+                .await?;
+        Ok(rows.iter().map(record_of).collect())
+    }
+}
+
+fn record_of(r: &sqlx::any::AnyRow) -> JobRecord {
+    let last: i64 = r.get("last_run_at");
+    JobRecord {
+        job: r.get("job"),
+        last_run_at: (last > 0).then(|| Timestamp::from_micros(last)),
+        last_outcome: r.get("last_outcome"),
+        runs: r.get("runs"),
+    }
+}
+
+impl JobRecord {
+    /// Whether the last run failed (`finish_job` records failures as `failed: <reason>`).
+    pub fn last_run_failed(&self) -> bool {
+        self.last_outcome.starts_with("failed")
     }
 }
