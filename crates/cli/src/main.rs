@@ -139,16 +139,13 @@ fn main() -> std::process::ExitCode {
     )
     .then(command_path);
     if operator_command.is_some() {
-        let sink = std::env::var("LABLEDGER_SECURITY_LOG")
-            .ok()
-            .map(|spec| {
-                labledger_server::security_log::SecuritySink::open(&spec, 64 << 20, 9)
-                    .unwrap_or_else(|e| {
-                        eprintln!("warning: LABLEDGER_SECURITY_LOG {spec}: {e}");
-                        labledger_server::security_log::SecuritySink::Stderr
-                    })
-            })
-            .unwrap_or(labledger_server::security_log::SecuritySink::None);
+        // The same settings (and rotation) as `serve`'s, from the same environment.
+        let sink = serve::SecurityLogArgs::from_env()
+            .and_then(|args| args.sink())
+            .unwrap_or_else(|e| {
+                eprintln!("warning: the security log: {e:#}; security events go to stderr");
+                labledger_server::security_log::SecuritySink::Stderr
+            });
         serve::init_logging("text", "warn", sink);
     }
     let result = runtime.block_on(async {

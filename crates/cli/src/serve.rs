@@ -161,6 +161,18 @@ pub struct SecurityLogArgs {
 }
 
 impl SecurityLogArgs {
+    /// The settings from the environment alone (`LABLEDGER_SECURITY_LOG…`), for commands
+    /// other than `serve`.
+    pub fn from_env() -> anyhow::Result<Self> {
+        #[derive(clap::Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            args: SecurityLogArgs,
+        }
+        use clap::Parser;
+        Ok(FromEnv::try_parse_from(["labledger"])?.args)
+    }
+
     pub fn sink(&self) -> anyhow::Result<SecuritySink> {
         match &self.security_log {
             None => Ok(SecuritySink::None),
