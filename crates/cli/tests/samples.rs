@@ -168,12 +168,44 @@ async fn samples_page_by_cursor_and_filter() {
             .len(),
         0
     );
+    // A code prefix (as typed, any case) with the status: S-000010 … S-000019, minus the one
+    // received above (S-000023 is not under the prefix), newest first and paged.
+    let prefixed = owner
+        .get_json(&format!(
+            "{base}?code_prefix=s-00001&status=registered&limit=6"
+        ))
+        .await;
+    let codes: Vec<&str> = prefixed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["S-000019", "S-000018", "S-000017", "S-000016", "S-000015", "S-000014"]
+    );
+    let cursor = prefixed["next_cursor"].as_str().unwrap();
+    let rest = owner
+        .get_json(&format!(
+            "{base}?code_prefix=S-00001&status=registered&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 4, "{rest}");
+    for (prefix, found) in [("S-00002", 4), ("S-0002", 0), ("S-000023", 1)] {
+        let page = owner
+            .get_json(&format!("{base}?code_prefix={prefix}"))
+            .await;
+        assert_eq!(page["items"].as_array().unwrap().len(), found, "{prefix}");
+    }
     for bad in [
         "limit=0",
         "cursor=x",
         "status=lost",
         "sample_type=%3Cscript%3E",
         "colour=red",
+        "code_prefix=S%20000",
+        "code_prefix=%C3%96",
     ] {
         assert_eq!(
             owner.get(&format!("{base}?{bad}")).await.status(),

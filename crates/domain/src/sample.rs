@@ -113,6 +113,26 @@ pub fn sample_code(n: i64) -> String {
     format!("S-{n:06}")
 }
 
+/// The bounds `[low, high)` of the codes that start with `prefix`, compared byte by byte: a
+/// prefix search is then a range of the code index. The prefix is trimmed and upper-cased (codes
+/// are `S-000123`); it must be 1 to 32 printable ASCII characters.
+pub fn code_prefix_range(field: &str, prefix: &str) -> Result<(String, String), FieldError> {
+    let low = prefix.trim().to_ascii_uppercase();
+    if low.is_empty() || low.len() > 32 || !low.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FieldError::new(
+            field,
+            "must be the start of a sample code, such as S-0001 (1 to 32 letters, digits or signs)",
+        ));
+    }
+    // The last byte is printable ASCII (at most `~`), so one more is still ASCII.
+    let mut high = low.clone().into_bytes();
+    if let Some(last) = high.last_mut() {
+        *last += 1;
+    }
+    let high = String::from_utf8(high).map_err(|_| FieldError::new(field, "is not ASCII"))?;
+    Ok((low, high))
+}
+
 /// A sample type: a short lower-case word or phrase such as `blood`, `serum`, `tissue biopsy`.
 pub fn parse_sample_type(field: &str, raw: &str) -> Result<String, FieldError> {
     let s = raw.trim().to_lowercase();
@@ -189,6 +209,25 @@ pub fn remaining_after(
 mod tests {
     use super::*;
     use SampleStatus::*;
+
+    #[test]
+    fn a_code_prefix_is_the_range_of_codes_that_start_with_it() {
+        let (low, high) = code_prefix_range("code_prefix", " s-0001 ").unwrap();
+        assert_eq!((low.as_str(), high.as_str()), ("S-0001", "S-0002"));
+        for inside in ["S-0001", "S-000123", "S-0001999999"] {
+            assert!(low.as_str() <= inside && inside < high.as_str(), "{inside}");
+        }
+        for outside in ["S-0000999", "S-0002", "S-000", "T-0001"] {
+            assert!(
+                !(low.as_str() <= outside && outside < high.as_str()),
+                "{outside}"
+            );
+        }
+        assert_eq!(code_prefix_range("c", "A~").unwrap().1, "A\u{7f}");
+        for bad in ["", "   ", "S 1", "Ö-1", &"S".repeat(33)] {
+            assert!(code_prefix_range("c", bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn every_legal_transition_is_allowed_and_every_other_refused() {

@@ -6,6 +6,7 @@
 use crate::error::{Result, StoreError};
 use crate::instance::parse_id;
 use crate::org::Org;
+use crate::read_conn::Reader;
 use crate::roles::check_grantable;
 use crate::scope::Actor;
 use crate::Store;
@@ -16,7 +17,7 @@ use labledger_domain::{
 };
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
 /// The longest grant: 8 hours.
 pub const MAX_GRANT_MINUTES: i64 = 480;
@@ -88,7 +89,7 @@ pub(crate) struct ActiveGrant {
 
 /// The user's grants in the org that are live now (the time comparison is in SQL).
 pub(crate) async fn active_grants(
-    pool: &AnyPool,
+    pool: &Reader,
     org: OrgId,
     user: UserId,
 ) -> Result<Vec<ActiveGrant>> {

@@ -1,6 +1,7 @@
 //! Picking the engine from the URL, connecting, and migrating.
 
 use crate::error::{Result, StoreError};
+use crate::read_conn::Reader;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
@@ -130,20 +131,24 @@ fn sqlite_open(url: &str) -> Result<rusqlite::Connection> {
     })
 }
 
-pub(crate) async fn sqlite_readers(url: &str, max: u32) -> Result<AnyPool> {
-    Ok(AnyPoolOptions::new()
-        .max_connections(max)
-        .min_connections(0)
-        .idle_timeout(Duration::from_secs(300))
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
-                    .await?;
-                Ok(())
-            })
-        })
-        .connect_with(options(url)?)
-        .await?)
+/// A read-only connection of a reader thread (see `read_conn.rs`).
+pub(crate) fn sqlite_reader(url: &str, cache_kib: u32) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_owned();
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(&path, flags).map_err(|e| {
+        StoreError::Refused(format!(
+            "cannot open the SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
+    conn.execute_batch(&format!(
+        "PRAGMA query_only = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -{cache_kib};"
+    ))
+    .map_err(|e| StoreError::Refused(format!("cannot set up an SQLite reader: {e}")))?;
+    Ok(conn)
 }
 
 pub(crate) async fn postgres_pool(url: &str, max: u32) -> Result<AnyPool> {
@@ -209,11 +214,11 @@ pub(crate) async fn migrate(engine: Engine, conn: &mut AnyConnection) -> Result<
 }
 
 /// Whether every migration this binary knows is applied, and nothing newer.
-pub(crate) async fn migrations_current(engine: Engine, pool: &AnyPool) -> Result<bool> {
+pub(crate) async fn migrations_current(engine: Engine, reader: &Reader) -> Result<bool> {
     let applied: Vec<i64> = sqlx::query_scalar(
         "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
     )
-    .fetch_all(pool)
+    .fetch_all(reader)
     .await?;
     let known: Vec<i64> = engine.migrator().iter().map(|m| m.version).collect();
     Ok(applied == known)

@@ -32,6 +32,7 @@ mod operator_users;
 mod org;
 mod projects;
 mod protocols;
+mod read_conn;
 mod recall;
 mod retention;
 mod review;
@@ -111,7 +112,8 @@ pub use workflows::{
 };
 
 use labledger_domain::{OrgId, UserId};
-use sqlx::{AnyPool, Connection};
+use read_conn::{LiteReaders, Reader};
+use sqlx::Connection;
 use std::sync::Arc;
 use writer::WritePath;
 
@@ -137,7 +139,7 @@ pub struct Store {
 
 struct Inner {
     engine: Engine,
-    read: AnyPool,
+    read: Reader,
     write: WritePath,
     head_seal: Option<HeadSealKey>,
     recall: recall::Recall,
@@ -166,15 +168,18 @@ impl Store {
                 engine::sqlite_migrate(url).await?;
                 let conn = engine::sqlite_writer(url, options.sqlite_sync)?;
                 let checkpointer = engine::sqlite_checkpointer(url)?;
-                let readers = engine::sqlite_readers(url, pick(options.max_connections, 4)).await?;
-                (readers, WritePath::sqlite(conn, checkpointer)?)
+                let readers = LiteReaders::start(url, pick(options.max_connections, 4))?;
+                (
+                    Reader::Sqlite(readers),
+                    WritePath::sqlite(conn, checkpointer)?,
+                )
             }
             Engine::Postgres => {
                 let mut conn = sqlx::AnyConnection::connect(url).await?;
                 engine::migrate(engine, &mut conn).await?;
                 conn.close().await?;
                 let pool = engine::postgres_pool(url, pick(options.max_connections, 16)).await?;
-                (pool.clone(), WritePath::postgres(pool))
+                (Reader::Pool(pool.clone()), WritePath::postgres(pool))
             }
         };
         let store = Store {
@@ -230,10 +235,10 @@ impl Store {
 
     /// Connections of the read pool: (open, idle).
     pub fn pool_use(&self) -> (u32, usize) {
-        (self.inner.read.size(), self.inner.read.num_idle())
+        self.inner.read.use_now()
     }
 
-    pub(crate) fn reader(&self) -> &AnyPool {
+    pub(crate) fn reader(&self) -> &Reader {
         &self.inner.read
     }
 

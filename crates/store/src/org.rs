@@ -38,7 +38,7 @@ impl<'a> Org<'a> {
         Viewer::of(self.scope)
     }
 
-    pub(crate) fn reader(&self) -> &sqlx::AnyPool {
+    pub(crate) fn reader(&self) -> &crate::read_conn::Reader {
         self.store.reader()
     }
 

@@ -72,6 +72,8 @@ pub struct SampleFilter {
     pub location_id: Option<LocationId>,
     /// Custom field equality: key and canonical value text.
     pub custom: Vec<(String, String)>,
+    /// Codes in `[low, high)`, byte by byte: a code prefix (`domain::sample::code_prefix_range`).
+    pub code_range: Option<(String, String)>,
     /// Only samples registered before this one (the cursor of the previous page).
     pub before_seq: Option<i64>,
 }
@@ -377,6 +379,15 @@ impl Org<'_> {
         if filter.project_id.is_some() {
             sql.push_str(&next("project_id ="));
         }
+        if filter.code_range.is_some() {
+            // Byte order on both engines (PostgreSQL's default collation is the locale's).
+            let code = match self.store().engine() {
+                crate::Engine::Sqlite => "code",
+                crate::Engine::Postgres => "code COLLATE \"C\"",
+            };
+            sql.push_str(&next(&format!("{code} >=")));
+            sql.push_str(&next(&format!("{code} <")));
+        }
         for (col, (from, to)) in [
             ("collected_at", filter.collected),
             ("received_at", filter.received),
@@ -425,6 +436,9 @@ impl Org<'_> {
         }
         if let Some(p) = filter.project_id {
             q = q.bind(p.to_string());
+        }
+        if let Some((low, high)) = filter.code_range {
+            q = q.bind(low).bind(high);
         }
         for (from, to) in [filter.collected, filter.received, filter.registered] {
             if let Some(t) = from {

@@ -115,7 +115,7 @@ pub(crate) async fn sign(
 /// The signatures of one record, oldest first, each checked against `current` (the record's
 /// canonical content now; `None` when it no longer exists).
 pub(crate) async fn checked(
-    pool: &sqlx::AnyPool,
+    pool: &crate::read_conn::Reader,
     org: &str,
     record_type: &str,
     record_id: &str,

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
+use sqlx::any::{AnyQueryResult, AnyRow};
 use sqlx::{Any, Either, Execute, Executor, Transaction};
 use sqlx_core::any::{AnyColumn, AnyTypeInfo, AnyTypeInfoKind, AnyValue, AnyValueKind};
 use sqlx_core::ext::ustr::UStr;
@@ -72,13 +72,12 @@ impl LiteConn {
 
     /// Runs one query: its rows (all of them, or up to the first when `first_only`) and how
     /// many rows it changed.
-    fn run(
+    pub(crate) fn run(
         &mut self,
         sql: &str,
-        arguments: Option<AnyArguments<'_>>,
+        values: &[AnyValueKind<'_>],
         first_only: bool,
     ) -> Result<(Vec<AnyRow>, u64), sqlx::Error> {
-        let values = arguments.map(|a| a.values.0).unwrap_or_default();
         let mut stmt = match self.conn.prepare_cached(sql) {
             Ok(stmt) => stmt,
             // Several statements in one text (no arguments): run them as a batch.
@@ -111,6 +110,10 @@ impl LiteConn {
             Some(c) => c.clone(),
             None => {
                 let c = columns_of(&stmt);
+                // Filters build their text at run time: bound what is remembered.
+                if self.columns.len() >= STATEMENT_CACHE * 2 {
+                    self.columns.clear();
+                }
                 self.columns.insert(sql.to_owned(), c.clone());
                 c
             }
@@ -263,7 +266,8 @@ where
     E: 'q + Execute<'q, Any>,
 {
     let arguments = query.take_arguments().map_err(sqlx::Error::Encode)?;
-    conn.run(query.sql(), arguments, first_only)
+    let values = arguments.map(|a| a.values.0).unwrap_or_default();
+    conn.run(query.sql(), &values, first_only)
 }
 
 impl<'c> Executor<'c> for &'c mut WriteConn {

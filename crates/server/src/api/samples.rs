@@ -13,7 +13,7 @@ use axum::Json;
 use labledger_domain::custom_field::{
     check_values, csv_cell, parse_def, value_text, FieldDef, FieldKind, RawDef,
 };
-use labledger_domain::sample::{parse_sample_type, SampleStatus};
+use labledger_domain::sample::{code_prefix_range, parse_sample_type, SampleStatus};
 use labledger_domain::LocationId;
 use labledger_domain::{FieldError, FieldErrors, Permission, ProjectId, SampleId, Timestamp};
 use labledger_store::{NewSample, Sample, SampleFilter};
@@ -416,6 +416,8 @@ pub struct SampleQuery {
     sample_type: Option<String>,
     /// Only the samples of one project.
     project_id: Option<String>,
+    /// Only the samples whose code starts with this, such as `S-0001` (case-insensitive).
+    code_prefix: Option<String>,
     /// Collected at or after (RFC 3339 UTC or `YYYY-MM-DD`).
     collected_from: Option<String>,
     /// Collected at or before (a bare date includes that whole day).
@@ -527,6 +529,12 @@ pub(crate) fn parse_search(raw: &str, defs: &[FieldDef]) -> Result<Search, ApiEr
                 .map_err(|_| bad(FieldError::new("location_id", "is not a location id")))?,
         ),
     };
+    let code_range = q
+        .code_prefix
+        .filter(|p| !p.is_empty())
+        .map(|p| code_prefix_range("code_prefix", &p))
+        .transpose()
+        .map_err(bad)?;
     let range = |from: (&str, Option<String>), to: (&str, Option<String>)| {
         Ok::<_, ApiError>((
             range_end(from.0, from.1, false).map_err(bad)?,
@@ -553,14 +561,15 @@ pub(crate) fn parse_search(raw: &str, defs: &[FieldDef]) -> Result<Search, ApiEr
             )?,
             location_id,
             custom,
+            code_range,
             before_seq,
         },
         described: serde_json::Value::Object(described),
     })
 }
 
-/// List samples, newest first, with keyset pagination and filters (status, type, project,
-/// collected/received/registered date ranges, storage location, `custom.<key>=value`).
+/// List samples, newest first, with keyset pagination and filters (status, type, project, code
+/// prefix, collected/received/registered date ranges, storage location, `custom.<key>=value`).
 #[utoipa::path(
     get, path = "/api/v1/orgs/{org_id}/samples", tag = "samples",
     params(("org_id" = String, Path, description = "Organization id"), SampleQuery),

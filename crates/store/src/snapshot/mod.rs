@@ -229,7 +229,7 @@ impl Store {
     /// documentation). Dropping the receiver stops the dump and ends its transaction.
     pub fn dump(&self) -> mpsc::Receiver<Result<DumpItem>> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let url = self.reader().connect_options().database_url.to_string();
+        let url = self.reader().database_url();
         match self.engine() {
             Engine::Sqlite => sqlite::spawn_dump(url, tx),
             Engine::Postgres => {

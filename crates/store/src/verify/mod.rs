@@ -37,12 +37,12 @@ const MAX_RANGES: usize = 8;
 /// Verifies one org's chain; see the module documentation. Without `key`, every link and the
 /// head, but not the head's seal (a restore drill run without the master key).
 pub(crate) async fn verify(
-    pool: &sqlx::AnyPool,
+    pool: &crate::read_conn::Reader,
     engine: Engine,
     key: Option<&HeadSealKey>,
     org: OrgId,
 ) -> Result<Verification> {
-    let url = pool.connect_options().database_url.clone();
+    let url = pool.database_url();
     let parts = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(MAX_RANGES);
