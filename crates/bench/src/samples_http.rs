@@ -167,17 +167,33 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
     let session = server.login().await?;
     let base = format!("{}/api/v1/orgs/{}/samples", server.base, session.org);
 
-    // Fill: 10,000 rows a request, four sample types and a spread of statuses' worth of rows.
+    // Fill: 10,000 rows a request, four sample types, every other row filed under one project.
+    let project = session
+        .client
+        .post(format!(
+            "{}/api/v1/orgs/{}/projects",
+            server.base, session.org
+        ))
+        .header("x-csrf-token", &session.csrf)
+        .json(&json!({"name": "Cohort A"}))
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?["id"]
+        .as_str()
+        .context("no project id")?
+        .to_owned();
     let types = ["blood", "serum", "urine", "tissue"];
     let started = Instant::now();
     let mut done = 0;
     while done < total {
         let n = (total - done).min(10_000);
-        let mut csv = String::from("sample_type,source_ref,quantity,unit\n");
+        let mut csv = String::from("sample_type,source_ref,quantity,unit,project_id\n");
         for i in 0..n {
             let k = done + i;
+            let filed = if k % 2 == 0 { project.as_str() } else { "" };
             csv.push_str(&format!(
-                "{},SUBJ-{},1.5,mL\n",
+                "{},SUBJ-{},1.5,mL,{filed}\n",
                 types[k % types.len()],
                 k % 5000
             ));
@@ -259,6 +275,13 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
             false,
         ),
     ];
+    // Codes S-0012…: 1,000 of the first 1,000,000 (and 10,000 beyond), half of them in the project.
+    let project_filter = format!("&status=registered&project_id={project}&code_prefix=S-0012");
+    let scenarios = scenarios.into_iter().chain([(
+        "status + project + code prefix, first page",
+        project_filter.as_str(),
+        false,
+    )]);
     for (label, extra, random) in scenarios {
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0x9E37_79B9));
         let (get, base) = (get.clone(), base.clone());

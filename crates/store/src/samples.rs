@@ -354,6 +354,28 @@ impl Org<'_> {
         decode(&row)
     }
 
+    /// Whether SQLite should answer a code-prefix page from the code index: when the prefix
+    /// holds few codes, sorting them beats walking the newest rows of another index past every
+    /// code outside it (`S-0012` among a million). PostgreSQL's planner has statistics and
+    /// chooses by itself.
+    async fn few_codes_in(&self, (low, high): &(String, String)) -> Result<bool> {
+        const FEW: i64 = 2000;
+        if self.store().engine() != crate::Engine::Sqlite {
+            return Ok(false);
+        }
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE org_id = $1 AND code >= $2 \
+             AND code < $3 LIMIT $4)",
+        )
+        .bind(self.org_text())
+        .bind(low.as_str())
+        .bind(high.as_str())
+        .bind(FEW)
+        .fetch_one(self.reader())
+        .await?;
+        Ok(count < FEW)
+    }
+
     /// Newest first, keyset-paged by registration number.
     pub async fn samples_page(
         &self,
@@ -364,7 +386,11 @@ impl Org<'_> {
         let limit = limit.clamp(1, 1000);
         // The viewer's rule is appended last (after the filters' parameters).
         let viewer = self.viewer();
-        let mut sql = format!("SELECT {COLUMNS} FROM samples WHERE org_id = $1");
+        let from = match &filter.code_range {
+            Some(range) if self.few_codes_in(range).await? => "samples INDEXED BY samples_org_code",
+            _ => "samples",
+        };
+        let mut sql = format!("SELECT {COLUMNS} FROM {from} WHERE org_id = $1");
         let mut n = 1;
         let mut next = |clause: &str| {
             n += 1;
