@@ -264,24 +264,23 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
         }
     };
     let max = total as u64;
-    // (label, extra query, from a random cursor)
+    // (label, extra query, from a random cursor). The code prefix S-0012 holds S-001200 …
+    // S-001299, half of them in the project.
     let scenarios = [
-        ("first page", "", false),
-        ("random cursor", "", true),
-        ("type filter + random cursor", "&sample_type=serum", true),
+        ("first page", String::new(), false),
+        ("random cursor", String::new(), true),
+        ("type filter + random cursor", "&sample_type=serum".into(), true),
         (
             "status + type filter, first page",
-            "&status=registered&sample_type=serum",
+            "&status=registered&sample_type=serum".into(),
+            false,
+        ),
+        (
+            "status + project + code prefix, first page",
+            format!("&status=registered&project_id={project}&code_prefix=S-0012"),
             false,
         ),
     ];
-    // Codes S-0012…: 1,000 of the first 1,000,000 (and 10,000 beyond), half of them in the project.
-    let project_filter = format!("&status=registered&project_id={project}&code_prefix=S-0012");
-    let scenarios = scenarios.into_iter().chain([(
-        "status + project + code prefix, first page",
-        project_filter.as_str(),
-        false,
-    )]);
     for (label, extra, random) in scenarios {
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0x9E37_79B9));
         let (get, base) = (get.clone(), base.clone());
