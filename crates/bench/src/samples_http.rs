@@ -269,7 +269,11 @@ pub(crate) async fn search(flags: &Flags) -> anyhow::Result<()> {
     let scenarios = [
         ("first page", String::new(), false),
         ("random cursor", String::new(), true),
-        ("type filter + random cursor", "&sample_type=serum".into(), true),
+        (
+            "type filter + random cursor",
+            "&sample_type=serum".into(),
+            true,
+        ),
         (
             "status + type filter, first page",
             "&status=registered&sample_type=serum".into(),

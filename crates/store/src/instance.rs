@@ -273,23 +273,17 @@ impl Store {
         org: OrgId,
         meta: RequestMeta,
     ) -> Result<Option<OrgScope>> {
-        let remembered = self
+        let standing = self
             .inner
             .standings
-            .get(&self.inner.recall, &(user, org))
-            // A just-in-time grant ends at its end, not when the memory of it does.
-            .filter(|s| !s.has_lapsed(Timestamp::now()));
-        let standing = match remembered {
-            Some(standing) => standing,
-            None => {
-                let seen = self.inner.recall.generation();
-                let standing = self.read_standing(user, org).await?;
-                self.inner
-                    .standings
-                    .put(&self.inner.recall, seen, (user, org), standing.clone());
-                standing
-            }
-        };
+            .get_or_read(
+                &self.inner.recall,
+                (user, org),
+                // A just-in-time grant ends at its end, not when the memory of it does.
+                |s| !s.has_lapsed(Timestamp::now()),
+                || self.read_standing(user, org),
+            )
+            .await?;
         Ok(match standing {
             Standing::Outside => None,
             Standing::Disabled => return Err(StoreError::OrgDisabled),

@@ -143,8 +143,8 @@ struct Inner {
     write: WritePath,
     head_seal: Option<HeadSealKey>,
     recall: recall::Recall,
-    /// Sessions by token hash, before the idle and expiry checks (made at each use).
-    sessions: recall::Answers<Vec<u8>, SessionUser>,
+    /// Sessions by token hash, before the idle and expiry checks (made at each use); unknown ones are not kept.
+    sessions: recall::Answers<Vec<u8>, Option<SessionUser>>,
     /// A user's standing in an org.
     standings: recall::Answers<(UserId, OrgId), instance::Standing>,
     /// Whether an org requires MFA.

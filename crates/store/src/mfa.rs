@@ -191,19 +191,18 @@ impl Store {
     /// Whether the org requires its members to use MFA (for the enforcement check of every
     /// org-scoped request of a member without MFA).
     pub async fn org_requires_mfa(&self, org: OrgId) -> Result<bool> {
-        if let Some(required) = self.inner.org_mfa.get(&self.inner.recall, &org) {
-            return Ok(required);
-        }
-        let seen = self.inner.recall.generation();
-        let v: Option<i64> = sqlx::query_scalar("SELECT require_mfa FROM orgs WHERE id = $1")
-            .bind(org.to_string())
-            .fetch_optional(self.reader())
-            .await?;
-        let required = v == Some(1);
+        let read = || async {
+            let v: Option<i64> = sqlx::query_scalar("SELECT require_mfa FROM orgs WHERE id = $1")
+                .bind(org.to_string())
+                .fetch_optional(self.reader())
+                .await?;
+            Ok(v == Some(1))
+        };
+        let recall = &self.inner.recall;
         self.inner
             .org_mfa
-            .put(&self.inner.recall, seen, org, required);
-        Ok(required)
+            .get_or_read(recall, org, |_| true, read)
+            .await
     }
 }
 

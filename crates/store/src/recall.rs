@@ -60,7 +60,30 @@ impl<K, V> Default for Answers<K, V> {
 }
 
 impl<K: Hash + Eq, V: Clone> Answers<K, V> {
-    pub(crate) fn get(&self, recall: &Recall, key: &K) -> Option<V> {
+    /// The remembered answer for `key` while `usable` says it still holds, or else `read`'s,
+    /// remembered (when usable) under the generation seen before reading.
+    pub(crate) async fn get_or_read<E, Fut>(
+        &self,
+        recall: &Recall,
+        key: K,
+        usable: impl Fn(&V) -> bool,
+        read: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        if let Some(value) = self.get(recall, &key).filter(|v| usable(v)) {
+            return Ok(value);
+        }
+        let seen = recall.generation();
+        let value = read().await?;
+        if usable(&value) {
+            self.put(recall, seen, key, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn get(&self, recall: &Recall, key: &K) -> Option<V> {
         let entries = self.entries.lock().ok()?;
         let (value, generation, at) = entries.get(key)?;
         (recall.current(Generation(*generation)) && at.elapsed() < REMEMBER_FOR)
@@ -68,7 +91,7 @@ impl<K: Hash + Eq, V: Clone> Answers<K, V> {
     }
 
     /// Remembers an answer read under generation `seen`, unless a write committed since.
-    pub(crate) fn put(&self, recall: &Recall, seen: Generation, key: K, value: V) {
+    fn put(&self, recall: &Recall, seen: Generation, key: K, value: V) {
         if !recall.current(seen) {
             return;
         }

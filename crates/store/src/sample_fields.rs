@@ -41,20 +41,19 @@ impl Org<'_> {
         // Read on every registration: remembered like the caller's standing (`recall`).
         let store = self.store();
         let org = self.scope().org_id();
-        if let Some(defs) = store.inner.field_defs.get(&store.inner.recall, &org) {
-            return Ok(defs);
-        }
-        let seen = store.inner.recall.generation();
-        let rows = sqlx::query(SELECT)
-            .bind(self.org_text())
-            .fetch_all(self.reader())
-            .await?;
-        let defs: Vec<FieldDef> = rows.iter().map(decode).collect::<Result<_>>()?;
+        let read = || async {
+            let rows = sqlx::query(SELECT)
+                .bind(self.org_text())
+                .fetch_all(self.reader())
+                .await?;
+            rows.iter().map(decode).collect::<Result<Vec<FieldDef>>>()
+        };
+        let recall = &store.inner.recall;
         store
             .inner
             .field_defs
-            .put(&store.inner.recall, seen, org, defs.clone());
-        Ok(defs)
+            .get_or_read(recall, org, |_| true, read)
+            .await
     }
 
     /// Defines a custom sample field; its key is unique in the org.

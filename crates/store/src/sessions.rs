@@ -83,25 +83,19 @@ impl Store {
     /// The live session for a token hash: none when unknown, past its absolute expiry, or idle
     /// for longer than `idle_secs`.
     pub async fn session(&self, token_hash: &[u8], idle_secs: i64) -> Result<Option<SessionUser>> {
-        let found = match self
+        // An unknown token is read again each time (it may be one just made on another node).
+        let found = self
             .inner
             .sessions
-            .get(&self.inner.recall, &token_hash.to_vec())
-        {
-            Some(found) => found,
-            None => {
-                let seen = self.inner.recall.generation();
-                let Some(found) = self.read_session(token_hash).await? else {
-                    return Ok(None);
-                };
-                self.inner.sessions.put(
-                    &self.inner.recall,
-                    seen,
-                    token_hash.to_vec(),
-                    found.clone(),
-                );
-                found
-            }
+            .get_or_read(
+                &self.inner.recall,
+                token_hash.to_vec(),
+                Option::is_some,
+                || self.read_session(token_hash),
+            )
+            .await?;
+        let Some(found) = found else {
+            return Ok(None);
         };
         let now = Timestamp::now();
         let session = &found.session;
