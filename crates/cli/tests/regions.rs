@@ -155,10 +155,6 @@ async fn an_org_moved_to_another_region_is_served_only_there() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let settings = owner.get_json(&settings_path).await;
-    assert_eq!(settings["region"], "us");
-    assert_eq!(settings["region_move_to"], Value::Null);
-    assert_eq!(settings["region_move_phase"], Value::Null);
 
     // This node (eu) now refuses the org's members, naming the region, on every org route.
     for path in [
@@ -214,6 +210,17 @@ async fn an_org_moved_to_another_region_is_served_only_there() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    let settings: Value = client
+        .get(format!("{}{settings_path}", us.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["region"], "us");
+    assert_eq!(settings["region_move_to"], Value::Null);
+    assert_eq!(settings["region_move_phase"], Value::Null);
     let audit: Value = client
         .get(format!("{}/api/v1/orgs/{org}/audit?limit=20", us.base))
         .send()
