@@ -15,6 +15,7 @@ use common::Session;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn run_move(server: &common::TestServer, org: &str, region: &str) -> std::process::Output {
     server
@@ -48,29 +49,25 @@ fn regions_file(dir: &Path, regions: &[&str]) -> PathBuf {
     file
 }
 
-fn complete_move(
-    server: &common::TestServer,
-    org: &str,
-    regions: &Path,
-    extra: &[&str],
-) -> std::process::Output {
-    server
-        .cli()
-        .args([
-            "admin",
-            "org",
-            "move",
-            "--org",
-            org,
-            "--complete",
-            "--regions",
-        ])
-        .arg(regions)
-        .args(extra)
-        .arg("--data-dir")
-        .arg(server.data_dir_arg())
-        .output()
-        .unwrap()
+fn complete_command(server: &common::TestServer, org: &str, regions: &Path) -> Command {
+    let mut cmd = server.cli();
+    cmd.args([
+        "admin",
+        "org",
+        "move",
+        "--org",
+        org,
+        "--complete",
+        "--regions",
+    ])
+    .arg(regions)
+    .arg("--data-dir")
+    .arg(server.data_dir_arg());
+    cmd
+}
+
+fn complete_move(server: &common::TestServer, org: &str, regions: &Path) -> Output {
+    complete_command(server, org, regions).output().unwrap()
 }
 
 #[tokio::test]
@@ -149,7 +146,7 @@ async fn an_org_moved_to_another_region_is_served_only_there() {
     // The operator runs it (no files to copy here).
     let stores = tempfile::tempdir().unwrap();
     let regions = regions_file(stores.path(), &["eu", "us"]);
-    let out = complete_move(&server, &org, &regions, &[]);
+    let out = complete_move(&server, &org, &regions);
     assert!(
         out.status.success(),
         "{}",
@@ -351,7 +348,7 @@ async fn a_move_takes_the_org_files_to_the_new_region_store() {
     let first_id = uploaded(&owner, &org, "first.bin", first.clone()).await;
     assert!(run_move(&eu, &org, "eu").status.success());
     approve(&owner, &org, "eu").await;
-    let out = complete_move(&eu, &org, &regions, &[]);
+    let out = complete_move(&eu, &org, &regions);
     assert!(
         out.status.success(),
         "{}",
@@ -369,7 +366,7 @@ async fn a_move_takes_the_org_files_to_the_new_region_store() {
     approve(&owner, &org, "us").await;
     std::fs::create_dir_all(&us_dir).unwrap();
     std::fs::write(us_dir.join(&org), b"in the way").unwrap();
-    let out = complete_move(&eu, &org, &regions, &[]);
+    let out = complete_move(&eu, &org, &regions);
     assert!(!out.status.success());
     let settings = owner
         .get_json(&format!("/api/v1/orgs/{org}/settings"))
@@ -399,7 +396,11 @@ async fn a_move_takes_the_org_files_to_the_new_region_store() {
 
     // Run again once the obstacle is gone: it carries on and finishes.
     std::fs::remove_file(us_dir.join(&org)).unwrap();
-    let out = complete_move(&eu, &org, &regions, &[]);
+    let security_log = stores.path().join("security.log");
+    let out = complete_command(&eu, &org, &regions)
+        .env("LABLEDGER_SECURITY_LOG", &security_log)
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -407,6 +408,21 @@ async fn a_move_takes_the_org_files_to_the_new_region_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("2 object(s) verified"), "{said}");
+    // The security stream sees the move resumed and completed.
+    let events: Vec<Value> = std::fs::read_to_string(&security_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["kind"] == "region_move")
+        .collect();
+    let phases: Vec<&str> = events
+        .iter()
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["resumed", "completed"], "{events:?}");
+    assert!(events
+        .iter()
+        .all(|e| e["org"] == org.as_str() && e["to_region"] == "us"));
 
     // Every object is in us's store, none is left in eu's.
     assert_eq!(objects_of(&us_dir, &org), eu_objects);
@@ -455,7 +471,7 @@ async fn a_move_takes_the_org_files_to_the_new_region_store() {
     );
 
     // Running it again has nothing left to do.
-    let out = complete_move(&eu, &org, &regions, &[]);
+    let out = complete_move(&eu, &org, &regions);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("No move pending"));
 }
