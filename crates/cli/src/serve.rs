@@ -101,8 +101,8 @@ pub struct ServeArgs {
     pub security: SecurityLogArgs,
     /// The data region this node serves (`eu`, `us-east`): organizations pinned to another
     /// region answer 421 `wrong-region` naming theirs; unpinned ones are served everywhere.
-    /// Nodes of all regions share the database; give each region's nodes that region's object
-    /// store.
+    /// Nodes of all regions share the database; each region's nodes store files in that
+    /// region's object store (`--regions`).
     #[arg(long, env = "LABLEDGER_REGION")]
     pub region: Option<String>,
     /// The regions map (a JSON file, see ARCHITECTURE.md): each region's object store. This
