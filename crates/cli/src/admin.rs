@@ -87,17 +87,31 @@ pub enum OrgCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Ask to move an organization's data to another region. Nothing moves until an Owner of
-    /// the organization approves it (org settings, `region`); from then on only nodes of that
-    /// region (`serve --region`) serve it. Recorded in the organization's audit chain.
+    /// Ask to move an organization's data to another region (`--region`). Nothing moves until
+    /// an Owner of the organization approves it (org settings, `region`); then `--complete`
+    /// runs it: the organization's writes pause, its files are copied to the new region's
+    /// object store (`--regions`) and checked there, the organization switches region (only
+    /// that region's nodes serve it from then on), and the copies elsewhere are removed. Each
+    /// step is recorded in the organization's audit chain; an interrupted `--complete` carries
+    /// on when run again.
     Move {
         #[command(flatten)]
         db: KeyedDatabaseArgs,
         #[arg(long)]
         org: String,
         /// The region's name (`eu`, `us-east`).
-        #[arg(long)]
-        region: String,
+        #[arg(long, required_unless_present = "complete")]
+        region: Option<String>,
+        /// Run the approved move (or finish an interrupted one).
+        #[arg(long, requires = "regions")]
+        complete: bool,
+        /// The regions map (JSON): where each region's files are stored.
+        #[arg(long, env = "LABLEDGER_REGIONS_FILE")]
+        regions: Option<std::path::PathBuf>,
+        /// Keep the organization's files in the old region's store after the move (run
+        /// `--complete` again without this flag to remove them).
+        #[arg(long, requires = "complete")]
+        keep_source: bool,
     },
     /// Disable an organization: its members can no longer reach its data.
     Disable {
@@ -195,11 +209,17 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
                 "id", "status", "members", "region"
             );
             for org in store.list_orgs().await? {
-                let region = match (org.region.as_str(), org.region_move_to.as_str()) {
-                    ("", "") => "-".to_owned(),
-                    (now, "") => now.to_owned(),
-                    ("", to) => format!("- → {to}?"),
-                    (now, to) => format!("{now} → {to}?"),
+                let now = if org.region.is_empty() {
+                    "-"
+                } else {
+                    org.region.as_str()
+                };
+                let to = org.region_move_to.as_str();
+                let region = match org.region_move_phase {
+                    labledger_store::MovePhase::None => now.to_owned(),
+                    labledger_store::MovePhase::Requested => format!("{now} → {to}?"),
+                    labledger_store::MovePhase::Approved => format!("{now} → {to} approved"),
+                    labledger_store::MovePhase::Copying => format!("{now} → {to} moving"),
                 };
                 println!(
                     "{:<36}  {:<8}  {:>7}  {:<16}  {}",
@@ -207,17 +227,50 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        OrgCommand::Move { db, org, region } => {
-            let region = labledger_domain::validate::RegionName::parse("--region", &region)
+        OrgCommand::Move {
+            db,
+            org,
+            region,
+            complete,
+            regions,
+            keep_source,
+        } => {
+            let region = region
+                .map(|r| labledger_domain::validate::RegionName::parse("--region", &r))
+                .transpose()
                 .map_err(|e| anyhow!("{e}"))?;
-            let store = db.open(false).await?;
-            store
-                .request_region_move(org_id(&org)?, region.clone(), operator())
-                .await?;
-            println!(
-                "Asked to move organization {org} to region {region}: waiting for an Owner's \
-                 approval (organization settings)"
-            );
+            match (complete, regions, region) {
+                (true, Some(file), region) => {
+                    let map = crate::regions::RegionMap::load(&file)?;
+                    let store = db.open(false).await?;
+                    let org = org_id(&org)?;
+                    if let Some(region) = region {
+                        let pending = store.org_region(org).await?.map(|r| r.move_to);
+                        if pending
+                            .as_deref()
+                            .is_some_and(|p| !p.is_empty() && p != region.as_str())
+                        {
+                            bail!(
+                                "the move pending for organization {org} is not to region {region}"
+                            );
+                        }
+                    }
+                    crate::region_move::complete(&store, &map, org, keep_source, operator())
+                        .await?;
+                }
+                (_, _, Some(region)) => {
+                    let store = db.open(false).await?;
+                    store
+                        .request_region_move(org_id(&org)?, region.clone(), operator())
+                        .await?;
+                    println!(
+                        "Asked to move organization {org} to region {region}: waiting for an \
+                         Owner's approval (organization settings), then run this command with \
+                         --complete --regions FILE"
+                    );
+                }
+                _ => bail!("give --region REGION to ask for a move, or --complete --regions FILE"),
+            }
         }
         OrgCommand::Disable { db, org } => {
             let store = db.open(false).await?;

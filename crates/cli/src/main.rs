@@ -6,6 +6,8 @@ mod backup;
 mod config;
 mod export;
 mod keys;
+mod region_move;
+mod regions;
 mod serve;
 mod tls;
 mod vault;

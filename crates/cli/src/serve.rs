@@ -101,10 +101,15 @@ pub struct ServeArgs {
     pub security: SecurityLogArgs,
     /// The data region this node serves (`eu`, `us-east`): organizations pinned to another
     /// region answer 421 `wrong-region` naming theirs; unpinned ones are served everywhere.
-    /// Nodes of all regions share the database; give each region's nodes that region's object
-    /// store.
+    /// Nodes of all regions share the database; each region's nodes store files in that
+    /// region's object store (`--regions`).
     #[arg(long, env = "LABLEDGER_REGION")]
     pub region: Option<String>,
+    /// The regions map (a JSON file, see ARCHITECTURE.md): each region's object store. This
+    /// node then stores files in its region's store, and refuses to start when
+    /// `--object-store` names another one.
+    #[arg(long, env = "LABLEDGER_REGIONS_FILE", requires = "region")]
+    pub regions: Option<PathBuf>,
     /// Take an encrypted backup this often (`24h`, `6h`, `7d`; one node at a time) into
     /// `--backup-dir`, under the backup key (`LABLEDGER_BACKUP_KEY_FILE`).
     #[arg(long, env = "LABLEDGER_BACKUP_EVERY", requires = "backup_dir",
@@ -329,8 +334,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The node's object store: its region's in the regions map, or else the one configured.
 fn open_vault(args: &ServeArgs, master_key: [u8; 32]) -> anyhow::Result<labledger_vault::Vault> {
-    crate::vault::open_vault(&args.db.data_dir, &args.objects, master_key)
+    let (Some(file), Some(region)) = (&args.regions, &args.region) else {
+        return crate::vault::open_vault(&args.db.data_dir, &args.objects, master_key);
+    };
+    let map = crate::regions::RegionMap::load(file)?;
+    let own = map.store_of(region)?;
+    if args.objects.object_store.is_some() {
+        let given = args.objects.spec(&args.db.data_dir)?;
+        if &given != own {
+            bail!(
+                "--object-store {given} is not the object store of region {region} in {} \
+                 ({own}): files of region {region} would land elsewhere",
+                file.display()
+            );
+        }
+    }
+    let vault = own.open(master_key)?;
+    tracing::info!(store = vault.description(), %region, "evidence vault of the node's region");
+    Ok(vault)
 }
 
 /// On an empty database: the first organization and its Owner. The password comes from

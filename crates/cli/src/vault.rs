@@ -2,7 +2,8 @@
 //! writing an object and committing its record) and partial uploads, older than a grace period.
 
 use crate::config::DatabaseArgs;
-use anyhow::{bail, Context};
+use crate::regions::ObjectStoreSpec;
+use anyhow::Context;
 use labledger_store::StoreOptions;
 use labledger_vault::Vault;
 
@@ -30,9 +31,9 @@ pub struct SweepArgs {
 /// Where evidence objects are stored (shared by `serve` and `vault sweep`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ObjectStoreArgs {
-    /// Where evidence objects are stored: unset for `DATA_DIR/objects` (local directory), or an
-    /// S3-compatible bucket `s3://bucket[/prefix]` (credentials and region from the standard
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` variables).
+    /// Where evidence objects are stored: unset for `DATA_DIR/objects` (local directory), a
+    /// directory, or an S3-compatible bucket `s3://bucket[/prefix]` (credentials and region
+    /// from the standard `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` variables).
     #[arg(long, env = "LABLEDGER_OBJECT_STORE")]
     pub object_store: Option<String>,
     /// The S3 endpoint for a non-AWS S3-compatible server (e.g. `http://127.0.0.1:9000`).
@@ -40,25 +41,30 @@ pub struct ObjectStoreArgs {
     pub s3_endpoint: Option<String>,
 }
 
-/// The evidence vault: `DATA_DIR/objects` unless an S3 bucket is configured.
+impl ObjectStoreArgs {
+    /// The store these flags name: `DATA_DIR/objects` unless `--object-store` names a bucket
+    /// or a directory.
+    pub fn spec(&self, data_dir: &std::path::Path) -> anyhow::Result<ObjectStoreSpec> {
+        match &self.object_store {
+            Some(raw) => {
+                ObjectStoreSpec::parse(raw, self.s3_endpoint.as_deref(), std::path::Path::new("."))
+                    .context("--object-store")
+            }
+            None => {
+                crate::config::ensure_private_dir(data_dir)?;
+                ObjectStoreSpec::parse("objects", None, data_dir)
+            }
+        }
+    }
+}
+
+/// The evidence vault: `DATA_DIR/objects` unless an S3 bucket or a directory is configured.
 pub fn open_vault(
     data_dir: &std::path::Path,
     objects: &ObjectStoreArgs,
     master_key: [u8; 32],
 ) -> anyhow::Result<Vault> {
-    let vault = match &objects.object_store {
-        Some(url) if url.starts_with("s3://") => {
-            Vault::s3(url, objects.s3_endpoint.as_deref(), master_key)
-                .with_context(|| format!("configuring the object store {url}"))?
-        }
-        Some(other) => bail!("--object-store: `{other}` is not an s3://bucket URL"),
-        None => {
-            let dir = data_dir.join("objects");
-            crate::config::ensure_private_dir(data_dir)?;
-            Vault::local(&dir, master_key)
-                .with_context(|| format!("opening the object directory {}", dir.display()))?
-        }
-    };
+    let vault = objects.spec(data_dir)?.open(master_key)?;
     tracing::info!(store = vault.description(), "evidence vault");
     Ok(vault)
 }

@@ -258,6 +258,7 @@ async fn check_restored(
     dir: tempfile::TempDir,
     db: Option<String>,
     original: &TestServer,
+    live_at_backup: &Session,
     expected: &[(String, Value)],
     other_org: &str,
     files: &[(String, String, Vec<u8>)],
@@ -268,6 +269,14 @@ async fn check_restored(
     )
     .unwrap();
     let restored = common::spawn_on(dir, db, &[]);
+    // A session live when the backup was taken does not come back to life.
+    let res = live_at_backup
+        .client
+        .get(restored.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     append_only_rules_hold(&restored).await;
     let owner = restored.owner().await;
     let other = restored
@@ -301,6 +310,14 @@ async fn backup_verify_restore_give_back_every_record_file_and_chain_head() {
     }
 
     let archive = keys.path().join("labledger.llbk");
+    // What a killed run left (here readable by all) is replaced, not reused.
+    let stale = keys.path().join("labledger.llbk.partial");
+    std::fs::write(&stale, b"left by a killed backup").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let out = create(&server, &key, &archive);
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("backup "));
@@ -376,7 +393,7 @@ async fn backup_verify_restore_give_back_every_record_file_and_chain_head() {
     let out = restore(&archive, &key, dir.path(), db.as_deref(), &master);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact and equal to the manifest"));
-    check_restored(dir, db, &server, &expected, &other, &files).await;
+    check_restored(dir, db, &server, &owner, &expected, &other, &files).await;
 }
 
 /// Backs up a populated SQLite instance, restores it into a new PostgreSQL database.
@@ -419,7 +436,7 @@ async fn restores_across_engines(server: &TestServer, target: Option<String>, ke
     let master = server.data_dir.path().join("master.key");
     let out = restore(&archive, &key, dir.path(), target.as_deref(), &master);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    check_restored(dir, target, server, &expected, &other, &files).await;
+    check_restored(dir, target, server, &owner, &expected, &other, &files).await;
 }
 
 #[tokio::test]

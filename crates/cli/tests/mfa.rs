@@ -334,7 +334,7 @@ async fn an_org_requiring_mfa_admits_members_without_it_only_to_their_own_pages(
     let settings = server.org_path(&org, "/settings");
     assert_eq!(
         owner.get_json(&settings).await,
-        json!({"require_mfa": false, "region": "", "region_move_to": null})
+        json!({"require_mfa": false, "region": "", "region_move_to": null, "region_move_phase": null})
     );
     // Nobody locks themselves out: the owner needs MFA before requiring it.
     let res = owner.patch(&settings, json!({"require_mfa": true})).await;
@@ -352,7 +352,7 @@ async fn an_org_requiring_mfa_admits_members_without_it_only_to_their_own_pages(
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({"require_mfa": true, "region": "", "region_move_to": null})
+        json!({"require_mfa": true, "region": "", "region_move_to": null, "region_move_phase": null})
     );
     assert_eq!(common::audit_len(&owner, &org).await, before + 1);
     let events = owner

@@ -75,6 +75,9 @@ pub enum ApiError {
     /// The org's data lives in another region than this node's: ask a node of that region.
     #[error("the organization lives in region {0}")]
     WrongRegion(String),
+    /// The org's files are being moved to the named region: writes wait until that is done.
+    #[error("the organization's data is moving to region {0}")]
+    RegionMoving(String),
 }
 
 /// The RFC 9457 body.
@@ -95,7 +98,8 @@ pub struct Problem {
     /// the detail is logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// On 421 `wrong-region`: the region whose nodes serve the organization.
+    /// On 421 `wrong-region`: the region whose nodes serve the organization; on 409
+    /// `region-move-in-progress`: the region its data is moving to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
@@ -122,7 +126,9 @@ impl ApiError {
             | ApiError::StepUpRequired
             | ApiError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::Refused(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Refused(_) | ApiError::RegionMoving(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -155,6 +161,7 @@ impl ApiError {
             ApiError::MfaRequired => "mfa-required",
             ApiError::MfaEnrolmentRequired => "mfa-enrolment-required",
             ApiError::WrongRegion(_) => "wrong-region",
+            ApiError::RegionMoving(_) => "region-move-in-progress",
             ApiError::StepUpRequired => "step-up-required",
             ApiError::PasswordChangeRequired => "password-change-required",
             ApiError::Unavailable(_) => "unavailable",
@@ -184,6 +191,7 @@ impl ApiError {
             ApiError::MfaRequired => "Authentication code required",
             ApiError::MfaEnrolmentRequired => "MFA enrolment required",
             ApiError::WrongRegion(_) => "The organization lives in another region",
+            ApiError::RegionMoving(_) => "The organization's data is moving to another region",
             ApiError::StepUpRequired => "Re-authentication required",
             ApiError::PasswordChangeRequired => "Password change required",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -258,6 +266,9 @@ impl ApiError {
             ApiError::WrongRegion(region) => Some(format!(
                 "This organization's data lives in region `{region}`, which this node does not serve: use a node of region `{region}`."
             )),
+            ApiError::RegionMoving(region) => Some(format!(
+                "This organization's files are being moved to region `{region}`: its data can be read, but changes are paused until the move is done. Try again later."
+            )),
             ApiError::SmtpNotConfigured => Some(
                 "This server has no SMTP server configured (--smtp-url), so it cannot send invitations or password resets.".to_owned(),
             ),
@@ -278,7 +289,7 @@ impl ApiError {
                 .then(crate::middleware::current_request_id)
                 .flatten(),
             region: match self {
-                ApiError::WrongRegion(r) => Some(r.clone()),
+                ApiError::WrongRegion(r) | ApiError::RegionMoving(r) => Some(r.clone()),
                 _ => None,
             },
         }

@@ -269,15 +269,25 @@ async fn path_org(parts: &mut Parts, state: &AppState) -> Result<Option<OrgId>, 
 }
 
 /// A node with a region serves only orgs of that region and unpinned ones; others answer 421
-/// naming their region (to members only: outsiders got their 404 before).
-async fn require_region(state: &AppState, org: OrgId) -> Result<(), ApiError> {
-    let Some(node) = &state.config().region else {
+/// naming their region (to members only: outsiders got their 404 before). While an org's
+/// files move to another region's store it can be read, but nothing else is accepted (409).
+async fn require_region(state: &AppState, org: OrgId, method: &Method) -> Result<(), ApiError> {
+    // A node of no region reads without asking (one query less on every read).
+    if state.config().region.is_none() && !is_unsafe(method) {
+        return Ok(());
+    }
+    let Some(region) = state.store().org_region(org).await? else {
         return Ok(());
     };
-    match state.store().org_region(org).await? {
-        Some(region) if !region.is_empty() && &region != node => Err(ApiError::WrongRegion(region)),
-        _ => Ok(()),
+    if let Some(node) = &state.config().region {
+        if !region.region.is_empty() && &region.region != node {
+            return Err(ApiError::WrongRegion(region.region));
+        }
     }
+    if region.phase == labledger_store::MovePhase::Copying && is_unsafe(method) {
+        return Err(ApiError::RegionMoving(region.move_to));
+    }
+    Ok(())
 }
 
 /// The org a request names, for the security stream (also when it is refused).
@@ -312,7 +322,7 @@ async fn resolve_token_org(
     };
     match resolution {
         TokenResolution::Scope(scope) => {
-            require_region(state, scope.org_id()).await?;
+            require_region(state, scope.org_id(), &parts.method).await?;
             if let Some(token) = &scope.actor().id {
                 tracing::Span::current().record(
                     "actor",
@@ -365,7 +375,7 @@ pub async fn resolve_org(
         security_event(SecurityEvent::NotVisible, parts.uri.path());
         ApiError::NotFound
     })?;
-    require_region(state, scope.org_id()).await?;
+    require_region(state, scope.org_id(), &parts.method).await?;
     // An org requiring MFA admits members without it nowhere but their own MFA pages.
     if !user.mfa_active && state.store().org_requires_mfa(scope.org_id()).await? {
         security_event(

@@ -127,6 +127,27 @@ async fn next_number(tx: &mut OrgTx<'_>, sql: &str, bind: Option<String>) -> Res
     Ok(max.unwrap_or(0) + 1)
 }
 
+/// No object is recorded while the org's objects are being copied to another region's store:
+/// checked under the org's chain lock, which the move's start also takes, so every object
+/// recorded before the start is among those the move copies.
+async fn refuse_while_moving(tx: &mut OrgTx<'_>) -> Result<()> {
+    let row = tx
+        .fetch_optional(
+            sqlx::query("SELECT region_move_to, region_move_phase FROM orgs WHERE id = $1")
+                .bind(tx.org().to_owned()),
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if row.try_get::<String, _>("region_move_phase")? == "copying" {
+        let to: String = row.try_get("region_move_to")?;
+        return Err(StoreError::Conflict(format!(
+            "The organization's files are being moved to region `{to}`: uploads are paused until \
+             the move is done. Try again later."
+        )));
+    }
+    Ok(())
+}
+
 impl Org<'_> {
     /// The org's wrapped key, if it has one yet.
     pub async fn wrapped_org_key(&self) -> Result<Option<Vec<u8>>> {
@@ -218,6 +239,7 @@ impl Org<'_> {
         let created_by = self.scope().actor().id.clone();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
+                refuse_while_moving(tx).await?;
                 let org = tx.org().to_owned();
                 let now = Timestamp::now().micros();
                 let o = &new.object;

@@ -28,9 +28,77 @@ pub struct OrgSummary {
     pub status: String,
     pub created_at: Timestamp,
     pub members: i64,
-    /// Where its data lives ('' = not pinned), and a move waiting for an Owner ('' = none).
+    /// Where its data lives ('' = not pinned), and a move asked for ('' = none) and its phase.
     pub region: String,
     pub region_move_to: String,
+    pub region_move_phase: MovePhase,
+}
+
+/// How far an org's region move has come (`orgs.region_move_phase`, migration 0028).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MovePhase {
+    /// No move.
+    None,
+    /// An operator asked; an Owner has not approved yet.
+    Requested,
+    /// An Owner approved; the operator has not started it (`admin org move --complete`).
+    Approved,
+    /// Its objects are being copied to the new region's store; its writes are paused.
+    Copying,
+}
+
+impl MovePhase {
+    pub(crate) fn parse(raw: &str) -> Result<Self> {
+        Ok(match raw {
+            "" => Self::None,
+            "requested" => Self::Requested,
+            "approved" => Self::Approved,
+            "copying" => Self::Copying,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown region move phase `{other}`"
+                )))
+            }
+        })
+    }
+
+    /// The phase as the API and the CLI name it (`None` for no move).
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::Requested => Some("requested"),
+            Self::Approved => Some("approved"),
+            Self::Copying => Some("copying"),
+        }
+    }
+}
+
+/// Where an org's data lives ('' = not pinned) and the move asked for ('' = none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgRegion {
+    pub region: String,
+    pub move_to: String,
+    pub phase: MovePhase,
+}
+
+pub(crate) fn region_of(row: &sqlx::any::AnyRow) -> Result<OrgRegion> {
+    Ok(OrgRegion {
+        region: row.try_get("region")?,
+        move_to: row.try_get("region_move_to")?,
+        phase: MovePhase::parse(&row.try_get::<String, _>("region_move_phase")?)?,
+    })
+}
+
+async fn read_region(tx: &mut OperatorTx<'_>) -> Result<OrgRegion> {
+    let row = tx
+        .fetch_optional(
+            sqlx::query("SELECT region, region_move_to, region_move_phase FROM orgs WHERE id = $1")
+                .bind(tx.org_text()),
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    region_of(&row)
 }
 
 #[derive(Clone, Debug)]
@@ -99,6 +167,7 @@ impl Store {
     pub async fn list_orgs(&self) -> Result<Vec<OrgSummary>> {
         let rows = sqlx::query(
             "SELECT o.id, o.name, o.status, o.created_at, o.region, o.region_move_to, \
+             o.region_move_phase, \
              (SELECT COUNT(*) FROM members m WHERE m.org_id = o.id) AS members \
              FROM orgs o ORDER BY o.created_at, o.id",
         )
@@ -114,13 +183,17 @@ impl Store {
                     members: r.try_get("members")?,
                     region: r.try_get("region")?,
                     region_move_to: r.try_get("region_move_to")?,
+                    region_move_phase: MovePhase::parse(
+                        &r.try_get::<String, _>("region_move_phase")?,
+                    )?,
                 })
             })
             .collect()
     }
 
     /// An operator asks to move an org's data to `region`; nothing moves until an Owner of the
-    /// org approves it in the org's settings. Audited as `org.region_move_request`.
+    /// org approves it in the org's settings. Audited as `org.region_move_request`. Asking
+    /// again (another region) replaces a request not yet under way, and needs a new approval.
     pub async fn request_region_move(
         &self,
         org: OrgId,
@@ -132,24 +205,27 @@ impl Store {
             actor,
             Box::new(move |tx| {
                 Box::pin(async move {
-                    let row = tx
-                        .fetch_optional(
-                            sqlx::query("SELECT region, region_move_to FROM orgs WHERE id = $1")
-                                .bind(tx.org_text()),
-                        )
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    let current: String = row.try_get("region")?;
-                    let pending: String = row.try_get("region_move_to")?;
-                    if current == region.as_str() {
+                    let now = read_region(tx).await?;
+                    if now.phase == MovePhase::Copying {
+                        return Err(StoreError::Refused(format!(
+                            "the organization's objects are being moved to region `{}`: finish \
+                             that move first (`labledger admin org move --org {} --complete`)",
+                            now.move_to,
+                            tx.org()
+                        )));
+                    }
+                    if now.region == region.as_str() {
                         return Err(StoreError::Refused(format!(
                             "the organization's data already lives in region `{region}`"
                         )));
                     }
                     tx.execute(
-                        sqlx::query("UPDATE orgs SET region_move_to = $2 WHERE id = $1")
-                            .bind(tx.org_text())
-                            .bind(region.as_str().to_owned()),
+                        sqlx::query(
+                            "UPDATE orgs SET region_move_to = $2, region_move_phase = 'requested' \
+                             WHERE id = $1",
+                        )
+                        .bind(tx.org_text())
+                        .bind(region.as_str().to_owned()),
                     )
                     .await?;
                     tx.record(
@@ -157,8 +233,8 @@ impl Store {
                         "org",
                         Some(tx.org_text()),
                         Changes::new()
-                            .field("region_move_to", pending, region.as_str().to_owned())
-                            .field("region", current.clone(), current),
+                            .field("region_move_to", now.move_to, region.as_str().to_owned())
+                            .field("region", now.region.clone(), now.region),
                     );
                     Ok(())
                 })
@@ -167,12 +243,111 @@ impl Store {
         .await
     }
 
-    /// The region an org's data lives in (empty: not pinned); `None` for no such org.
-    pub async fn org_region(&self, org: OrgId) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT region FROM orgs WHERE id = $1")
-            .bind(org.to_string())
-            .fetch_optional(self.reader())
-            .await?)
+    /// Where an org's data lives and the state of its move; `None` for no such org.
+    pub async fn org_region(&self, org: OrgId) -> Result<Option<OrgRegion>> {
+        let row =
+            sqlx::query("SELECT region, region_move_to, region_move_phase FROM orgs WHERE id = $1")
+                .bind(org.to_string())
+                .fetch_optional(self.reader())
+                .await?;
+        row.as_ref().map(region_of).transpose()
+    }
+
+    /// The paths of every object an org's records refer to (for moving them to another
+    /// region's object store; the paths are random and say nothing about the content).
+    pub async fn org_object_paths(&self, org: OrgId) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT path FROM file_objects WHERE org_id = $1 ORDER BY path")
+                .bind(org.to_string())
+                .fetch_all(self.reader())
+                .await?,
+        )
+    }
+
+    /// The operator starts the move an Owner approved: from this commit on the org's writes
+    /// are paused (the API answers 409 `region-move-in-progress`; [`crate::Org::create_file`]
+    /// refuses under the org's chain lock, so no object is recorded after its objects were
+    /// listed). Audited as `org.region_move_start`; already started: nothing changes.
+    pub async fn start_region_move(&self, org: OrgId, actor: Actor) -> Result<OrgRegion> {
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let mut now = read_region(tx).await?;
+                    match now.phase {
+                        MovePhase::Copying => return Ok(now),
+                        MovePhase::Approved => {}
+                        MovePhase::Requested => {
+                            return Err(StoreError::Refused(format!(
+                                "the move to region `{}` waits for an Owner's approval (the \
+                                 organization's settings)",
+                                now.move_to
+                            )))
+                        }
+                        MovePhase::None => {
+                            return Err(StoreError::Refused(
+                                "no region move is pending for this organization".into(),
+                            ))
+                        }
+                    }
+                    tx.execute(
+                        sqlx::query("UPDATE orgs SET region_move_phase = 'copying' WHERE id = $1")
+                            .bind(tx.org_text()),
+                    )
+                    .await?;
+                    tx.record(
+                        "org.region_move_start",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new()
+                            .field("region_move_phase", "approved", "copying")
+                            .created("region_move_to", now.move_to.clone()),
+                    );
+                    now.phase = MovePhase::Copying;
+                    Ok(now)
+                })
+            }),
+        )
+        .await
+    }
+
+    /// The operator finishes a move whose objects are all in the new region's store: the org
+    /// is pinned to the new region and its writes resume (there). Audited as
+    /// `org.region_change` with the number of objects moved.
+    pub async fn finish_region_move(&self, org: OrgId, objects: u64, actor: Actor) -> Result<()> {
+        self.operator_write(
+            org,
+            actor,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let now = read_region(tx).await?;
+                    if now.phase != MovePhase::Copying {
+                        return Err(StoreError::Refused(
+                            "no region move is under way for this organization".into(),
+                        ));
+                    }
+                    tx.execute(
+                        sqlx::query(
+                            "UPDATE orgs SET region = region_move_to, region_move_to = '', \
+                             region_move_phase = '' WHERE id = $1",
+                        )
+                        .bind(tx.org_text()),
+                    )
+                    .await?;
+                    tx.record(
+                        "org.region_change",
+                        "org",
+                        Some(tx.org_text()),
+                        Changes::new()
+                            .field("region", now.region, now.move_to)
+                            .created("objects_moved", objects),
+                    );
+                    Ok(())
+                })
+            }),
+        )
+        .await
     }
 
     /// Disables or re-enables an org (an operator action, audited in the org's chain).

@@ -78,7 +78,7 @@ pub use error::{Result, StoreError};
 pub use export_requests::ExportRequest;
 pub use exports::{ExportKey, ExportRecord};
 pub use files::{CreatedFile, FileObject, FileRecord, NewFile};
-pub use instance::{Membership, NewOwner, OrgSummary, UserRecord};
+pub use instance::{Membership, MovePhase, NewOwner, OrgRegion, OrgSummary, UserRecord};
 pub use invitations::{AcceptedInvitation, Invitation, InvitationAccount, PendingInvitation};
 pub use labledger_domain::custom_field::FieldDef;
 pub use leases::JobRecord;

@@ -27,6 +27,8 @@ pub struct OrgSettings {
     pub region: String,
     /// A region move an operator asked for, waiting for an Owner's approval.
     pub region_move_to: Option<String>,
+    /// How far that move has come (`requested`, `approved`, `copying`).
+    pub region_move_phase: Option<&'static str>,
 }
 
 impl Store {
@@ -209,10 +211,12 @@ impl Store {
 impl Org<'_> {
     pub async fn settings(&self) -> Result<OrgSettings> {
         self.scope().require(Permission::ORG_SETTINGS_READ)?;
-        let row = sqlx::query("SELECT require_mfa, region, region_move_to FROM orgs WHERE id = $1")
-            .bind(self.org_text())
-            .fetch_one(self.reader())
-            .await?;
+        let row = sqlx::query(
+            "SELECT require_mfa, region, region_move_to, region_move_phase FROM orgs WHERE id = $1",
+        )
+        .bind(self.org_text())
+        .fetch_one(self.reader())
+        .await?;
         settings_of(&row)
     }
 
@@ -236,7 +240,7 @@ impl Org<'_> {
                 let row = tx
                     .fetch_optional(
                         sqlx::query(
-                            "SELECT require_mfa, region, region_move_to FROM orgs WHERE id = $1",
+                            "SELECT require_mfa, region, region_move_to, region_move_phase FROM orgs WHERE id = $1",
                         )
                         .bind(org.clone()),
                     )
@@ -273,15 +277,18 @@ impl Org<'_> {
 }
 
 fn settings_of(row: &sqlx::any::AnyRow) -> Result<OrgSettings> {
-    let move_to: String = row.try_get("region_move_to")?;
+    let region = crate::instance::region_of(row)?;
     Ok(OrgSettings {
         require_mfa: row.try_get::<i64, _>("require_mfa")? == 1,
-        region: row.try_get("region")?,
-        region_move_to: (!move_to.is_empty()).then_some(move_to),
+        region: region.region,
+        region_move_to: (!region.move_to.is_empty()).then_some(region.move_to),
+        region_move_phase: region.phase.name(),
     })
 }
 
 /// An Owner approves the region move an operator asked for: only that region is accepted.
+/// Nothing moves yet: the operator then copies the org's objects to the new region's store and
+/// switches it (`admin org move --complete`).
 async fn approve_region_move(
     tx: &mut OrgTx<'_>,
     settings: &mut OrgSettings,
@@ -296,24 +303,24 @@ async fn approve_region_move(
                 .into(),
         }));
     }
+    if settings.region_move_phase != Some("requested") {
+        // Approved already (or under way): nothing more to approve.
+        return Ok(());
+    }
     let org = tx.org().to_owned();
     tx.execute(
-        sqlx::query("UPDATE orgs SET region = $2, region_move_to = '' WHERE id = $1")
-            .bind(org.clone())
-            .bind(region.as_str().to_owned()),
+        sqlx::query("UPDATE orgs SET region_move_phase = 'approved' WHERE id = $1")
+            .bind(org.clone()),
     )
     .await?;
     tx.record(
-        "org.region_change",
+        "org.region_move_approve",
         "org",
         Some(org),
-        Changes::new().field(
-            "region",
-            settings.region.clone(),
-            region.as_str().to_owned(),
-        ),
+        Changes::new()
+            .field("region_move_phase", "requested", "approved")
+            .created("region_move_to", region.as_str().to_owned()),
     );
-    settings.region = region.as_str().to_owned();
-    settings.region_move_to = None;
+    settings.region_move_phase = Some("approved");
     Ok(())
 }

@@ -73,8 +73,20 @@ pub(crate) async fn create_backup_with(
 ) -> anyhow::Result<BackupSummary> {
     let started = std::time::Instant::now();
     let partial = PathBuf::from(format!("{}.partial", out.display()));
+    // A `.partial` left by a run that was killed goes first, whatever it is (a file of other
+    // permissions, a symbolic link): the archive is always a new file of mode 0600.
+    match tokio::fs::remove_file(&partial).await {
+        Ok(()) => eprintln!(
+            "removed {}, left by an unfinished backup",
+            partial.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("removing the stale {}", partial.display()))
+        }
+    }
     let mut options = tokio::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
     let file = options

@@ -117,6 +117,11 @@ async fn load(
         };
         if let Some(table) = name.strip_prefix("table/") {
             tables += 1;
+            if NOT_RESTORED.contains(&table) {
+                // Read (the manifest covers its bytes) but not loaded.
+                while reader.next_chunk().await?.is_some() {}
+                continue;
+            }
             loader.begin_table(table).await.map_err(damaged)?;
             while let Some(chunk) = reader.next_chunk().await? {
                 loader.feed(&chunk).await.map_err(damaged)?;
@@ -143,6 +148,12 @@ async fn load(
         }
     }
 }
+
+/// Tables whose rows a restore leaves out: a login session live when the backup was taken
+/// must not come back to life on the restored instance (everyone signs in again). API tokens
+/// are restored: integrations keep working, and a token revoked after the backup was taken is
+/// live again — revoke it again (SECURITY.md).
+const NOT_RESTORED: &[&str] = &["sessions"];
 
 /// A row that does not load is damage of the archive (its bytes were authenticated, so this is
 /// an archive made wrong, or for another schema).

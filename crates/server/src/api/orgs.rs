@@ -44,6 +44,10 @@ pub struct OrgSettingsView {
     /// A move of the org's data to this region, asked for by an operator, waiting for an
     /// Owner's approval (`PATCH …/settings` with `region`).
     region_move_to: Option<String>,
+    /// How far that move has come: `requested` (waiting for an Owner), `approved` (waiting for
+    /// the operator to run it), `copying` (the org's files are being copied to the new
+    /// region's store: writes answer 409 `region-move-in-progress` until it is done).
+    region_move_phase: Option<String>,
 }
 
 impl From<OrgSettings> for OrgSettingsView {
@@ -52,6 +56,7 @@ impl From<OrgSettings> for OrgSettingsView {
             require_mfa: s.require_mfa,
             region: s.region,
             region_move_to: s.region_move_to,
+            region_move_phase: s.region_move_phase.map(str::to_owned),
         }
     }
 }
@@ -75,7 +80,8 @@ pub async fn get_settings(
 pub struct UpdateOrgSettingsRequest {
     require_mfa: Option<bool>,
     /// Approves the pending region move (Owners only): must name the region an operator asked
-    /// for; the org's data is served from there on by that region's nodes only.
+    /// for. The operator then moves the org's files to that region's object store, after
+    /// which only that region's nodes serve the org.
     region: Option<String>,
 }
 

@@ -132,6 +132,10 @@ pub fn describe(e: &ApiError) -> String {
             "This organization's data lives in region {region}, which this server does not serve. \
              Sign in at your organization's {region} address."
         ),
+        ApiError::RegionMoving(region) => format!(
+            "This organization's files are being moved to region {region}. You can still read \
+             its data; changes are paused until the move is done. Please try again later."
+        ),
     }
 }
 
@@ -182,6 +186,7 @@ impl From<ApiError> for UiError {
             ApiError::RangeNotSatisfiable(_) => "Range not satisfiable",
             ApiError::Gone(_) => "Deleted",
             ApiError::WrongRegion(_) => "Another region",
+            ApiError::RegionMoving(_) => "Moving to another region",
         };
         UiError::Page {
             status: e.status(),
