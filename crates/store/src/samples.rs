@@ -363,6 +363,8 @@ impl Org<'_> {
         if self.store().engine() != crate::Engine::Sqlite {
             return Ok(false);
         }
+        // unscoped: it only picks the plan (the page itself applies the viewer's rule); the
+        // count is never shown.
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE org_id = $1 AND code >= $2 \
              AND code < $3 LIMIT $4)",
