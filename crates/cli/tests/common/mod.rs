@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 
 pub mod browser;
 pub mod certs;
+pub mod eln;
 pub mod fixtures;
 
 pub const ADMIN_EMAIL: &str = "owner@lab.example";
