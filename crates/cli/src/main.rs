@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod config;
 mod export;
+mod import;
 mod keys;
 mod serve;
 mod tls;
@@ -51,6 +52,11 @@ enum Command {
     Backup {
         #[command(subcommand)]
         command: backup::BackupCommand,
+    },
+    /// Import from other ELNs: `import eln FILE --org ORG --as EMAIL`.
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
     },
     /// Signed project exports (`.eln`).
     Export {
@@ -158,6 +164,7 @@ fn main() -> std::process::ExitCode {
             } => admin::audit_verify(db, org).await,
             Command::Vault { command } => vault::run(command).await,
             Command::Backup { command } => backup::run(command).await,
+            Command::Import { command } => import::run(command).await,
             Command::Export { .. } => Ok(0),
         }
     });

@@ -506,3 +506,60 @@ async fn a_64_mib_archive_is_accepted() {
     let done: Value = res.json().await.unwrap();
     assert_eq!(done["files"], 2);
 }
+
+#[tokio::test]
+async fn the_cli_imports_through_the_same_service() {
+    let server = common::spawn().await;
+    let owner = server.owner().await;
+    let org = server.org_id.clone();
+    let file = eln::data_dir().join("kadi4mat-records.eln");
+    let run = |extra: &[&str]| {
+        server
+            .cli()
+            .args(["import", "eln"])
+            .arg(&file)
+            .args(["--org", &org, "--as", common::ADMIN_EMAIL, "--data-dir"])
+            .arg(server.data_dir_arg())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let before = counts(&server, &org).await;
+    let out = run(&["--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("→ sample"), "{stdout}");
+    assert_eq!(counts(&server, &org).await, before);
+    let out = run(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Imported 1 samples"), "{stdout}");
+    let events = owner
+        .get_json(&format!("/api/v1/orgs/{org}/audit?action=import.eln"))
+        .await;
+    assert!(events.to_string().contains(&owner.user_id), "{events}");
+    // A hostile file: a readable message and exit 1, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.eln");
+    std::fs::write(&bad, b"not a zip at all").unwrap();
+    let after = counts(&server, &org).await;
+    let out = server
+        .cli()
+        .args(["import", "eln"])
+        .arg(&bad)
+        .args(["--org", &org, "--as", common::ADMIN_EMAIL, "--data-dir"])
+        .arg(server.data_dir_arg())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a zip"));
+    assert_eq!(counts(&server, &org).await, after);
+}

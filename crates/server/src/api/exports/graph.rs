@@ -210,6 +210,16 @@ pub(super) fn ro_crate(
             "@type": "Organization",
             "name": info.org_name,
         }),
+        // RO-Crate requires a license on the root; the data is the organization's.
+        json!({
+            "@id": "#license",
+            "@type": "CreativeWork",
+            "name": format!("Terms of {}", info.org_name),
+            "description": format!(
+                "Exported from LabLedger by {}: all rights reserved unless the organization states otherwise.",
+                info.org_name
+            ),
+        }),
     ];
     let dirs: HashMap<String, String> = samples
         .iter()
@@ -240,6 +250,7 @@ pub(super) fn ro_crate(
         "dateCreated": info.created_at.to_rfc3339(),
         "datePublished": now.to_rfc3339(),
         "publisher": {"@id": "#org"},
+        "license": {"@id": "#license"},
         "keywords": info.keywords,
         "hasPart": has_part,
     }));
