@@ -491,7 +491,8 @@ pub fn plan(metadata: &Value, existing: &[FieldDef]) -> Result<Plan, CrateError>
                 .or_else(|| text(p, "name"))
                 .unwrap_or(pid.clone());
             let unit = text(p, "unitText").map(|u| single_line(&u, 32));
-            if labledger && raw_key == "quantity" {
+            // LabLedger's own quantity (not a custom field that happens to be called so).
+            if labledger && pid.ends_with("-quantity") && !pid.contains("-field-") {
                 if let Prop::Number(q) = value {
                     quantity = Some((q, unit));
                     continue;

@@ -77,7 +77,7 @@ fn custody_text(e: &CustodyEvent) -> String {
 /// `unitText`).
 fn property(sample_id: &str, key: &str, value: &Value, def: Option<&FieldDef>) -> Value {
     let mut p = json!({
-        "@id": format!("#sample-{sample_id}-{key}"),
+        "@id": format!("#sample-{sample_id}-field-{key}"),
         "@type": "PropertyValue",
         "propertyID": key,
         "name": def.map(|d| d.label.clone()).unwrap_or_else(|| key.to_owned()),
@@ -105,7 +105,7 @@ fn sample_nodes(
     let mut measured = Vec::new();
     for (key, value) in &sample.custom {
         let p = property(&id, key, value, defs.iter().find(|d| &d.key == key));
-        measured.push(json!({"@id": p["@id"].clone()}));
+        measured.push(json!({"@id": format!("#sample-{id}-field-{key}")}));
         nodes.push(p);
     }
     if let Some(q) = sample.quantity {
@@ -119,7 +119,7 @@ fn sample_nodes(
         if let (Some(u), Some(m)) = (&sample.unit, p.as_object_mut()) {
             m.insert("unitText".into(), json!(u));
         }
-        measured.push(json!({"@id": p["@id"].clone()}));
+        measured.push(json!({"@id": format!("#sample-{id}-quantity")}));
         nodes.push(p);
     }
     let mut comments = Vec::new();
