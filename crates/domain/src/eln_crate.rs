@@ -853,4 +853,89 @@ mod tests {
         assert_eq!(p.new_fields[0].key, "mass_2");
         assert_eq!(p.samples[0].values["mass_2"], json!(3.0));
     }
+
+    #[test]
+    fn random_json_ld_never_panics() {
+        // Bounded property test: graphs of random nodes (random ids, types, references, values,
+        // lists serialised as strings, cycles) give a plan or an error, never a panic.
+        let mut seed = 0x0123_4567_89AB_CDEFu64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let ids = [
+            "./",
+            "./a/",
+            "./b/",
+            "./a/f.txt",
+            "#p",
+            "#v",
+            "../x",
+            "/abs",
+            "https://x/y",
+            "./a//g",
+        ];
+        let types = [
+            "Dataset",
+            "File",
+            "Person",
+            "PropertyValue",
+            "Comment",
+            "Thing",
+        ];
+        for _ in 0..2000 {
+            let mut graph = vec![json!({"@id": "ro-crate-metadata.json", "@type": "CreativeWork"})];
+            for _ in 0..(next() % 8) {
+                let pick = |n: u64| ids[(n % ids.len() as u64) as usize];
+                let mut node = serde_json::Map::new();
+                node.insert("@id".into(), json!(pick(next())));
+                node.insert(
+                    "@type".into(),
+                    json!(types[(next() % types.len() as u64) as usize]),
+                );
+                for key in ["hasPart", "isPartOf", "variableMeasured", "author", "about"] {
+                    match next() % 4 {
+                        0 => {}
+                        1 => {
+                            node.insert(key.into(), json!({"@id": pick(next())}));
+                        }
+                        2 => {
+                            node.insert(
+                                key.into(),
+                                json!([{"@id": pick(next())}, {"@id": pick(next())}]),
+                            );
+                        }
+                        _ => {
+                            node.insert(
+                                key.into(),
+                                json!(format!("[{{\"@id\": \"{}\"}}]", pick(next()))),
+                            );
+                        }
+                    }
+                }
+                for key in [
+                    "identifier",
+                    "name",
+                    "genre",
+                    "value",
+                    "unitText",
+                    "sha256",
+                    "propertyID",
+                ] {
+                    let v = match next() % 5 {
+                        0 => continue,
+                        1 => json!(next() as f64 / 7.0),
+                        2 => json!("2024-02-30"),
+                        3 => json!("x".repeat((next() % 700) as usize)),
+                        _ => json!(null),
+                    };
+                    node.insert(key.into(), v);
+                }
+                graph.push(Value::Object(node));
+            }
+            let _ = plan(&crate_of(Value::Array(graph)), &[]);
+        }
+    }
 }

@@ -206,3 +206,24 @@ pub async fn export_project(s: &Session, org: &str, project: &str) -> Vec<u8> {
     assert_eq!(res.status(), StatusCode::OK, "export");
     res.bytes().await.unwrap().to_vec()
 }
+
+/// The smallest `.eln` an import accepts: the descriptor and a root Dataset named `name`.
+pub fn minimal_eln(name: &str) -> Vec<u8> {
+    use std::io::Write;
+    let meta = serde_json::to_vec(&json!({
+        "@context": "https://w3id.org/ro/crate/1.1/context",
+        "@graph": [
+            {"@id": "ro-crate-metadata.json", "@type": "CreativeWork", "about": {"@id": "./"}},
+            {"@id": "./", "@type": "Dataset", "name": name},
+        ]
+    }))
+    .unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(
+        "crate/ro-crate-metadata.json",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    w.write_all(&meta).unwrap();
+    w.finish().unwrap().into_inner()
+}

@@ -551,6 +551,12 @@ impl Session {
                     .header("content-type", "application/octet-stream")
                     .body(raw)
             }
+            // An .eln import: the archive, hex-encoded.
+            Some(Value::String(hex_zip)) if path.contains("/imports/eln") => {
+                req = req
+                    .header("content-type", "application/vnd.eln+zip")
+                    .body(hex::decode(hex_zip).unwrap())
+            }
             Some(Value::String(csv)) => req = req.header("content-type", "text/csv").body(csv),
             Some(b) => req = req.json(&b),
             None => {}
