@@ -93,6 +93,19 @@ if ! command -v moto_server >/dev/null 2>&1; then
 fi
 command -v moto_server >/dev/null 2>&1 || { echo "moto_server still missing after install" >&2; exit 1; }
 
+# The ELN Consortium's own checks (crates/cli/tests/data/eln: their checks.py and schema.json) with the
+# versions they pin (rocrate, roc-validator, jsonschema), in a venv of their own so nothing else moves.
+ELN_VENV="$ROOT/target/eln-checks"
+ELN_REQS="$ROOT/crates/cli/tests/data/eln/consortium/requirements.txt"
+if ! cmp -s "$ELN_REQS" "$ELN_VENV/requirements.txt" 2>/dev/null; then
+    echo "installing: the ELN Consortium's check packages (PyPI, pinned) into $ELN_VENV"
+    rm -rf "$ELN_VENV"
+    python3 -m venv "$ELN_VENV"
+    "$ELN_VENV/bin/pip" install -q --disable-pip-version-check -r "$ELN_REQS"
+    cp "$ELN_REQS" "$ELN_VENV/requirements.txt"
+fi
+export LABLEDGER_ELN_CHECKS_PYTHON="$ELN_VENV/bin/python"
+
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 

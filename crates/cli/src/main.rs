@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod config;
 mod export;
+mod import;
 mod keys;
 mod region_move;
 mod regions;
@@ -53,6 +54,11 @@ enum Command {
     Backup {
         #[command(subcommand)]
         command: backup::BackupCommand,
+    },
+    /// Import from other ELNs: `import eln FILE --org ORG --as EMAIL`.
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
     },
     /// Signed project exports (`.eln`).
     Export {
@@ -160,6 +166,7 @@ fn main() -> std::process::ExitCode {
             } => admin::audit_verify(db, org).await,
             Command::Vault { command } => vault::run(command).await,
             Command::Backup { command } => backup::run(command).await,
+            Command::Import { command } => import::run(command).await,
             Command::Export { .. } => Ok(0),
         }
     });

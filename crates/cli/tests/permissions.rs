@@ -725,6 +725,12 @@ const API_ROUTES: &[ApiRoute] = &[
         &["Auditor"],
     ),
     (
+        "POST",
+        "/api/v1/orgs/{org_id}/imports/eln",
+        &["samples:write", "files:write"],
+        NO,
+    ),
+    (
         "GET",
         "/api/v1/orgs/{org_id}/export-requests",
         &["exports:read"],

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod batch;
 pub mod compliance;
 pub mod custom_field;
+pub mod eln_crate;
 pub mod eln_zip;
 pub mod export;
 pub mod file;

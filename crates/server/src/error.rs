@@ -37,6 +37,9 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// Over a limit that has a reason to give (an archive's expanded size, entry count, …): 413.
+    #[error("too large: {0}")]
+    TooLarge(String),
     #[error("unsupported media type")]
     UnsupportedMediaType(String),
     #[error("organization disabled")]
@@ -131,7 +134,7 @@ impl ApiError {
             }
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -155,7 +158,7 @@ impl ApiError {
             ApiError::Refused(_) => "refused",
             ApiError::BadRequest(..) => "bad-request",
             ApiError::Invalid(_) => "invalid-input",
-            ApiError::PayloadTooLarge => "payload-too-large",
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::OrgDisabled => "org-disabled",
             ApiError::MfaRequired => "mfa-required",
@@ -185,7 +188,7 @@ impl ApiError {
             ApiError::Refused(_) => "Refused by a rule",
             ApiError::BadRequest(..) => "Bad request",
             ApiError::Invalid(_) => "Invalid input",
-            ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::OrgDisabled => "Organization disabled",
             ApiError::MfaRequired => "Authentication code required",
@@ -243,6 +246,7 @@ impl ApiError {
             | ApiError::Refused(d)
             | ApiError::Gone(d)
             | ApiError::BadRequest(d, _)
+            | ApiError::TooLarge(d)
             | ApiError::UnsupportedMediaType(d) => Some(d.clone()),
             ApiError::Invalid(_) => {
                 Some("One or more fields are invalid; see `errors`.".to_owned())

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod client_addr;
+pub mod eln_import;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -113,7 +113,7 @@ fn archived() -> StoreError {
 }
 
 /// Writes one attachment (idempotent: an existing one is left as it is, unrecorded).
-async fn insert(
+pub(crate) async fn insert(
     tx: &mut OrgTx<'_>,
     to: AttachTo,
     file: FileId,

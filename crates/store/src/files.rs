@@ -148,6 +148,121 @@ async fn refuse_while_moving(tx: &mut OrgTx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Records an upload's object (unless the org holds the content already) and its file row,
+/// audited as `file.upload`; inside the caller's transaction.
+pub(crate) async fn insert_file(
+    tx: &mut OrgTx<'_>,
+    new: NewFile,
+    created_by: Option<String>,
+) -> Result<CreatedFile> {
+    refuse_while_moving(tx).await?;
+    let org = tx.org().to_owned();
+    let now = Timestamp::now().micros();
+    let o = &new.object;
+    let existing = tx
+        .fetch_optional(
+            sqlx::query(
+                "SELECT content_key, path, wrapped_key, segment_size, sha256, size \
+                     FROM file_objects WHERE org_id = $1 AND content_key = $2",
+            )
+            .bind(org.clone())
+            .bind(o.content_key.clone()),
+        )
+        .await?;
+    let duplicate_path = match existing {
+        Some(row) => {
+            let stored = decode_object(&row)?;
+            if stored.sha256 != o.sha256 || stored.size != o.size {
+                return Err(StoreError::Corrupt(
+                    "a content key names different content".into(),
+                ));
+            }
+            Some(o.path.clone())
+        }
+        None => {
+            tx.execute(
+                sqlx::query(
+                    "INSERT INTO file_objects (org_id, content_key, path, wrapped_key, \
+                         segment_size, sha256, size, created_at, key_version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE((SELECT \
+                         key_version FROM org_keys WHERE org_id = $1), 1))",
+                )
+                .bind(org.clone())
+                .bind(o.content_key.clone())
+                .bind(o.path.clone())
+                .bind(o.wrapped_key.clone())
+                .bind(o.segment_size)
+                .bind(o.sha256.clone())
+                .bind(o.size)
+                .bind(now),
+            )
+            .await?;
+            None
+        }
+    };
+    let seq =
+            // unscoped: numbering counts every file of the org
+            next_number(tx, "SELECT MAX(seq) FROM files WHERE org_id = $1", None).await?;
+    let version = next_number(
+        tx,
+        // unscoped: a name's versions are numbered across the org
+        "SELECT MAX(version) FROM files WHERE org_id = $1 AND name = $2",
+        Some(new.name.clone()),
+    )
+    .await?;
+    let id = FileId::new();
+    tx.execute(
+        sqlx::query(
+            "INSERT INTO files (org_id, id, seq, name, version, content_key, sha256, \
+                 size, media_type, created_at, created_by, category) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(org.clone())
+        .bind(id.to_string())
+        .bind(seq)
+        .bind(new.name.clone())
+        .bind(version)
+        .bind(o.content_key.clone())
+        .bind(o.sha256.clone())
+        .bind(o.size)
+        .bind(new.media_type.clone())
+        .bind(now)
+        .bind(created_by.clone())
+        .bind(new.category.clone()),
+    )
+    .await?;
+    tx.record(
+        "file.upload",
+        "file",
+        Some(id.to_string()),
+        Changes::new()
+            .created("name", &new.name)
+            .created("version", version)
+            .created("sha256", hex::encode(&o.sha256))
+            .created("size", o.size)
+            .created("media_type", &new.media_type)
+            .created("category", &new.category),
+    );
+    Ok(CreatedFile {
+        file: FileRecord {
+            id,
+            seq,
+            name: new.name,
+            version,
+            sha256: o.sha256.clone(),
+            size: o.size,
+            media_type: new.media_type,
+            created_at: Timestamp::from_micros(now),
+            created_by,
+            category: new.category,
+            hold_reason: None,
+            deleted_at: None,
+            deleted_by: None,
+        },
+        duplicate_path,
+    })
+}
+
 impl Org<'_> {
     /// The org's wrapped key, if it has one yet.
     pub async fn wrapped_org_key(&self) -> Result<Option<Vec<u8>>> {
@@ -239,115 +354,11 @@ impl Org<'_> {
         let created_by = self.scope().actor().id.clone();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
-                refuse_while_moving(tx).await?;
-                let org = tx.org().to_owned();
-                let now = Timestamp::now().micros();
-                let o = &new.object;
-                let existing = tx
-                    .fetch_optional(
-                        sqlx::query(
-                            "SELECT content_key, path, wrapped_key, segment_size, sha256, size \
-                             FROM file_objects WHERE org_id = $1 AND content_key = $2",
-                        )
-                        .bind(org.clone())
-                        .bind(o.content_key.clone()),
-                    )
-                    .await?;
-                let duplicate_path = match existing {
-                    Some(row) => {
-                        let stored = decode_object(&row)?;
-                        if stored.sha256 != o.sha256 || stored.size != o.size {
-                            return Err(StoreError::Corrupt(
-                                "a content key names different content".into(),
-                            ));
-                        }
-                        Some(o.path.clone())
-                    }
-                    None => {
-                        tx.execute(
-                            sqlx::query(
-                                "INSERT INTO file_objects (org_id, content_key, path, wrapped_key, \
-                                 segment_size, sha256, size, created_at, key_version) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE((SELECT \
-                                 key_version FROM org_keys WHERE org_id = $1), 1))",
-                            )
-                            .bind(org.clone())
-                            .bind(o.content_key.clone())
-                            .bind(o.path.clone())
-                            .bind(o.wrapped_key.clone())
-                            .bind(o.segment_size)
-                            .bind(o.sha256.clone())
-                            .bind(o.size)
-                            .bind(now),
-                        )
-                        .await?;
-                        None
-                    }
-                };
-                let seq =
-                    // unscoped: numbering counts every file of the org
-                    next_number(tx, "SELECT MAX(seq) FROM files WHERE org_id = $1", None).await?;
-                let version = next_number(
-                    tx,
-                    // unscoped: a name's versions are numbered across the org
-                    "SELECT MAX(version) FROM files WHERE org_id = $1 AND name = $2",
-                    Some(new.name.clone()),
-                )
-                .await?;
-                let id = FileId::new();
-                tx.execute(
-                    sqlx::query(
-                        "INSERT INTO files (org_id, id, seq, name, version, content_key, sha256, \
-                         size, media_type, created_at, created_by, category) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    )
-                    .bind(org.clone())
-                    .bind(id.to_string())
-                    .bind(seq)
-                    .bind(new.name.clone())
-                    .bind(version)
-                    .bind(o.content_key.clone())
-                    .bind(o.sha256.clone())
-                    .bind(o.size)
-                    .bind(new.media_type.clone())
-                    .bind(now)
-                    .bind(created_by.clone())
-                    .bind(new.category.clone()),
-                )
-                .await?;
-                tx.record(
-                    "file.upload",
-                    "file",
-                    Some(id.to_string()),
-                    Changes::new()
-                        .created("name", &new.name)
-                        .created("version", version)
-                        .created("sha256", hex::encode(&o.sha256))
-                        .created("size", o.size)
-                        .created("media_type", &new.media_type)
-                        .created("category", &new.category),
-                );
+                let created = insert_file(tx, new, created_by).await?;
                 if let Some(then) = then {
-                    then(tx, id).await?;
+                    then(tx, created.file.id).await?;
                 }
-                Ok(CreatedFile {
-                    file: FileRecord {
-                        id,
-                        seq,
-                        name: new.name,
-                        version,
-                        sha256: o.sha256.clone(),
-                        size: o.size,
-                        media_type: new.media_type,
-                        created_at: Timestamp::from_micros(now),
-                        created_by,
-                        category: new.category,
-                        hold_reason: None,
-                        deleted_at: None,
-                        deleted_by: None,
-                    },
-                    duplicate_path,
-                })
+                Ok(created)
             })
         }))
         .await

@@ -15,6 +15,7 @@ mod compliance;
 mod credentials;
 mod dashboard;
 mod drills;
+mod eln_import;
 mod engine;
 mod error;
 mod export_requests;
@@ -73,6 +74,7 @@ pub use compliance::{
 pub use credentials::{ThrottleKey, ThrottleScope};
 pub use dashboard::{Dashboard, DashboardItem};
 pub use drills::BackupDrill;
+pub use eln_import::{ElnImport, ElnImported, ImportedSample};
 pub use engine::{sqlite_url_for_data_dir, Engine, SqliteSync};
 pub use error::{Result, StoreError};
 pub use export_requests::ExportRequest;

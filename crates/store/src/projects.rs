@@ -145,6 +145,64 @@ async fn require_member(tx: &mut OrgTx<'_>, user: UserId) -> Result<()> {
     }
 }
 
+/// Inserts an active project with its creator as first member (`project.create`), inside the
+/// caller's transaction; answers its id.
+pub(crate) async fn insert_project(
+    tx: &mut OrgTx<'_>,
+    name: String,
+    description: Option<String>,
+    creator: labledger_domain::UserId,
+) -> Result<ProjectId> {
+    let org = tx.org().to_owned();
+    let id = ProjectId::new();
+    let now = Timestamp::now().micros();
+    tx.execute(
+        sqlx::query(
+            "INSERT INTO projects (org_id, id, name, description, status, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(org.clone())
+        .bind(id.to_string())
+        .bind(name.clone())
+        .bind(description.clone())
+        .bind(ProjectStatus::Active.as_str())
+        .bind(creator.to_string())
+        .bind(now),
+    )
+    .await?;
+    // The creator is a member when they are one of the org (not an operator's grant).
+    let is_member = tx
+        .fetch_optional(
+            sqlx::query("SELECT 1 AS one FROM members WHERE org_id = $1 AND user_id = $2")
+                .bind(org.clone())
+                .bind(creator.to_string()),
+        )
+        .await?
+        .is_some();
+    if is_member {
+        tx.execute(
+            sqlx::query(
+                "INSERT INTO project_members (org_id, project_id, user_id, added_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(org)
+            .bind(id.to_string())
+            .bind(creator.to_string())
+            .bind(now),
+        )
+        .await?;
+    }
+    tx.record(
+        "project.create",
+        "project",
+        Some(id.to_string()),
+        Changes::new()
+            .created("name", &name)
+            .created("description", &description)
+            .created("status", ProjectStatus::Active.as_str()),
+    );
+    Ok(id)
+}
+
 impl Org<'_> {
     /// Creates an active project; its creator is its first member (`project.create`).
     pub async fn create_project(
@@ -156,53 +214,7 @@ impl Org<'_> {
         let creator = self.scope().user_id();
         self.write(Box::new(move |tx| {
             Box::pin(async move {
-                let org = tx.org().to_owned();
-                let id = ProjectId::new();
-                let now = Timestamp::now().micros();
-                tx.execute(
-                    sqlx::query(
-                        "INSERT INTO projects (org_id, id, name, description, status, created_by, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-                    )
-                    .bind(org.clone())
-                    .bind(id.to_string())
-                    .bind(name.clone())
-                    .bind(description.clone())
-                    .bind(ProjectStatus::Active.as_str())
-                    .bind(creator.to_string())
-                    .bind(now),
-                )
-                .await?;
-                // The creator is a member when they are one of the org (not an operator's grant).
-                let is_member = tx
-                    .fetch_optional(
-                        sqlx::query("SELECT 1 AS one FROM members WHERE org_id = $1 AND user_id = $2")
-                            .bind(org.clone())
-                            .bind(creator.to_string()),
-                    )
-                    .await?
-                    .is_some();
-                if is_member {
-                    tx.execute(
-                        sqlx::query(
-                            "INSERT INTO project_members (org_id, project_id, user_id, added_at) VALUES ($1, $2, $3, $4)",
-                        )
-                        .bind(org)
-                        .bind(id.to_string())
-                        .bind(creator.to_string())
-                        .bind(now),
-                    )
-                    .await?;
-                }
-                tx.record(
-                    "project.create",
-                    "project",
-                    Some(id.to_string()),
-                    Changes::new()
-                        .created("name", &name)
-                        .created("description", &description)
-                        .created("status", ProjectStatus::Active.as_str()),
-                );
+                let id = insert_project(tx, name, description, creator).await?;
                 project_in_tx(tx, id).await
             })
         }))

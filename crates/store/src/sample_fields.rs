@@ -31,6 +31,54 @@ pub(crate) async fn fields_in_tx(tx: &mut crate::tx::OrgTx<'_>) -> Result<Vec<Fi
     rows.iter().map(decode).collect()
 }
 
+/// Defines a custom field inside the caller's transaction (`sample_field.create`): its key
+/// unique in the org, at most [`MAX_FIELDS`] of them.
+pub(crate) async fn insert_field(tx: &mut crate::tx::OrgTx<'_>, def: &FieldDef) -> Result<()> {
+    let spec = serde_json::to_string(&def.kind)
+        .map_err(|e| StoreError::Corrupt(format!("field spec: {e}")))?;
+    let existing = fields_in_tx(tx).await?;
+    if existing.iter().any(|d| d.key == def.key) {
+        return Err(StoreError::Conflict(format!(
+            "a custom field with the key `{}` already exists",
+            def.key
+        )));
+    }
+    if existing.len() >= MAX_FIELDS {
+        return Err(StoreError::Refused(format!(
+            "an organization may define at most {MAX_FIELDS} custom fields"
+        )));
+    }
+    let org = tx.org().to_owned();
+    tx.execute(
+        sqlx::query(
+            "INSERT INTO sample_fields (org_id, field_key, label, spec, required, created_at, sensitive) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(org)
+        .bind(def.key.clone())
+        .bind(def.label.clone())
+        .bind(spec.clone())
+        .bind(i64::from(def.required))
+        .bind(Timestamp::now().micros())
+        .bind(i64::from(def.sensitive)),
+    )
+    .await?;
+    let spec_value: serde_json::Value =
+        serde_json::from_str(&spec).unwrap_or(serde_json::Value::Null);
+    tx.record(
+        "sample_field.create",
+        "sample_field",
+        Some(def.key.clone()),
+        Changes::new()
+            .created("key", &def.key)
+            .created("label", &def.label)
+            .created("spec", spec_value)
+            .created("required", def.required)
+            .created("sensitive", def.sensitive),
+    );
+    Ok(())
+}
+
 impl Org<'_> {
     /// The org's custom sample fields, oldest first. Any member who may read samples sees them.
     pub async fn sample_fields(&self) -> Result<Vec<FieldDef>> {
@@ -59,50 +107,9 @@ impl Org<'_> {
     /// Defines a custom sample field; its key is unique in the org.
     pub async fn create_sample_field(&self, def: FieldDef) -> Result<FieldDef> {
         self.scope().require(Permission::ORG_SETTINGS_WRITE)?;
-        let spec = serde_json::to_string(&def.kind)
-            .map_err(|e| StoreError::Corrupt(format!("field spec: {e}")))?;
         self.write(Box::new(move |tx| {
             Box::pin(async move {
-                let existing = fields_in_tx(tx).await?;
-                if existing.iter().any(|d| d.key == def.key) {
-                    return Err(StoreError::Conflict(format!(
-                        "a custom field with the key `{}` already exists",
-                        def.key
-                    )));
-                }
-                if existing.len() >= MAX_FIELDS {
-                    return Err(StoreError::Refused(format!(
-                        "an organization may define at most {MAX_FIELDS} custom fields"
-                    )));
-                }
-                let org = tx.org().to_owned();
-                tx.execute(
-                    sqlx::query(
-                        "INSERT INTO sample_fields (org_id, field_key, label, spec, required, created_at, sensitive) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(org)
-                    .bind(def.key.clone())
-                    .bind(def.label.clone())
-                    .bind(spec.clone())
-                    .bind(i64::from(def.required))
-                    .bind(Timestamp::now().micros())
-                    .bind(i64::from(def.sensitive)),
-                )
-                .await?;
-                let spec_value: serde_json::Value =
-                    serde_json::from_str(&spec).unwrap_or(serde_json::Value::Null);
-                tx.record(
-                    "sample_field.create",
-                    "sample_field",
-                    Some(def.key.clone()),
-                    Changes::new()
-                        .created("key", &def.key)
-                        .created("label", &def.label)
-                        .created("spec", spec_value)
-                        .created("required", def.required)
-                        .created("sensitive", def.sensitive),
-                );
+                insert_field(tx, &def).await?;
                 Ok(def)
             })
         }))

@@ -783,6 +783,11 @@ pub async fn prepare(owner: &Session, org: &str, op: &Operation) -> Call {
     );
     let body = if upload {
         Some(Value::String(unique("uploaded bytes")))
+    } else if op.template.ends_with("/imports/eln") {
+        // The archive's bytes, hex-encoded (`Session::send` decodes them).
+        Some(Value::String(hex::encode(super::eln::minimal_eln(
+            &unique("import"),
+        ))))
     } else if storage_body.is_some() {
         storage_body
     } else if op.csv_body {

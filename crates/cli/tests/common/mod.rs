@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 
 pub mod browser;
 pub mod certs;
+pub mod eln;
 pub mod fixtures;
 
 pub const ADMIN_EMAIL: &str = "owner@lab.example";
@@ -549,6 +550,12 @@ impl Session {
                 req = req
                     .header("content-type", "application/octet-stream")
                     .body(raw)
+            }
+            // An .eln import: the archive, hex-encoded.
+            Some(Value::String(hex_zip)) if path.contains("/imports/eln") => {
+                req = req
+                    .header("content-type", "application/vnd.eln+zip")
+                    .body(hex::decode(hex_zip).unwrap())
             }
             Some(Value::String(csv)) => req = req.header("content-type", "text/csv").body(csv),
             Some(b) => req = req.json(&b),

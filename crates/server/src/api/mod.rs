@@ -13,6 +13,7 @@ pub mod dashboard;
 mod doc_rules;
 pub mod exports;
 pub mod files;
+pub mod imports;
 pub mod invitations;
 pub mod members;
 pub mod mfa;
@@ -360,6 +361,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApiDoc) {
         .routes(routes!(exports::reports::project_report_pdf))
         .routes(routes!(exports::reports::project_report_csv))
         .routes(routes!(exports::requests::export_org))
+        .routes(routes!(imports::import_eln))
         .routes(routes!(exports::requests::list_export_requests))
         .routes(routes!(exports::requests::get_export_request))
         .routes(routes!(exports::requests::approve_export_request))

@@ -90,6 +90,7 @@ pub fn describe(e: &ApiError) -> String {
         | ApiError::Conflict(d)
         | ApiError::Refused(d)
         | ApiError::Gone(d)
+        | ApiError::TooLarge(d)
         | ApiError::BadRequest(d, _) => d.clone(),
         ApiError::Invalid(errors) => {
             let fields: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -176,7 +177,7 @@ impl From<ApiError> for UiError {
             ApiError::MfaRequired => "Authentication code required",
             ApiError::Conflict(_) | ApiError::Refused(_) => "Not possible",
             ApiError::BadRequest(..) | ApiError::Invalid(_) => "Invalid input",
-            ApiError::PayloadTooLarge => "Too large",
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => "Too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported form",
             ApiError::Unavailable(_) => "Unavailable",
             ApiError::Internal(_) => "Something went wrong",

@@ -1,6 +1,7 @@
 //! Building an export: the canonical `.eln` zip written entry by entry, its RO-Crate metadata
 //! and signed manifest, for a project or the whole organization.
 
+use super::graph::{ro_crate, sample_dir, CrateInfo, SampleNode};
 use super::reports::*;
 use super::signing_key;
 use crate::api::files::{object_error, org_key};
@@ -11,10 +12,12 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use ed25519_dalek::{Signer as _, SigningKey};
 use futures::StreamExt;
+use labledger_domain::attachment::AttachmentTarget;
+use labledger_domain::custom_field::FieldDef;
 use labledger_domain::eln_zip;
 use labledger_domain::export::ExportKind;
 use labledger_domain::{ExportRequestId, ProjectId, SampleId, Timestamp};
-use labledger_store::{FileObject, FileRecord, OrgScope, Project, SampleFilter};
+use labledger_store::{CustodyRecord, FileObject, FileRecord, OrgScope, Project, SampleFilter};
 use labledger_vault::ObjectRef;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -153,13 +156,18 @@ impl Archive {
     /// `manifest.sig`, `manifest.pub`) and ends the zip.
     fn seal(
         mut self,
-        info: &CrateInfo,
-        files: &[(String, FileRecord)],
+        described: &Described<'_>,
         signing: &SigningKey,
         public: &[u8],
         manifest_head: Value,
     ) -> ApiResult<Built> {
-        let crate_json = ro_crate(info, &self.entries, files);
+        let crate_json = ro_crate(
+            described.info,
+            &self.entries,
+            described.files,
+            described.samples,
+            described.defs,
+        );
         self.add_json("ro-crate-metadata.json", &crate_json)?;
         let mut manifest = manifest_head;
         if let Some(m) = manifest.as_object_mut() {
@@ -290,6 +298,53 @@ pub(super) fn project_csv(projects: &[&Project]) -> ApiResult<Vec<u8>> {
     )
 }
 
+/// What the crate's metadata describes besides the entries.
+pub(super) struct Described<'a> {
+    pub(super) info: &'a CrateInfo,
+    pub(super) files: &'a [(String, FileRecord)],
+    pub(super) samples: &'a [SampleNode],
+    pub(super) defs: &'a [FieldDef],
+}
+
+/// Adds each sample's record (`samples/<code>/sample.json`) and answers the samples as the
+/// crate describes them: parent, attached files (those exported, by archive path).
+async fn describe_samples(
+    state: &AppState,
+    scope: &OrgScope,
+    ar: &mut Archive,
+    custody: &[CustodyRecord],
+    files: &[(String, FileRecord)],
+) -> ApiResult<Vec<SampleNode>> {
+    let org = state.store().org(scope);
+    let mut attached: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (path, f) in files {
+        for a in org.file_attachments(f.id).await? {
+            if a.target_type == AttachmentTarget::Sample {
+                attached.entry(a.target_id).or_default().push(path.clone());
+            }
+        }
+    }
+    let mut nodes = Vec::with_capacity(custody.len());
+    for record in custody {
+        let id = record.sample.id;
+        let parent = org
+            .lineage(id)
+            .await?
+            .ancestors
+            .first()
+            .map(|p| p.id.to_string());
+        let record_path = format!("{}/sample.json", sample_dir(&record.sample.code));
+        ar.add_json(&record_path, &json_of(record)?)?;
+        nodes.push(SampleNode {
+            record: record.clone(),
+            parent,
+            files: attached.remove(&id.to_string()).unwrap_or_default(),
+            record_path,
+        });
+    }
+    Ok(nodes)
+}
+
 /// Builds a project's export (the caller checked the permissions and step-up).
 pub(super) async fn build_project(
     state: &AppState,
@@ -348,6 +403,8 @@ pub(super) async fn build_project(
         .map(|e| json_of(&super::super::audit::AuditEventView::from(e)))
         .collect::<ApiResult<_>>()?;
     ar.add_json("audit/events.json", &Value::Array(events))?;
+    let samples = describe_samples(state, scope, &mut ar, &d.custody, &file_entries).await?;
+    let defs = state.store().org(scope).sample_fields().await?;
     let info = CrateInfo {
         name: d.project.name.clone(),
         description: d.project.description.clone().unwrap_or_default(),
@@ -371,7 +428,13 @@ pub(super) async fn build_project(
     if let (Some(r), Some(m)) = (request, head.as_object_mut()) {
         m.insert("export_request_id".into(), json!(r.to_string()));
     }
-    let built = ar.seal(&info, &file_entries, &signing, &public, head)?;
+    let described = Described {
+        info: &info,
+        files: &file_entries,
+        samples: &samples,
+        defs: &defs,
+    };
+    let built = ar.seal(&described, &signing, &public, head)?;
     Ok((built, d))
 }
 
@@ -486,6 +549,8 @@ pub(super) async fn build_org(
         .map(|e| json_of(&super::super::audit::AuditEventView::from(e)))
         .collect::<ApiResult<_>>()?;
     ar.add_json("audit/events.json", &Value::Array(events))?;
+    let samples = describe_samples(state, scope, &mut ar, &custody, &file_entries).await?;
+    let defs = org.sample_fields().await?;
     let info = CrateInfo {
         name: format!("{} (whole organization)", scope.org_name()),
         description: format!(
@@ -508,92 +573,13 @@ pub(super) async fn build_org(
         "export_request_id": request.to_string(),
         "created_at": now.to_rfc3339(),
     });
-    ar.seal(&info, &file_entries, &signing, &public, head)
-}
-
-/// What the RO-Crate's root Dataset says.
-pub(super) struct CrateInfo {
-    pub(super) name: String,
-    pub(super) description: String,
-    pub(super) identifier: String,
-    pub(super) created_at: Timestamp,
-    pub(super) keywords: String,
-    pub(super) org_name: String,
-    pub(super) now: Timestamp,
-}
-
-/// `ro-crate-metadata.json`: RO-Crate 1.1 with the root Dataset listing every entry.
-pub(super) fn ro_crate(
-    info: &CrateInfo,
-    entries: &[Entry],
-    files: &[(String, FileRecord)],
-) -> Value {
-    let now = info.now;
-    let mut graph = vec![
-        json!({
-            "@id": "ro-crate-metadata.json",
-            "@type": "CreativeWork",
-            "about": {"@id": "./"},
-            "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"},
-            "dateCreated": now.to_rfc3339(),
-            "sdPublisher": {"@id": "#publisher"},
-            "version": "1.0",
-        }),
-        json!({
-            "@id": "#publisher",
-            "@type": "Organization",
-            "name": "LabLedger",
-        }),
-        json!({
-            "@id": "#org",
-            "@type": "Organization",
-            "name": info.org_name,
-        }),
-    ];
-    let has_part: Vec<Value> = entries
-        .iter()
-        .map(|e| json!({"@id": format!("./{}", e.path)}))
-        .collect();
-    graph.push(json!({
-        "@id": "./",
-        "@type": "Dataset",
-        "name": info.name,
-        "description": info.description,
-        "identifier": info.identifier,
-        "dateCreated": info.created_at.to_rfc3339(),
-        "datePublished": now.to_rfc3339(),
-        "publisher": {"@id": "#org"},
-        "keywords": info.keywords,
-        "hasPart": has_part,
-    }));
-    let by_path: std::collections::HashMap<&str, &FileRecord> =
-        files.iter().map(|(p, f)| (p.as_str(), f)).collect();
-    for e in entries {
-        let name = by_path
-            .get(e.path.as_str())
-            .map(|f| f.name.clone())
-            .unwrap_or_else(|| e.path.rsplit('/').next().unwrap_or(&e.path).to_owned());
-        let mut entity = json!({
-            "@id": format!("./{}", e.path),
-            "@type": "File",
-            "name": name,
-            "encodingFormat": e.media_type,
-            "contentSize": e.size.to_string(),
-            "sha256": e.sha256,
-        });
-        if let Some(f) = by_path.get(e.path.as_str()) {
-            if let Some(obj) = entity.as_object_mut() {
-                obj.insert("identifier".into(), json!(f.id.to_string()));
-                obj.insert("version".into(), json!(f.version));
-                obj.insert("dateCreated".into(), json!(f.created_at.to_rfc3339()));
-            }
-        }
-        graph.push(entity);
-    }
-    json!({
-        "@context": "https://w3id.org/ro/crate/1.1/context",
-        "@graph": graph,
-    })
+    let described = Described {
+        info: &info,
+        files: &file_entries,
+        samples: &samples,
+        defs: &defs,
+    };
+    ar.seal(&described, &signing, &public, head)
 }
 
 #[cfg(test)]

@@ -162,6 +162,7 @@ pub async fn add_project_file(
 }
 
 mod archive;
+mod graph;
 pub mod reports;
 pub mod requests;
 
