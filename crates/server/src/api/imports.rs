@@ -67,7 +67,11 @@ pub struct ImportedView {
 #[utoipa::path(
     post, path = "/api/v1/orgs/{org_id}/imports/eln", tag = "exports",
     params(("org_id" = String, Path, description = "Organization id"), ImportQuery),
-    request_body(content = Vec<u8>, content_type = "application/vnd.eln+zip", description = "The .eln archive"),
+    // Also as octet-stream: generic clients and scanners have no serializer for the zip type.
+    request_body(description = "The .eln archive", content(
+        (Vec<u8> = "application/vnd.eln+zip"),
+        (Vec<u8> = "application/octet-stream"),
+    )),
     responses(
         (status = 200, description = "Dry run: what each entity would become", body = DryRunView),
         (status = 201, description = "Imported", body = ImportedView),
