@@ -9,7 +9,7 @@
 //! query answers with its rows at once.
 
 use crate::error::{Result, StoreError};
-use crate::write_conn::LiteConn;
+use crate::write_conn::{steps, LiteConn};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
@@ -175,20 +175,7 @@ impl<'c> Executor<'c> for &'c Reader {
         match self {
             Reader::Pool(pool) => pool.fetch_many(query),
             Reader::Sqlite(lite) => futures::stream::once(lite.submit(query, false))
-                .flat_map(|answer| {
-                    let steps: Vec<_> = match answer {
-                        Ok((rows, changed)) => rows
-                            .into_iter()
-                            .map(|r| Ok(Either::Right(r)))
-                            .chain(std::iter::once(Ok(Either::Left(AnyQueryResult {
-                                rows_affected: changed,
-                                last_insert_id: None,
-                            }))))
-                            .collect(),
-                        Err(e) => vec![Err(e)],
-                    };
-                    futures::stream::iter(steps)
-                })
+                .flat_map(|answer| futures::stream::iter(steps(answer)))
                 .boxed(),
         }
     }

@@ -270,6 +270,23 @@ where
     conn.run(query.sql(), &values, first_only)
 }
 
+/// A query's answer as the items of sqlx's `fetch_many` stream: its rows, then what it changed.
+pub(crate) fn steps(
+    answer: Result<(Vec<AnyRow>, u64), sqlx::Error>,
+) -> Vec<Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>> {
+    match answer {
+        Ok((rows, changed)) => rows
+            .into_iter()
+            .map(|r| Ok(Either::Right(r)))
+            .chain(std::iter::once(Ok(Either::Left(AnyQueryResult {
+                rows_affected: changed,
+                last_insert_id: None,
+            }))))
+            .collect(),
+        Err(e) => vec![Err(e)],
+    }
+}
+
 impl<'c> Executor<'c> for &'c mut WriteConn {
     type Database = Any;
 
@@ -284,19 +301,7 @@ impl<'c> Executor<'c> for &'c mut WriteConn {
         match self {
             WriteConn::Sqlx(tx) => (&mut **tx).fetch_many(query),
             WriteConn::Sqlite(conn) => {
-                let steps: Vec<Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>> =
-                    match run_now(conn, query, false) {
-                        Ok((rows, changed)) => rows
-                            .into_iter()
-                            .map(|r| Ok(Either::Right(r)))
-                            .chain(std::iter::once(Ok(Either::Left(AnyQueryResult {
-                                rows_affected: changed,
-                                last_insert_id: None,
-                            }))))
-                            .collect(),
-                        Err(e) => vec![Err(e)],
-                    };
-                futures::stream::iter(steps).boxed()
+                futures::stream::iter(steps(run_now(conn, query, false))).boxed()
             }
         }
     }
